@@ -1,0 +1,229 @@
+"""order-service HTTP API: the catalog, placing an order, reading one's orders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from spawnpoint_contracts import ServerSpec
+from spawnpoint_kit.auth import CurrentPrincipal
+from spawnpoint_kit.http import current_correlation_id
+
+from ..adapters.tables import OrderRow
+from ..domain.catalog import Catalog, SelectionError
+from ..domain.order import OrderStatus
+from ..service_layer.orders import IdempotencyKeyReused, PlaceOrder, get_order, place_order
+
+router = APIRouter()
+
+
+class SettingOut(BaseModel):
+    label: str
+    description: str
+    default: str | None
+    choices: list[str] | None
+    pattern: str | None
+    max_length: int
+
+
+class GameOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    plans: list[str]
+    settings: dict[str, SettingOut]
+
+
+class PriceOut(BaseModel):
+    amount: int = Field(description="Minor units (cents)")
+    currency: str
+
+
+class PlanOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    price: PriceOut
+    memory_mb: int
+    disk_mb: int
+    cpu_percent: int
+    databases: int
+    backups: int
+
+
+class CatalogOut(BaseModel):
+    games: list[GameOut]
+    plans: list[PlanOut]
+
+
+class PlaceOrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    game_id: str = Field(min_length=1, max_length=64, examples=["minecraft-paper"])
+    plan_id: str = Field(min_length=1, max_length=64, examples=["standard"])
+    server_name: str = Field(min_length=1, max_length=200, examples=["Alex's world"])
+    settings: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict, examples=[{"MINECRAFT_VERSION": "1.21.1"}]
+    )
+
+
+class OrderOut(BaseModel):
+    id: uuid.UUID
+    status: OrderStatus
+    user_id: str
+    email: str
+    game_id: str
+    game_name: str
+    plan_id: str
+    plan_name: str
+    server_name: str
+    settings: dict[str, str]
+    amount: int = Field(description="Price in minor units, computed from the catalog")
+    currency: str
+    server_spec: ServerSpec
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: OrderRow) -> OrderOut:
+        snap: dict[str, Any] = row.snapshot
+        return cls(
+            id=row.id,
+            status=row.status,
+            user_id=row.user_id,
+            email=row.email,
+            game_id=row.game_id,
+            game_name=snap["game_name"],
+            plan_id=row.plan_id,
+            plan_name=snap["plan_name"],
+            server_name=row.server_name,
+            settings=snap.get("settings", {}),
+            amount=row.amount,
+            currency=row.currency,
+            server_spec=ServerSpec.model_validate(snap["server_spec"]),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+def _catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+@router.get("/catalog", response_model=CatalogOut, tags=["catalog"], summary="Games and plans for sale")
+async def read_catalog(request: Request) -> CatalogOut:
+    catalog = _catalog(request)
+    return CatalogOut(
+        games=[
+            GameOut(
+                id=g.id,
+                name=g.name,
+                description=g.description,
+                plans=list(g.plans),
+                settings={
+                    k: SettingOut(
+                        label=r.label,
+                        description=r.description,
+                        default=r.default,
+                        choices=list(r.choices) if r.choices else None,
+                        pattern=r.pattern,
+                        max_length=r.max_length,
+                    )
+                    for k, r in g.settings.items()
+                },
+            )
+            for g in catalog.games
+        ],
+        plans=[
+            PlanOut(
+                id=p.id,
+                name=p.name,
+                description=p.description,
+                price=PriceOut(amount=p.price.amount, currency=p.price.currency),
+                memory_mb=p.limits.memory,
+                disk_mb=p.limits.disk,
+                cpu_percent=p.limits.cpu,
+                databases=p.feature_limits.databases,
+                backups=p.feature_limits.backups,
+            )
+            for p in catalog.plans
+        ],
+    )
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
+    tags=["orders"],
+    summary="Place an order (idempotent per Idempotency-Key)",
+    responses={
+        200: {"description": "The same Idempotency-Key and body were seen before: the original order"},
+        409: {"description": "The Idempotency-Key was used with a different body"},
+        422: {"description": "The selection does not fit the catalog; `field` names what is wrong"},
+    },
+)
+async def create_order(
+    body: PlaceOrderIn,
+    request: Request,
+    response: Response,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str,
+        Header(
+            alias="Idempotency-Key",
+            min_length=8,
+            max_length=255,
+            description="A unique value per order attempt (a UUID); a retry with the same key returns the same order.",
+        ),
+    ],
+) -> OrderOut:
+    runtime = request.app.state.runtime
+    try:
+        placed = await place_order(
+            runtime.sessions,
+            runtime.topology,
+            _catalog(request),
+            principal=principal,
+            idempotency_key=idempotency_key,
+            command=PlaceOrder(
+                game_id=body.game_id,
+                plan_id=body.plan_id,
+                server_name=body.server_name,
+                settings=body.settings,
+            ),
+            correlation_id=current_correlation_id(),
+        )
+    except SelectionError as exc:
+        raise HTTPException(
+            status_code=422,
+            detail=[{"field": exc.field, "message": exc.message, "type": "catalog", "loc": ["body", exc.field]}],
+        ) from exc
+    except IdempotencyKeyReused as exc:
+        raise HTTPException(
+            status_code=409,
+            detail="this Idempotency-Key was already used for a different order; use a new key",
+        ) from exc
+    if placed.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/orders/{placed.order.id}"
+    return OrderOut.of(placed.order)
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderOut,
+    tags=["orders"],
+    summary="One of the caller's orders",
+    responses={404: {"description": "No such order for this caller"}},
+)
+async def read_order(order_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> OrderOut:
+    order = await get_order(request.app.state.runtime.sessions, order_id)
+    if order is None or (order.user_id != principal.user_id and not principal.is_operator):
+        raise HTTPException(status_code=404, detail="order not found")
+    return OrderOut.of(order)

@@ -1,0 +1,1 @@
+"""Every event Spawnpoint publishes, grouped by the aggregate that owns the fact."""

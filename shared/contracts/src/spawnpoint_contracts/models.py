@@ -1,0 +1,76 @@
+"""Value objects embedded in event payloads.
+
+``OrderSnapshot`` is the order as the customer bought it, including the server specification resolved
+from the catalog at order time. It travels with OrderCreated and again with OrderPaid, so the provisioner
+builds exactly what was paid for without calling another service or reading a catalog that may have
+changed since.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import Field
+
+from .envelope import WireModel
+
+
+class Limits(WireModel):
+    """Resource limits of a panel server (Pterodactyl ``limits``): MiB, percent of a core, io weight."""
+
+    memory: int = Field(ge=0)
+    swap: int = Field(ge=-1)
+    disk: int = Field(ge=0)
+    io: int = Field(ge=10, le=1000)
+    cpu: int = Field(ge=0)
+    threads: str | None = None
+
+
+class FeatureLimits(WireModel):
+    """How many databases, backups and extra allocations the server may have."""
+
+    databases: int = Field(ge=0)
+    backups: int = Field(ge=0)
+    allocations: int = Field(ge=0)
+
+
+class Deploy(WireModel):
+    """Where the panel may place the server: Pterodactyl locations or Pelican node tags."""
+
+    locations: list[int] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    port_range: list[str] = Field(default_factory=list)
+    dedicated_ip: bool = False
+
+
+class ServerSpec(WireModel):
+    """What the provisioner asks the panel for. ``environment`` already merges the customer's allowed
+    settings over the game's defaults; the provisioner adds the egg's own defaults for the rest."""
+
+    nest_id: int | None = None
+    egg_id: int
+    docker_image: str
+    startup: str
+    environment: dict[str, str] = Field(default_factory=dict)
+    limits: Limits
+    feature_limits: FeatureLimits
+    deploy: Deploy
+    start_on_completion: bool = True
+    oom_disabled: bool = True
+
+
+class OrderSnapshot(WireModel):
+    """The order as the customer bought it."""
+
+    order_id: uuid.UUID
+    user_id: str
+    email: str
+    game_id: str
+    game_name: str
+    plan_id: str
+    plan_name: str
+    server_name: str
+    settings: dict[str, str] = Field(default_factory=dict, description="What the customer chose.")
+    amount: int = Field(ge=0, description="Price in the currency's minor unit, computed by the server.")
+    currency: str = Field(min_length=3, max_length=3)
+    server_spec: ServerSpec

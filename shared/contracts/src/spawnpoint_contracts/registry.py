@@ -1,0 +1,60 @@
+"""Lookup from wire names to models, and the one parse function consumers use."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from .envelope import Event
+from .events.orders import OrderCreated, OrderExpired, OrderPaid, OrderRefunded
+from .events.payments import PaymentFailed, PaymentProcessing
+from .events.provisioning import (
+    ProvisionFailed,
+    ProvisioningReplayed,
+    ProvisioningRetryScheduled,
+    ServerCreated,
+    ServerInstalled,
+)
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    OrderCreated,
+    OrderPaid,
+    OrderExpired,
+    OrderRefunded,
+    PaymentProcessing,
+    PaymentFailed,
+    ServerCreated,
+    ServerInstalled,
+    ProvisionFailed,
+    ProvisioningRetryScheduled,
+    ProvisioningReplayed,
+)
+
+AnyEvent = Annotated[
+    OrderCreated
+    | OrderPaid
+    | OrderExpired
+    | OrderRefunded
+    | PaymentProcessing
+    | PaymentFailed
+    | ServerCreated
+    | ServerInstalled
+    | ProvisionFailed
+    | ProvisioningRetryScheduled
+    | ProvisioningReplayed,
+    Field(discriminator="event_type"),
+]
+"""Any known event, discriminated by ``event_type``."""
+
+_ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+BY_ROUTING_KEY: dict[str, type[Event]] = {cls.routing_key: cls for cls in ALL_EVENTS}
+BY_TYPE: dict[str, type[Event]] = {cls.model_fields["event_type"].default: cls for cls in ALL_EVENTS}
+
+
+def parse_event(body: bytes | str) -> Event:
+    """Parse any known event from its JSON bytes. Raises ``pydantic.ValidationError`` when the body is not
+    JSON, the type is unknown, or a field is wrong; consumers dead-letter such messages with the error."""
+    event: Event = _ANY_EVENT.validate_json(body)
+    return event

@@ -1,0 +1,86 @@
+"""Database plumbing: the async engine, sessions, creating the database and running its migrations.
+
+Every service owns one PostgreSQL database. Tables are created only by Alembic migrations (never
+``create_all`` in service code); ``prepare_database`` creates the database when it is missing and
+upgrades it to head, and runs before a service starts (``<service> migrate`` or the dev launcher).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same URL in the form asyncpg accepts (no ``+asyncpg`` driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the URL's database if it does not exist yet (connects to the ``postgres`` database)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if not name:
+        raise ValueError("database URL has no database name")
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str) -> None:
+    """Drop the URL's database (tests only), closing other sessions first."""
+    parsed = make_url(url)
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def alembic_config(alembic_ini: Path, url: str) -> Config:
+    cfg = Config(str(alembic_ini))
+    cfg.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def upgrade_to_head(alembic_ini: Path, url: str) -> None:
+    """Run the service's Alembic migrations up to head (synchronous: call it outside an event loop or
+    through ``asyncio.to_thread``)."""
+    command.upgrade(alembic_config(alembic_ini, url), "head")
+
+
+async def prepare_database(alembic_ini: Path, url: str) -> None:
+    """Create the database if needed and migrate it to head."""
+    await ensure_database(url)
+    await asyncio.to_thread(upgrade_to_head, alembic_ini, url)

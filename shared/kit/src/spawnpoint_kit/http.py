@@ -1,0 +1,150 @@
+"""HTTP pieces every service shares: correlation ids, request metrics, error bodies, health and metrics.
+
+- Every request gets a correlation id (``X-Correlation-ID`` from the caller, else a new one). It is bound
+  to the log context, echoed in the response, and stamped on every event the request stages, so one
+  customer's order can be followed across services.
+- Validation errors are 422 with the offending field named in ``field``; no handler lets a raw exception
+  become an HTML 500.
+- ``/healthz`` is liveness (the process answers); ``/readyz`` runs the service's readiness checks
+  (database, broker, consumers present) and answers 503 naming what is not ready.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .logs import get_logger
+
+log = get_logger(__name__)
+
+CORRELATION_HEADER = "x-correlation-id"
+_correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def current_correlation_id() -> str:
+    """The correlation id of the request being handled (a new one outside a request)."""
+    return _correlation_id.get() or str(uuid.uuid4())
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware (cheap on the hot path): correlation id, log context and request metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-correlation-id" or (incoming is None and name == b"x-request-id"):
+                incoming = value.decode("latin-1")[:200]
+        correlation = incoming or str(uuid.uuid4())
+        token = _correlation_id.set(correlation)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-correlation-id", correlation.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            with structlog.contextvars.bound_contextvars(correlation_id=correlation):
+                await self.app(scope, receive, send_wrapper)
+        finally:
+            _correlation_id.reset(token)
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            REQUESTS.labels(scope["method"], template, str(status_holder["status"])).inc()
+            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        if err.get("type") == "json_invalid":
+            errors.append(
+                {
+                    "field": "body",
+                    "message": f"the body is not valid JSON: {err.get('msg')}",
+                    "type": "json_invalid",
+                    "loc": ["body"],
+                }
+            )
+            continue
+        field = ".".join(p for p in loc if p not in ("body", "query", "path", "header"))
+        errors.append({"field": field or None, "message": err.get("msg"), "type": err.get("type"), "loc": loc})
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", error=repr(exc))
+    return JSONResponse(
+        status_code=500,
+        content={"detail": "internal error", "correlation_id": current_correlation_id()},
+    )
+
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def install_common(app: FastAPI, *, checks: dict[str, ReadinessCheck]) -> None:
+    """Add the middleware, error handlers, ``/healthz``, ``/readyz`` and ``/metrics`` to ``app``."""
+    app.add_middleware(RequestContextMiddleware)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: database, broker and consumers",
+        responses={503: {"description": "Something this service needs is not ready"}},
+    )
+    async def readyz() -> JSONResponse:
+        results: dict[str, Any] = {}
+        ready = True
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:
+                ready = False
+                results[name] = f"failing: {exc}"[:300]
+        return JSONResponse(
+            status_code=200 if ready else 503,
+            content={"status": "ready" if ready else "not_ready", "checks": results},
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Messaging written once for every service: topology, the outbox relay, the inbox, consumers, DLQ tools."""

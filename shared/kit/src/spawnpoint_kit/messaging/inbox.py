@@ -1,0 +1,53 @@
+"""The inbox: a consumer records each message it handled in the same transaction as its effects.
+
+``claim`` inserts ``(consumer, message_key)`` with ``ON CONFLICT DO NOTHING``. If the row already exists
+the message was handled before (a redelivery or a duplicate publish): the handler does nothing and the
+message is acknowledged. Because the row commits with the effects, a crash before the commit leaves no
+row, and the redelivered message is handled again; a duplicate never skips an output that was never
+produced.
+
+``message_key`` is usually the event id. A consumer that deliberately receives the same event again (a
+broker-delayed retry, an operator's replay) includes the retry generation in the key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Column, Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+class InboxEntry(SQLModel, table=True):
+    __tablename__ = "inbox"
+
+    consumer: str = Field(primary_key=True, max_length=200)
+    message_key: str = Field(primary_key=True, max_length=300)
+    event_type: str | None = Field(default=None, max_length=100)
+    order_id: uuid.UUID | None = Field(default=None)
+    processed_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+async def claim(
+    session: AsyncSession,
+    consumer: str,
+    message_key: str,
+    *,
+    event_type: str | None = None,
+    order_id: uuid.UUID | None = None,
+) -> bool:
+    """True if this is the first time ``consumer`` sees ``message_key`` (in this transaction's view)."""
+    stmt = (
+        insert(InboxEntry)
+        .values(consumer=consumer, message_key=message_key, event_type=event_type, order_id=order_id)
+        .on_conflict_do_nothing(index_elements=["consumer", "message_key"])
+        .returning(sa.literal(1))
+    )
+    result = await session.execute(stmt)
+    return result.first() is not None

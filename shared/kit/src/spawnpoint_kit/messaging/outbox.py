@@ -1,0 +1,121 @@
+"""The transactional outbox: events are rows written in the same transaction as the state change.
+
+Request handlers and consumers never publish. They call ``stage_event`` (or ``stage_message``) on the
+session that carries their state change; the row commits or rolls back with it. ``OutboxRelay`` (see
+``relay.py``) is the only code that talks to the broker on the publishing side.
+
+A ``pg_notify`` in the same transaction wakes the relay at commit, so the usual publish latency is a few
+milliseconds; polling remains the safety net because NOTIFY is not durable.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from spawnpoint_contracts import Event
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Column, Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .topology import Topology
+
+NOTIFY_CHANNEL = "spawnpoint_outbox"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message waiting to be (or already) published. ``id`` becomes the AMQP ``message_id``."""
+
+    __tablename__ = "outbox"
+
+    id: uuid.UUID = Field(primary_key=True)
+    exchange: str = Field(max_length=255, description="'' is the default exchange (direct to a queue).")
+    routing_key: str = Field(max_length=255)
+    message_type: str = Field(max_length=100)
+    body: bytes = Field(sa_column=Column(sa.LargeBinary(), nullable=False))
+    headers: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(postgresql.JSONB(), nullable=False, server_default="{}")
+    )
+    correlation_id: str | None = Field(default=None, max_length=200)
+    order_id: uuid.UUID | None = Field(default=None)
+    created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    available_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
+    published_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True), nullable=True))
+
+
+def _headers_json_safe(headers: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(json.dumps(headers, default=str)))
+
+
+async def _notify(session: AsyncSession) -> None:
+    await session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+async def stage_event(
+    session: AsyncSession,
+    event: Event,
+    topology: Topology,
+    *,
+    headers: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Add ``event`` to the outbox within the caller's transaction (committed with it)."""
+    row = OutboxMessage(
+        id=event.event_id,
+        exchange=topology.events_exchange.name,
+        routing_key=event.routing_key,
+        message_type=event.event_type,
+        body=event.to_json_bytes(),
+        headers=_headers_json_safe(
+            {"event_type": event.event_type, "event_version": event.event_version, **(headers or {})}
+        ),
+        correlation_id=event.correlation_id,
+        order_id=event.order_id,
+    )
+    session.add(row)
+    await _notify(session)
+    return row
+
+
+async def stage_message(
+    session: AsyncSession,
+    *,
+    queue: str,
+    body: bytes,
+    message_id: uuid.UUID,
+    message_type: str,
+    headers: dict[str, Any] | None = None,
+    correlation_id: str | None = None,
+    order_id: uuid.UUID | None = None,
+    delay: timedelta | None = None,
+) -> OutboxMessage:
+    """Add a message addressed to one queue (through the default exchange): a delayed retry or a
+    dead-letter copy. ``message_id`` is kept from the original so consumers still recognise it.
+
+    The row's own id must be unique, so a fresh id is used for the row and the original message id
+    travels in the ``x-original-message-id`` header, which the relay uses as the AMQP message_id."""
+    now = datetime.now(UTC)
+    row = OutboxMessage(
+        id=uuid.uuid4(),
+        exchange="",
+        routing_key=queue,
+        message_type=message_type,
+        body=body,
+        headers=_headers_json_safe({**(headers or {}), "x-original-message-id": str(message_id)}),
+        correlation_id=correlation_id,
+        order_id=order_id,
+        available_at=now + (delay or timedelta(0)),
+    )
+    session.add(row)
+    await _notify(session)
+    return row

@@ -1,0 +1,223 @@
+"""The outbox relay: the only publisher. Safe to run in several processes at once.
+
+Each round claims a batch of due rows with ``FOR UPDATE SKIP LOCKED`` (so two relays never take the same
+row), publishes them concurrently with publisher confirms, ``mandatory`` (an unroutable message comes
+back as a return and counts as a failure), persistent delivery and ``message_id`` = the event id, then
+marks the confirmed ones published in the same transaction. A row that failed gets ``last_error`` and
+an exponential, jittered ``available_at`` so a broken route cannot starve the others.
+
+A crash between the confirm and the commit publishes the row again on the next round: consumers are
+idempotent, so at-least-once is enough. A LISTEN connection wakes the relay when a transaction that
+staged rows commits; a poll interval covers lost notifications and restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from faststream.rabbit import RabbitBroker, RabbitExchange
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..db import asyncpg_dsn
+from ..logs import get_logger
+from .outbox import NOTIFY_CHANNEL
+
+log = get_logger(__name__)
+
+PUBLISHED = Counter("outbox_published_total", "Outbox rows published and confirmed", ["message_type"])
+FAILED = Counter("outbox_publish_failures_total", "Outbox publish attempts that failed", ["message_type"])
+BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
+OLDEST_AGE = Gauge("outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox row")
+STAGE_TO_CONFIRM = Histogram(
+    "outbox_commit_to_confirm_seconds",
+    "Time from staging a row to its publisher confirm",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+_CLAIM = sa.text(
+    """
+    SELECT id, exchange, routing_key, message_type, body, headers, correlation_id, created_at, attempts
+    FROM outbox
+    WHERE published_at IS NULL AND available_at <= now()
+    ORDER BY created_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+_MARK_PUBLISHED = sa.text("UPDATE outbox SET published_at = now(), last_error = NULL WHERE id = ANY(:ids)")
+_MARK_FAILED = sa.text(
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, available_at = :available_at WHERE id = :id"
+)
+_STATS = sa.text("SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM outbox WHERE published_at IS NULL")
+_PRUNE = sa.text("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < :before")
+
+
+@dataclass(frozen=True)
+class RelayStats:
+    backlog: int
+    oldest_age_seconds: float
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        broker: RabbitBroker,
+        *,
+        database_url: str,
+        batch_size: int = 200,
+        poll_seconds: float = 1.0,
+        max_backoff_seconds: float = 10.0,
+        publish_timeout_seconds: float = 10.0,
+        retention: timedelta = timedelta(days=3),
+    ) -> None:
+        self._engine = engine
+        self._broker = broker
+        self._dsn = asyncpg_dsn(database_url)
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._max_backoff = max_backoff_seconds
+        self._publish_timeout = publish_timeout_seconds
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._exchanges: dict[str, RabbitExchange] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set; finishes the batch in hand before returning."""
+        listener = asyncio.create_task(self._listen(stop), name="outbox-listen")
+        last_housekeeping = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    published = await self.drain_once()
+                except Exception as exc:  # keep relaying whatever happened to one round
+                    log.warning("outbox round failed", error=repr(exc))
+                    published = 0
+                    await _sleep_or(stop, self._max_backoff / 4)
+                if time.monotonic() - last_housekeeping > 5:
+                    last_housekeeping = time.monotonic()
+                    with contextlib.suppress(Exception):
+                        await self._housekeeping()
+                if published >= self._batch:
+                    continue
+                self._wake.clear()
+                waiter = asyncio.create_task(self._wake.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiter, stopper}, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def drain_once(self) -> int:
+        """Publish one batch of due rows; returns how many were confirmed."""
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(_CLAIM, {"limit": self._batch})).mappings().all()
+            if not rows:
+                return 0
+            results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
+            ok: list[uuid.UUID] = []
+            now = datetime.now(UTC)
+            for row, result in zip(rows, results, strict=True):
+                if isinstance(result, BaseException):
+                    FAILED.labels(row["message_type"]).inc()
+                    delay = min(self._max_backoff, 0.5 * 2 ** row["attempts"]) * random.uniform(0.5, 1.0)
+                    await conn.execute(
+                        _MARK_FAILED,
+                        {
+                            "id": row["id"],
+                            "error": f"{type(result).__name__}: {result}"[:2000],
+                            "available_at": now + timedelta(seconds=delay),
+                        },
+                    )
+                    log.warning(
+                        "outbox publish failed",
+                        message_id=str(row["id"]),
+                        routing_key=row["routing_key"],
+                        attempts=row["attempts"] + 1,
+                        error=repr(result),
+                    )
+                else:
+                    ok.append(row["id"])
+                    PUBLISHED.labels(row["message_type"]).inc()
+                    STAGE_TO_CONFIRM.observe(max(0.0, (now - row["created_at"]).total_seconds()))
+            if ok:
+                await conn.execute(_MARK_PUBLISHED, {"ids": ok})
+            return len(ok)
+
+    async def _publish(self, row: Any) -> None:
+        headers: dict[str, Any] = dict(row["headers"] or {})
+        message_id = str(headers.get("x-original-message-id") or row["id"])
+        exchange_name: str = row["exchange"]
+        await self._broker.publish(
+            bytes(row["body"]),
+            exchange=self._exchange(exchange_name) if exchange_name else None,
+            routing_key=row["routing_key"],
+            mandatory=True,
+            persist=True,
+            message_id=message_id,
+            correlation_id=row["correlation_id"],
+            headers=headers,
+            content_type="application/json",
+            message_type=row["message_type"],
+            timestamp=datetime.now(UTC),
+            timeout=self._publish_timeout,
+        )
+
+    def _exchange(self, name: str) -> RabbitExchange:
+        # declare=False: publish with a passive lookup; topology is declared by ``Topology.declare``.
+        if name not in self._exchanges:
+            self._exchanges[name] = RabbitExchange(name, declare=False)
+        return self._exchanges[name]
+
+    async def stats(self) -> RelayStats:
+        async with self._engine.connect() as conn:
+            count, age = (await conn.execute(_STATS)).one()
+        return RelayStats(backlog=int(count), oldest_age_seconds=float(age or 0.0))
+
+    async def _housekeeping(self) -> None:
+        stats = await self.stats()
+        BACKLOG.set(stats.backlog)
+        OLDEST_AGE.set(stats.oldest_age_seconds)
+        async with self._engine.begin() as conn:
+            await conn.execute(_PRUNE, {"before": datetime.now(UTC) - self._retention})
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """Hold a LISTEN connection; reconnect after failures. NOTIFY only speeds things up."""
+        while not stop.is_set():
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                self._wake.set()
+                while not stop.is_set() and not conn.is_closed():
+                    await _sleep_or(stop, 5.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("outbox listener reconnecting", error=repr(exc))
+                await _sleep_or(stop, 2.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+
+
+async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

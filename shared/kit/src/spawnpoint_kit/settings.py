@@ -1,0 +1,40 @@
+"""Settings every service reads from the environment (pydantic-settings).
+
+Names are the environment variables' names; the README lists them all with their defaults. Secrets are
+``SecretStr`` so they never appear in logs or reprs. Each service subclasses ``CommonSettings`` and adds
+its own fields (its database URL under a service-specific name, so one shell can run the whole system).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    broker_url: SecretStr = Field(
+        default=SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+        validation_alias="BROKER_URL",
+        description="AMQP URL of RabbitMQ (>= 3.10).",
+    )
+    namespace: str = Field(
+        default="",
+        validation_alias="SPAWNPOINT_NAMESPACE",
+        description="Prefix for exchange and queue names; tests use a unique one per run.",
+    )
+    jwt_secret: SecretStr = Field(
+        default=SecretStr("spawnpoint-development-secret-change-me"),
+        validation_alias="JWT_SECRET",
+        description="HS256 secret that signs customer and operator bearer tokens.",
+    )
+    jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    log_format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
+    relay_batch_size: int = Field(default=200, ge=1, le=1000, validation_alias="RELAY_BATCH_SIZE")
+    relay_poll_seconds: float = Field(default=1.0, gt=0, validation_alias="RELAY_POLL_SECONDS")
+    consumer_prefetch: int = Field(default=32, ge=1, le=2000, validation_alias="CONSUMER_PREFETCH")
+    db_pool_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_SIZE")
