@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
@@ -53,8 +54,13 @@ BY_ROUTING_KEY: dict[str, type[Event]] = {cls.routing_key: cls for cls in ALL_EV
 BY_TYPE: dict[str, type[Event]] = {cls.model_fields["event_type"].default: cls for cls in ALL_EVENTS}
 
 
-def parse_event(body: bytes | str) -> Event:
-    """Parse any known event from its JSON bytes. Raises ``pydantic.ValidationError`` when the body is not
-    JSON, the type is unknown, or a field is wrong; consumers dead-letter such messages with the error."""
-    event: Event = _ANY_EVENT.validate_json(body)
+def parse_event(body: bytes | str | Mapping[str, Any]) -> Event:
+    """Parse any known event from its JSON bytes (or an already decoded mapping). Raises
+    ``pydantic.ValidationError`` when the body is not JSON, the type is unknown, or a field is wrong;
+    consumers dead-letter such messages with the error."""
+    event: Event
+    if isinstance(body, Mapping):
+        event = _ANY_EVENT.validate_python(body)
+    else:
+        event = _ANY_EVENT.validate_json(body)
     return event

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import CursorResult, TextClause
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -84,3 +87,12 @@ async def prepare_database(alembic_ini: Path, url: str) -> None:
     """Create the database if needed and migrate it to head."""
     await ensure_database(url)
     await asyncio.to_thread(upgrade_to_head, alembic_ini, url)
+
+
+async def execute_sql(
+    session: AsyncSession, sql: TextClause, params: Mapping[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Run raw SQL on the session's connection (inside its transaction). SQLModel's ``exec`` is typed for
+    ORM statements only, and its ``execute`` is deprecated."""
+    connection = await session.connection()
+    return await connection.execute(sql, dict(params or {}))

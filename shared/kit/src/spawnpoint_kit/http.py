@@ -85,7 +85,7 @@ class RequestContextMiddleware:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = []
+    errors: list[dict[str, Any]] = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         if err.get("type") == "json_invalid":

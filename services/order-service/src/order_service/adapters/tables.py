@@ -30,6 +30,7 @@ class OrderRow(SQLModel, table=True):
     amount: int
     currency: str = Field(max_length=3)
     snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
+    correlation_id: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))
 

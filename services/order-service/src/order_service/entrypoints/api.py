@@ -84,6 +84,7 @@ class OrderOut(BaseModel):
     amount: int = Field(description="Price in minor units, computed from the catalog")
     currency: str
     server_spec: ServerSpec
+    correlation_id: str = Field(description="Shared by every event of this order, for tracing")
     created_at: datetime
     updated_at: datetime
 
@@ -104,6 +105,7 @@ class OrderOut(BaseModel):
             amount=row.amount,
             currency=row.currency,
             server_spec=ServerSpec.model_validate(snap["server_spec"]),
+            correlation_id=row.correlation_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

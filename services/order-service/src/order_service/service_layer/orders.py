@@ -92,7 +92,7 @@ async def place_order(
     fingerprint = _fingerprint(command)
     order_id = uuid.uuid4()
     async with sessions() as session:
-        claimed = await session.execute(
+        claimed = await session.exec(
             insert(IdempotencyKeyRow)
             .values(
                 user_id=principal.user_id,
@@ -145,6 +145,7 @@ async def place_order(
             amount=plan.price.amount,
             currency=plan.price.currency,
             snapshot=snapshot.model_dump(mode="json"),
+            correlation_id=correlation_id,
         )
         session.add(order)
         await stage_event(

@@ -49,5 +49,5 @@ async def claim(
         .on_conflict_do_nothing(index_elements=["consumer", "message_key"])
         .returning(sa.literal(1))
     )
-    result = await session.execute(stmt)
+    result = await session.exec(stmt)
     return result.first() is not None

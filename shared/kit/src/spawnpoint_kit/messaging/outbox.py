@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Column, Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ..db import execute_sql
 from .topology import Topology
 
 NOTIFY_CHANNEL = "spawnpoint_outbox"
@@ -59,7 +60,7 @@ def _headers_json_safe(headers: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _notify(session: AsyncSession) -> None:
-    await session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    await execute_sql(session, sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
 
 async def stage_event(

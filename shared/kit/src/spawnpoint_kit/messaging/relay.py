@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from faststream.rabbit import RabbitBroker, RabbitExchange
 from prometheus_client import Counter, Gauge, Histogram
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..db import asyncpg_dsn
 from ..logs import get_logger
+from ..notify import listen, sleep_or, wait_for_wake
 from .outbox import NOTIFY_CHANNEL
 
 log = get_logger(__name__)
@@ -97,7 +97,7 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; finishes the batch in hand before returning."""
-        listener = asyncio.create_task(self._listen(stop), name="outbox-listen")
+        listener = asyncio.create_task(listen(self._dsn, NOTIFY_CHANNEL, self._wake, stop), name="outbox-listen")
         last_housekeeping = 0.0
         try:
             while not stop.is_set():
@@ -106,19 +106,14 @@ class OutboxRelay:
                 except Exception as exc:  # keep relaying whatever happened to one round
                     log.warning("outbox round failed", error=repr(exc))
                     published = 0
-                    await _sleep_or(stop, self._max_backoff / 4)
+                    await sleep_or(stop, self._max_backoff / 4)
                 if time.monotonic() - last_housekeeping > 5:
                     last_housekeeping = time.monotonic()
                     with contextlib.suppress(Exception):
                         await self._housekeeping()
                 if published >= self._batch:
                     continue
-                self._wake.clear()
-                waiter = asyncio.create_task(self._wake.wait())
-                stopper = asyncio.create_task(stop.wait())
-                await asyncio.wait({waiter, stopper}, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+                await wait_for_wake(self._wake, stop, self._poll)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -196,28 +191,3 @@ class OutboxRelay:
         OLDEST_AGE.set(stats.oldest_age_seconds)
         async with self._engine.begin() as conn:
             await conn.execute(_PRUNE, {"before": datetime.now(UTC) - self._retention})
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Hold a LISTEN connection; reconnect after failures. NOTIFY only speeds things up."""
-        while not stop.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()
-                while not stop.is_set() and not conn.is_closed():
-                    await _sleep_or(stop, 5.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.info("outbox listener reconnecting", error=repr(exc))
-                await _sleep_or(stop, 2.0)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-
-
-async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,337 @@
+"""Starts the whole Spawnpoint system on one machine: four services and the two stand-ins.
+
+Used by ``make run`` (foreground, Ctrl-C stops everything), ``make up`` / ``make down`` (background; ``up``
+returns when every part answers its readiness check) and by the integration tests, which start their own
+stack on free ports with their own databases and queue namespace, as separate processes.
+
+Only the standard library and httpx: it must run before anything else is known to work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".venv" / "bin"
+RUN_DIR = ROOT / ".run"
+
+DEFAULT_PORTS = {
+    "order-service": 8001,
+    "payment-service": 8002,
+    "provisioner": 8003,
+    "status-service": 8004,
+    "stripe-fake": 12111,
+    "panel-fake": 8081,
+}
+SERVICES = ("order-service", "payment-service", "provisioner", "status-service")
+STAND_INS = ("stripe-fake", "panel-fake")
+WEBHOOK_SECRET = "whsec_spawnpoint_dev"
+PANEL_KEY = "ptla_spawnpointdevkey0000000000000000000000000000"
+PELICAN_KEY = "papp_spawnpointdevkey0000000000000000000000000000"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class StackConfig:
+    """Everything that differs between a developer's stack and a test's stack."""
+
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    database_prefix: str = "spawnpoint"
+    namespace: str = ""
+    log_dir: Path = RUN_DIR / "logs"
+    log_level: str = "INFO"
+    panel_flavor: str = "pterodactyl"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    per_process_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def for_tests(cls, run_id: str, log_dir: Path, **overrides: object) -> StackConfig:
+        config = cls(
+            ports={name: free_port() for name in DEFAULT_PORTS},
+            database_prefix=f"sp_test_{run_id}",
+            namespace=f"t{run_id}.",
+            log_dir=log_dir,
+        )
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return config
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def database_url(self, name: str) -> str:
+        suffix = {
+            "order-service": "orders",
+            "payment-service": "payments",
+            "provisioner": "provisioner",
+            "status-service": "status",
+        }[name]
+        host = os.environ.get("SPAWNPOINT_PG_HOST", "127.0.0.1")
+        port = os.environ.get("SPAWNPOINT_PG_PORT", "5432")
+        return f"postgresql+asyncpg://postgres@{host}:{port}/{self.database_prefix}_{suffix}"
+
+    def panel_key(self) -> str:
+        return PELICAN_KEY if self.panel_flavor == "pelican" else PANEL_KEY
+
+    def common_env(self) -> dict[str, str]:
+        env = {
+            "SPAWNPOINT_NAMESPACE": self.namespace,
+            "LOG_LEVEL": self.log_level,
+            "ORDER_DB_URL": self.database_url("order-service"),
+            "PAYMENT_DB_URL": self.database_url("payment-service"),
+            "PROVISIONER_DB_URL": self.database_url("provisioner"),
+            "STATUS_DB_URL": self.database_url("status-service"),
+            "ORDER_SERVICE_URL": self.url("order-service"),
+            "STRIPE_API_BASE": self.url("stripe-fake"),
+            "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+            "PANEL_URL": self.url("panel-fake"),
+            "PANEL_FLAVOR": self.panel_flavor,
+            "PANEL_API_KEY": self.panel_key(),
+        }
+        env.update(self.extra_env)
+        return env
+
+    def command(self, name: str) -> list[str]:
+        port = str(self.ports[name])
+        if name in SERVICES:
+            return [str(BIN / name), "serve", "--port", port]
+        if name == "stripe-fake":
+            return [
+                str(BIN / "stripe-fake"),
+                "--port",
+                port,
+                "--webhook-url",
+                f"{self.url('payment-service')}/webhooks/stripe",
+                "--webhook-secret",
+                WEBHOOK_SECRET,
+            ]
+        return [str(BIN / "panel-fake"), "--port", port, "--flavor", self.panel_flavor, "--app-key", self.panel_key()]
+
+    def env_for(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.common_env())
+        env.update(self.per_process_env.get(name, {}))
+        return env
+
+    def ready_url(self, name: str) -> str:
+        if name in SERVICES:
+            return f"{self.url(name)}/readyz"
+        if name == "panel-fake":
+            return f"{self.url(name)}/_fake/health"
+        return f"{self.url(name)}/_fake/clock"
+
+
+class Stack:
+    """The processes of one running system."""
+
+    ORDER = (*STAND_INS, "status-service", "order-service", "payment-service", "provisioner")
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, names: tuple[str, ...] | None = None, *, timeout: float = 90.0) -> None:
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in names or self.ORDER:
+            self._spawn(name)
+        self.wait_ready(names or self.ORDER, timeout=timeout)
+
+    def _spawn(self, name: str) -> None:
+        log = (self.config.log_dir / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(  # noqa: S603 - our own binaries
+            self.config.command(name),
+            env=self.config.env_for(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, names: tuple[str, ...], *, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                name = pending[0]
+                proc = self.procs.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_path(name)}")
+                try:
+                    if client.get(self.config.ready_url(name)).status_code == 200:
+                        pending.pop(0)
+                        continue
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not ready after {timeout:.0f}s; see {self.log_path(name)}")
+                time.sleep(0.2)
+
+    def log_path(self, name: str) -> Path:
+        return self.config.log_dir / f"{name}.log"
+
+    def signal(self, name: str, sig: int) -> None:
+        proc = self.procs[name]
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crash would."""
+        self.signal(name, signal.SIGKILL)
+        self.procs[name].wait(timeout=10)
+
+    def restart(self, name: str, *, timeout: float = 90.0) -> None:
+        self._spawn(name)
+        self.wait_ready((name,), timeout=timeout)
+
+    def stop(self, *, timeout: float = 20.0) -> None:
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                self.signal(name, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.signal(name, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
+
+
+def drop_databases(config: StackConfig) -> None:
+    """Drop a test stack's databases (they are created by each service's migrate step)."""
+    import asyncio
+
+    from spawnpoint_kit.db import drop_database
+
+    for name in SERVICES:
+        asyncio.run(drop_database(config.database_url(name)))
+
+
+# command line --------------------------------------------------------------------------------------
+
+
+def _write_state(stack: Stack) -> None:
+    RUN_DIR.mkdir(exist_ok=True)
+    (RUN_DIR / "pids.json").write_text(json.dumps({n: p.pid for n, p in stack.procs.items()}))
+
+
+def _read_state() -> Mapping[str, int]:
+    path = RUN_DIR / "pids.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def cmd_up(config: StackConfig) -> int:
+    running = {n: p for n, p in _read_state().items() if _alive(p)}
+    if running:
+        print(f"already running: {', '.join(running)} (make down first)")
+        return 1
+    stack = Stack(config)
+    try:
+        stack.start()
+    except Exception as exc:
+        print(f"failed to start: {exc}", file=sys.stderr)
+        stack.stop()
+        return 1
+    _write_state(stack)
+    for name in Stack.ORDER:
+        print(f"  {name:<16} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
+    print("Spawnpoint is up. `make demo` walks one order; `make down` stops it.")
+    return 0
+
+
+def cmd_down() -> int:
+    state = _read_state()
+    for name, pid in reversed(list(state.items())):
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+            print(f"  stopping {name}")
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in state.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in state.values():
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    (RUN_DIR / "pids.json").unlink(missing_ok=True)
+    print("Spawnpoint is down.")
+    return 0
+
+
+def cmd_run(config: StackConfig) -> int:
+    stack = Stack(config)
+    stopping = False
+
+    def on_signal(signum: int, _: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        for name in Stack.ORDER:
+            print(f"  {name:<16} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
+        print("Spawnpoint is running; logs are in .run/logs. Ctrl-C stops everything.", flush=True)
+        while not stopping:
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping (see {stack.log_path(name)})")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping...")
+        stack.stop()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "up", "down"])
+    parser.add_argument(
+        "--flavor", default=os.environ.get("PANEL_FLAVOR", "pterodactyl"), choices=["pterodactyl", "pelican"]
+    )
+    args = parser.parse_args()
+    config = StackConfig(panel_flavor=args.flavor, log_level=os.environ.get("LOG_LEVEL", "INFO"))
+    if args.command == "up":
+        return cmd_up(config)
+    if args.command == "down":
+        return cmd_down()
+    return cmd_run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""payment-service's tables (created by its Alembic migrations)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Column, Field, SQLModel
+
+from ..domain.payment import PaymentStatus
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+class PaymentRow(SQLModel, table=True):
+    """One order's payment. The order snapshot is what OrderPaid carries to the provisioner."""
+
+    __tablename__ = "payments"
+
+    order_id: uuid.UUID = Field(primary_key=True)
+    user_id: str = Field(max_length=200, index=True)
+    email: str = Field(max_length=320)
+    amount: int
+    currency: str = Field(max_length=3)
+    status: PaymentStatus = Field(sa_column=Column(sa.String(32), nullable=False))
+    order_snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
+    correlation_id: str = Field(max_length=200)
+    paid_session_id: str | None = Field(default=None, max_length=255)
+    payment_intent: str | None = Field(default=None, max_length=255)
+    fulfilled_via: str | None = Field(default=None, max_length=32)
+    paid_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
+
+
+class CheckoutSessionRow(SQLModel, table=True):
+    """A Checkout Session we asked Stripe for. Every parameter (including ``expires_at``) is stored before
+    the call, so a retry re-sends the same request under the same idempotency key."""
+
+    __tablename__ = "checkout_sessions"
+
+    id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
+    order_id: uuid.UUID = Field(index=True)
+    attempt: int
+    idempotency_key: str = Field(max_length=255)
+    params: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
+    stripe_session_id: str | None = Field(default=None, max_length=255, unique=True)
+    client_secret: str | None = Field(default=None, max_length=500)
+    status: str = Field(default="creating", max_length=32)
+    expires_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())
+
+
+class StripeEventRow(SQLModel, table=True):
+    """A verified Stripe event, stored before the webhook answers. The event id is the dedup key; the
+    webhook worker processes pending rows and retries the ones that cannot be handled yet."""
+
+    __tablename__ = "stripe_events"
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    payload: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
+    session_id: str | None = Field(default=None, max_length=255)
+    order_id: uuid.UUID | None = Field(default=None, index=True)
+    status: str = Field(default="pending", max_length=32)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
+    received_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    next_attempt_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    processed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -1,0 +1,71 @@
+"""Composition root: settings, Stripe gateway, order-service client, runtime, webhook worker, HTTP app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from spawnpoint_kit.auth import TokenVerifier
+from spawnpoint_kit.http import install_common
+from spawnpoint_kit.logs import configure_logging
+from spawnpoint_kit.runtime import ServiceRuntime
+
+from .adapters.order_client import OrderClient
+from .adapters.stripe_gateway import StripeGateway
+from .config import Settings
+from .entrypoints.api import router
+from .entrypoints.webhook_worker import WebhookWorker
+from .service_layer.checkout import CheckoutConfig
+
+SERVICE = "payment-service"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
+    runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url)
+    gateway = StripeGateway(
+        settings.stripe_api_key.get_secret_value(),
+        api_base=settings.stripe_api_base or None,
+        max_network_retries=settings.stripe_max_network_retries,
+    )
+    order_client = OrderClient(settings.order_service_url)
+    worker = WebhookWorker(
+        runtime.sessions,
+        runtime.topology,
+        gateway,
+        database_url=settings.database_url,
+        concurrency=settings.webhook_worker_concurrency,
+    )
+    runtime.add_job("webhook-worker", worker.run)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            await order_client.aclose()
+
+    app = FastAPI(
+        title="Spawnpoint payment-service",
+        version="1.0.0",
+        description="Embedded Stripe Checkout for orders, and the Stripe webhook that turns payments into "
+        "OrderPaid, PaymentFailed and OrderExpired events.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.gateway = gateway
+    app.state.order_client = order_client
+    app.state.webhook_secrets = settings.webhook_secrets()
+    app.state.checkout_config = CheckoutConfig(
+        return_url=settings.checkout_return_url, expiry=timedelta(minutes=settings.checkout_expiry_minutes)
+    )
+    app.state.token_verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)
+    install_common(app, checks=runtime.readiness_checks())
+    app.include_router(router)
+    return app

@@ -1,0 +1,36 @@
+"""payment-service settings (environment variables; the README lists them all)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from spawnpoint_kit.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/spawnpoint_payments",
+        validation_alias="PAYMENT_DB_URL",
+    )
+    order_service_url: str = Field(default="http://127.0.0.1:8001", validation_alias="ORDER_SERVICE_URL")
+    stripe_api_key: SecretStr = Field(default=SecretStr("sk_test_spawnpoint_dev"), validation_alias="STRIPE_API_KEY")
+    stripe_api_base: str | None = Field(
+        default="http://127.0.0.1:12111",
+        validation_alias="STRIPE_API_BASE",
+        description="Base address of the Stripe API; empty for the real Stripe.",
+    )
+    stripe_webhook_secrets: SecretStr = Field(
+        default=SecretStr("whsec_spawnpoint_dev"),
+        validation_alias="STRIPE_WEBHOOK_SECRETS",
+        description="Comma-separated endpoint secrets; several are accepted at once while rotating.",
+    )
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, validation_alias="STRIPE_WEBHOOK_TOLERANCE")
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5, validation_alias="STRIPE_MAX_NETWORK_RETRIES")
+    checkout_return_url: str = Field(
+        default="http://localhost:3000/checkout/return?session_id={CHECKOUT_SESSION_ID}",
+        validation_alias="CHECKOUT_RETURN_URL",
+    )
+    checkout_expiry_minutes: int = Field(default=60, ge=31, le=24 * 60, validation_alias="CHECKOUT_EXPIRY_MINUTES")
+    webhook_worker_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="WEBHOOK_WORKER_CONCURRENCY")
+
+    def webhook_secrets(self) -> list[str]:
+        return [s.strip() for s in self.stripe_webhook_secrets.get_secret_value().split(",") if s.strip()]

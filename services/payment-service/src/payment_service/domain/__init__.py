@@ -1,0 +1,1 @@
+"""Pure rules of payment: the payment state machine. No I/O."""

@@ -1,0 +1,57 @@
+"""The payment state machine of one order.
+
+Stripe events arrive duplicated and in any order, and the return page and a sweeper may act on the same
+session concurrently. So every move is forward-only: a move that is not in the table is a no-op, never an
+error and never a step back (a late ``expired`` does not undo ``paid``).
+
+```
+pending_payment --completed&unpaid--> payment_processing --async_failed--> payment_failed
+pending_payment | payment_processing --paid--> paid --refund--> refund_pending --> refunded
+pending_payment --expired--> expired --(paid anyway)--> refund_pending --> refunded
+```
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PaymentStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAYMENT_PROCESSING = "payment_processing"
+    PAID = "paid"
+    PAYMENT_FAILED = "payment_failed"
+    EXPIRED = "expired"
+    REFUND_PENDING = "refund_pending"
+    REFUNDED = "refunded"
+
+
+class PaymentTrigger(StrEnum):
+    PROCESSING = "processing"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUND_REQUESTED = "refund_requested"
+    REFUNDED = "refunded"
+
+
+TRANSITIONS: dict[tuple[PaymentStatus, PaymentTrigger], PaymentStatus] = {
+    (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.PROCESSING): PaymentStatus.PAYMENT_PROCESSING,
+    (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.PAID): PaymentStatus.PAID,
+    (PaymentStatus.PAYMENT_PROCESSING, PaymentTrigger.PAID): PaymentStatus.PAID,
+    (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.FAILED): PaymentStatus.PAYMENT_FAILED,
+    (PaymentStatus.PAYMENT_PROCESSING, PaymentTrigger.FAILED): PaymentStatus.PAYMENT_FAILED,
+    (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.EXPIRED): PaymentStatus.EXPIRED,
+    (PaymentStatus.PAID, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
+    (PaymentStatus.EXPIRED, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
+    (PaymentStatus.REFUND_PENDING, PaymentTrigger.REFUNDED): PaymentStatus.REFUNDED,
+}
+
+
+def next_status(current: PaymentStatus, trigger: PaymentTrigger) -> PaymentStatus | None:
+    """The status after ``trigger``, or None when it does not apply (a no-op)."""
+    return TRANSITIONS.get((current, trigger))
+
+
+OPEN_FOR_CHECKOUT = frozenset({PaymentStatus.PENDING_PAYMENT})
+"""States in which a customer may (re)open a checkout for the order."""

@@ -1,0 +1,47 @@
+"""provisioner's tables (created by its Alembic migrations)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Column, Field, SQLModel
+
+from ..domain.provisioning import ProvisioningStatus
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+class ProvisioningRow(SQLModel, table=True):
+    """One order's provisioning, and what is being watched: a restart resumes every ``installing`` row."""
+
+    __tablename__ = "provisionings"
+
+    order_id: uuid.UUID = Field(primary_key=True)
+    status: ProvisioningStatus = Field(sa_column=Column(sa.String(32), nullable=False))
+    correlation_id: str = Field(max_length=200)
+    paid_event_id: uuid.UUID
+    order_snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
+    attempts: int = Field(default=0)
+    replay_count: int = Field(default=0)
+    server_id: int | None = Field(default=None)
+    server_uuid: str | None = Field(default=None, max_length=64)
+    identifier: str | None = Field(default=None, max_length=64)
+    panel_user_id: int | None = Field(default=None)
+    failure_reason: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
+    install_started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    install_deadline: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    next_check_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    install_checks: int = Field(default=0)
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=_now, sa_column=_ts())

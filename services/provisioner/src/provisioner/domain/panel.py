@@ -1,0 +1,73 @@
+"""The panel as the provisioner understands it: servers, eggs, and the errors the panel can answer.
+
+Produced by the HTTP client in ``adapters/panel.py``; classified in ``failures.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PanelFieldError:
+    field: str | None
+    rule: str | None
+    detail: str
+
+
+@dataclass
+class PanelError(Exception):
+    status: int
+    code: str | None
+    detail: str
+    errors: list[PanelFieldError] = field(default_factory=list)
+    retry_after: float | None = None
+    envelope: bool = True
+    """False when the body was not the panel's error envelope (a proxy's 502/504, for example)."""
+
+    def __str__(self) -> str:
+        return f"panel answered {self.status} {self.code or ''}: {self.detail}".strip()
+
+    def has(self, source_field: str, rule: str | None = None) -> bool:
+        return any(e.field == source_field and (rule is None or e.rule == rule) for e in self.errors)
+
+
+class PanelUnreachable(Exception):
+    """Timeout or connection error: the request may or may not have been applied."""
+
+
+@dataclass(frozen=True)
+class PanelServer:
+    id: int
+    uuid: str
+    identifier: str
+    external_id: str | None
+    status: str | None
+    user: int
+    node: int | None
+
+    @classmethod
+    def of(cls, attributes: dict[str, Any]) -> PanelServer:
+        return cls(
+            id=int(attributes["id"]),
+            uuid=str(attributes["uuid"]),
+            identifier=str(attributes["identifier"]),
+            external_id=attributes.get("external_id"),
+            status=attributes.get("status"),
+            user=int(attributes["user"]),
+            node=attributes.get("node"),
+        )
+
+
+@dataclass(frozen=True)
+class EggVariable:
+    env_variable: str
+    default_value: str
+    rules: str
+
+
+@dataclass(frozen=True)
+class Egg:
+    id: int
+    variables: tuple[EggVariable, ...]

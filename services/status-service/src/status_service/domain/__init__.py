@@ -1,0 +1,1 @@
+"""Pure rules of the customer-facing status: the projection. No I/O."""

@@ -1,0 +1,17 @@
+"""status-service's consumer: every event, projected."""
+
+from __future__ import annotations
+
+from spawnpoint_contracts import Event
+from spawnpoint_kit.messaging.consumer import Delivery, Handler
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..service_layer.projector import apply_event
+
+
+def projection_handler(sessions: async_sessionmaker[AsyncSession]) -> Handler:
+    async def handle(event: Event, _: Delivery) -> None:
+        await apply_event(sessions, event)
+
+    return handle

@@ -1,0 +1,78 @@
+"""Component fixtures for the messaging kit: a throw-away database on the running PostgreSQL and a unique
+namespace on the running RabbitMQ (no Docker engine here, so no testcontainers)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+import spawnpoint_kit.messaging.inbox
+import spawnpoint_kit.messaging.outbox  # noqa: F401  (register the tables)
+from faststream.rabbit import RabbitBroker
+from spawnpoint_kit.db import drop_database, ensure_database, make_engine, make_session_factory
+from spawnpoint_kit.messaging.broker import make_broker
+from spawnpoint_kit.messaging.topology import Topology
+from spawnpoint_kit.settings import CommonSettings
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def database_url(run_id: str) -> str:
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_kit_{run_id}"
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    await ensure_database(database_url)
+    engine = make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)  # tests only; services use Alembic
+    yield engine
+    await engine.dispose()
+    await drop_database(database_url)
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def topology() -> Topology:
+    return Topology(namespace=f"tk{uuid.uuid4().hex[:8]}.")
+
+
+@pytest.fixture
+def settings() -> CommonSettings:
+    return CommonSettings()
+
+
+@pytest.fixture
+async def broker(settings: CommonSettings) -> AsyncIterator[RabbitBroker]:
+    broker = make_broker(settings, service="kit-tests")
+    await broker.connect()
+    yield broker
+    await broker.stop()
+
+
+@pytest.fixture
+async def amqp(settings: CommonSettings) -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(settings.broker_url.get_secret_value())
+    yield connection
+    await connection.close()
+
+
+async def drain(queue: aio_pika.abc.AbstractQueue) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    out = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        out.append(message)
+    return out

@@ -1,0 +1,111 @@
+"""The relay against the real PostgreSQL and RabbitMQ: confirms, returns, two relays at once, backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aio_pika
+import pytest
+import sqlalchemy as sa
+from faststream.rabbit import RabbitBroker
+from spawnpoint_contracts import PaymentProcessing, PaymentProcessingPayload
+from spawnpoint_kit.messaging.outbox import stage_event
+from spawnpoint_kit.messaging.relay import OutboxRelay
+from spawnpoint_kit.messaging.topology import QueueSpec, Topology
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .conftest import drain
+
+pytestmark = pytest.mark.component
+
+
+def _event() -> PaymentProcessing:
+    return PaymentProcessing(
+        order_id=uuid.uuid4(),
+        correlation_id="c-1",
+        producer="test",
+        payload=PaymentProcessingPayload(session_id="cs_1"),
+    )
+
+
+async def _clear(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("DELETE FROM outbox"))
+
+
+async def test_two_relays_publish_every_row_once_with_the_event_id_as_message_id(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    broker: RabbitBroker,
+    topology: Topology,
+    amqp: aio_pika.abc.AbstractRobustConnection,
+    database_url: str,
+) -> None:
+    await _clear(engine)
+    spec = QueueSpec("sink", ("payment.processing.v1",))
+    await topology.declare(broker, [spec])
+    events = [_event() for _ in range(300)]
+    async with sessions() as session:
+        for event in events:
+            await stage_event(session, event, topology)
+        await session.commit()
+    relays = [OutboxRelay(engine, broker, database_url=database_url, batch_size=50) for _ in range(2)]
+    published = 0
+    while True:
+        counts = await asyncio.gather(*(r.drain_once() for r in relays))
+        published += sum(counts)
+        if sum(counts) == 0:
+            break
+    assert published == 300
+    channel = await amqp.channel()
+    queue = await channel.get_queue(topology.queue_name(spec))
+    received = await drain(queue)
+    assert sorted(m.message_id or "" for m in received) == sorted(str(e.event_id) for e in events)
+    assert all(m.delivery_mode == aio_pika.DeliveryMode.PERSISTENT for m in received)
+    async with engine.connect() as conn:
+        left = await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    assert left == 0
+    stats = await relays[0].stats()
+    assert stats.backlog == 0
+    await channel.close()
+
+
+async def test_an_unroutable_event_stays_unpublished_with_its_error(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    broker: RabbitBroker,
+    topology: Topology,
+    database_url: str,
+) -> None:
+    await _clear(engine)
+    await topology.declare(broker, [])  # exchanges only: nothing is bound
+    event = _event()
+    async with sessions() as session:
+        await stage_event(session, event, topology)
+        await session.commit()
+    relay = OutboxRelay(engine, broker, database_url=database_url)
+    assert await relay.drain_once() == 0
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.text("SELECT published_at, attempts, last_error FROM outbox WHERE id = :id"), {"id": event.event_id}
+            )
+        ).one()
+    assert row.published_at is None
+    assert row.attempts == 1
+    assert "NO_ROUTE" in row.last_error
+    stats = await relay.stats()
+    assert stats.backlog == 1
+
+
+async def test_a_rolled_back_transaction_leaves_no_event(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], topology: Topology
+) -> None:
+    await _clear(engine)
+    async with sessions() as session:
+        await stage_event(session, _event(), topology)
+        await session.rollback()
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.text("SELECT count(*) FROM outbox")) == 0

@@ -1,0 +1,223 @@
+"""Test helpers: an HTTP client for the stack's APIs and the stand-ins' control APIs, and a broker probe.
+
+Waiting is always polling to a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aio_pika
+import httpx
+from devstack import StackConfig
+from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
+from spawnpoint_kit.messaging.queues import ALL_QUEUES
+from spawnpoint_kit.settings import CommonSettings
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Call ``probe`` until it returns something other than None (or False), or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last is not None and last is not False:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}; last value: {last!r}")
+
+
+class Api:
+    """Thin client for the services and the stand-ins of one stack."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.http = httpx.AsyncClient(timeout=30.0)
+
+    async def __aenter__(self) -> Api:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    def url(self, service: str, path: str) -> str:
+        return self.config.url(service) + path
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    # order-service --------------------------------------------------------------------------------
+
+    async def place_order(
+        self,
+        token: str,
+        *,
+        game_id: str = "minecraft-paper",
+        plan_id: str = "starter",
+        server_name: str = "Integration world",
+        settings: dict[str, str] | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
+        return await self.http.post(
+            self.url("order-service", "/orders"),
+            headers={**self.auth(token), "Idempotency-Key": key or str(uuid.uuid4())},
+            json={"game_id": game_id, "plan_id": plan_id, "server_name": server_name, "settings": settings or {}},
+        )
+
+    async def order(self, token: str, order_id: str) -> httpx.Response:
+        return await self.http.get(self.url("order-service", f"/orders/{order_id}"), headers=self.auth(token))
+
+    # payment-service ------------------------------------------------------------------------------
+
+    async def open_checkout(self, token: str, order_id: str) -> httpx.Response:
+        return await self.http.post(
+            self.url("payment-service", "/checkout-sessions"), headers=self.auth(token), json={"order_id": order_id}
+        )
+
+    # status-service -------------------------------------------------------------------------------
+
+    async def status(self, token: str, order_id: str) -> httpx.Response:
+        return await self.http.get(self.url("status-service", f"/orders/{order_id}/status"), headers=self.auth(token))
+
+    async def wait_status(self, token: str, order_id: str, wanted: str, *, timeout: float = 60.0) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            response = await self.status(token, order_id)
+            if response.status_code == 200 and response.json()["status"] == wanted:
+                body: dict[str, Any] = response.json()
+                return body
+            return None
+
+        return await eventually(probe, timeout=timeout, what=f"status {wanted} of {order_id}")
+
+    # Stripe stand-in ------------------------------------------------------------------------------
+
+    async def stripe_pay(self, session_id: str, outcome: str = "paid") -> httpx.Response:
+        return await self.http.post(
+            self.url("stripe-fake", f"/_fake/sessions/{session_id}/pay"), json={"outcome": outcome}
+        )
+
+    async def stripe_events(self, **params: str) -> list[dict[str, Any]]:
+        response = await self.http.get(self.url("stripe-fake", "/_fake/events"), params=params)
+        response.raise_for_status()
+        body = response.json()
+        data: list[dict[str, Any]] = body["data"] if isinstance(body, dict) else body
+        return data
+
+    async def stripe_redeliver(self, event_id: str) -> httpx.Response:
+        return await self.http.post(self.url("stripe-fake", f"/_fake/events/{event_id}/redeliver"))
+
+    # panel stand-in -------------------------------------------------------------------------------
+
+    async def panel_servers(self, external_id: str | None = None) -> list[dict[str, Any]]:
+        response = await self.http.get(self.url("panel-fake", "/_fake/servers"))
+        response.raise_for_status()
+        body = response.json()
+        servers: list[dict[str, Any]] = body["data"] if isinstance(body, dict) else body
+        if external_id is not None:
+            servers = [s for s in servers if s.get("external_id") == external_id]
+        return servers
+
+    async def metrics(self, service: str) -> str:
+        return (await self.http.get(self.url(service, "/metrics"))).text
+
+
+class BrokerProbe:
+    """Direct broker access for tests: publish raw messages, read dead-letter queues."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.connection: aio_pika.abc.AbstractRobustConnection | None = None
+
+    async def connect(self) -> None:
+        self.connection = await aio_pika.connect_robust(CommonSettings().broker_url.get_secret_value())
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+    def queue(self, base: str) -> str:
+        return f"{self.namespace}{base}"
+
+    async def publish_to_queue(
+        self, queue: str, body: bytes, *, message_id: str | None = None, headers: dict[str, Any] | None = None
+    ) -> None:
+        assert self.connection is not None
+        channel = await self.connection.channel(publisher_confirms=True)
+        try:
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    body,
+                    message_id=message_id,
+                    headers=headers or {},
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    content_type="application/json",
+                ),
+                routing_key=self.queue(queue),
+                mandatory=True,
+            )
+        finally:
+            await channel.close()
+
+    async def peek(self, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        """Every message in a queue, without consuming (fetched, then requeued by closing the channel)."""
+        assert self.connection is not None
+        channel = await self.connection.channel()
+        messages: list[aio_pika.abc.AbstractIncomingMessage] = []
+        try:
+            q = await channel.declare_queue(self.queue(queue), passive=True)
+            while True:
+                message = await q.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                messages.append(message)
+        finally:
+            await channel.close()
+        return messages
+
+    async def depth(self, queue: str) -> int:
+        assert self.connection is not None
+        channel = await self.connection.channel()
+        try:
+            q = await channel.declare_queue(self.queue(queue), passive=True)
+            return int(q.declaration_result.message_count or 0)
+        finally:
+            await channel.close()
+
+    @staticmethod
+    def delete_namespace_sync(namespace: str) -> None:
+        if not namespace:
+            return
+
+        async def delete() -> None:
+            connection = await aio_pika.connect(CommonSettings().broker_url.get_secret_value())
+            try:
+                channel = await connection.channel()
+                for spec in ALL_QUEUES:
+                    base = f"{namespace}{spec.name}"
+                    for name in (
+                        base,
+                        f"{base}.dlq",
+                        *(f"{base}.retry.{d}s" for d in (1, 2, 4, 5, 8, 15, 30, 60, 120, 300, 600)),
+                    ):
+                        try:
+                            await channel.queue_delete(name)
+                        except Exception:
+                            channel = await connection.channel()
+                for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
+                    try:
+                        await channel.exchange_delete(f"{namespace}{exchange}")
+                    except Exception:
+                        channel = await connection.channel()
+            finally:
+                await connection.close()
+
+        asyncio.run(delete())
