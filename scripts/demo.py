@@ -9,6 +9,7 @@ import time
 import uuid
 
 import httpx
+
 from devstack import DEFAULT_PORTS
 from spawnpoint_kit.auth import mint_token
 from spawnpoint_kit.settings import CommonSettings

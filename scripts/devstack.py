@@ -135,9 +135,7 @@ class StackConfig:
     def ready_url(self, name: str) -> str:
         if name in SERVICES:
             return f"{self.url(name)}/readyz"
-        if name == "panel-fake":
-            return f"{self.url(name)}/_fake/health"
-        return f"{self.url(name)}/_fake/clock"
+        return f"{self.url(name)}/_fake/health"
 
 
 class Stack:

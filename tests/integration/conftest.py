@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from devstack import Stack, StackConfig, drop_databases
 from spawnpoint_kit.auth import mint_token
 from spawnpoint_kit.settings import CommonSettings

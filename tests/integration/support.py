@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import aio_pika
 import httpx
+
 from devstack import StackConfig
 from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 from spawnpoint_kit.messaging.queues import ALL_QUEUES
@@ -118,12 +119,10 @@ class Api:
     # panel stand-in -------------------------------------------------------------------------------
 
     async def panel_servers(self, external_id: str | None = None) -> list[dict[str, Any]]:
-        response = await self.http.get(self.url("panel-fake", "/_fake/servers"))
+        params = {"external_id": external_id} if external_id is not None else {}
+        response = await self.http.get(self.url("panel-fake", "/_fake/servers"), params=params)
         response.raise_for_status()
-        body = response.json()
-        servers: list[dict[str, Any]] = body["data"] if isinstance(body, dict) else body
-        if external_id is not None:
-            servers = [s for s in servers if s.get("external_id") == external_id]
+        servers: list[dict[str, Any]] = response.json()["servers"]
         return servers
 
     async def metrics(self, service: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import stripe
+
 from devstack import WEBHOOK_SECRET, Stack
 
 from .conftest import customer_token

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+
 from devstack import Stack
 
 from .conftest import customer_token

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+
 from spawnpoint_contracts import ALL_EVENTS, BY_ROUTING_KEY, OrderPaid, parse_event
 from spawnpoint_contracts.schemas import schema_files
 

@@ -8,16 +8,17 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from faststream.rabbit import RabbitBroker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 import spawnpoint_kit.messaging.inbox
 import spawnpoint_kit.messaging.outbox  # noqa: F401  (register the tables)
-from faststream.rabbit import RabbitBroker
 from spawnpoint_kit.db import drop_database, ensure_database, make_engine, make_session_factory
 from spawnpoint_kit.messaging.broker import make_broker
 from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.settings import CommonSettings
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import SQLModel
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 
 @pytest.fixture(scope="session")

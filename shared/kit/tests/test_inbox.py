@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from spawnpoint_kit.messaging import inbox
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_kit.messaging import inbox
 
 pytestmark = pytest.mark.component
 

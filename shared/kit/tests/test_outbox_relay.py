@@ -9,12 +9,13 @@ import aio_pika
 import pytest
 import sqlalchemy as sa
 from faststream.rabbit import RabbitBroker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from spawnpoint_contracts import PaymentProcessing, PaymentProcessingPayload
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.relay import OutboxRelay
 from spawnpoint_kit.messaging.topology import QueueSpec, Topology
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .conftest import drain
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
+
 from spawnpoint_kit.messaging.topology import QueueSpec, Topology
 
 pytestmark = pytest.mark.component

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
+
 from spawnpoint_kit.settings import CommonSettings
 
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "catalog.yaml"

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+
 from spawnpoint_kit.auth import TokenVerifier
 from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
+
 from spawnpoint_kit.settings import CommonSettings
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+
 from spawnpoint_kit.auth import TokenVerifier
 from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging

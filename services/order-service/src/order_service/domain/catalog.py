@@ -12,6 +12,7 @@ import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
 from spawnpoint_contracts import Deploy, FeatureLimits, Limits, ServerSpec
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+
 from spawnpoint_contracts import ServerSpec
 from spawnpoint_kit.auth import CurrentPrincipal
 from spawnpoint_kit.http import current_correlation_id

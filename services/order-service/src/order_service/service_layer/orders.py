@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from spawnpoint_contracts import Event, OrderCreated, OrderCreatedPayload, OrderSnapshot
 from spawnpoint_kit.auth import Principal
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.messaging import inbox
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.topology import Topology
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..adapters.tables import IdempotencyKeyRow, OrderRow
 from ..domain.catalog import Catalog, SelectionError, resolve

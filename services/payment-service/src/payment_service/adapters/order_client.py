@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+
 from spawnpoint_contracts import OrderSnapshot
 from spawnpoint_kit.http import CORRELATION_HEADER, current_correlation_id
 

@@ -11,6 +11,7 @@ import stripe
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+
 from spawnpoint_kit.auth import CurrentPrincipal
 from spawnpoint_kit.logs import get_logger
 

@@ -7,12 +7,13 @@ import contextlib
 from typing import Any
 
 import stripe
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from spawnpoint_kit.db import asyncpg_dsn
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.notify import listen, wait_for_wake
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..adapters.stripe_gateway import StripeGateway
 from ..service_layer import fulfilment

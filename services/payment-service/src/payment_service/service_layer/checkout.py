@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from spawnpoint_contracts import OrderSnapshot
-from spawnpoint_kit.logs import get_logger
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_contracts import OrderSnapshot
+from spawnpoint_kit.logs import get_logger
 
 from ..adapters.order_client import OrderView
 from ..adapters.stripe_gateway import StripeGateway

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from spawnpoint_contracts import (
     OrderExpired,
     OrderExpiredPayload,
@@ -28,9 +32,6 @@ from spawnpoint_contracts import (
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.topology import Topology
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..adapters.stripe_gateway import CheckoutSession
 from ..adapters.tables import CheckoutSessionRow, PaymentRow

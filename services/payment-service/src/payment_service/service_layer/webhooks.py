@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from spawnpoint_kit.db import execute_sql
-from spawnpoint_kit.logs import get_logger, log_context
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_kit.db import execute_sql
+from spawnpoint_kit.logs import get_logger, log_context
 
 from ..adapters.tables import StripeEventRow
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from spawnpoint_kit.auth import OPERATOR_ROLE, mint_token
 from spawnpoint_kit.settings import CommonSettings
 

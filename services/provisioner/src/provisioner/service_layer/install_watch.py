@@ -18,6 +18,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from spawnpoint_contracts import (
     FailureReason,
     ProvisionFailed,
@@ -29,9 +33,6 @@ from spawnpoint_kit.db import execute_sql
 from spawnpoint_kit.logs import get_logger, log_context
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.topology import Topology
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ..adapters.panel import PanelClient
 from ..adapters.tables import ProvisioningRow

@@ -23,6 +23,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
 from spawnpoint_contracts import (
     OrderPaid,
     OrderSnapshot,
@@ -36,18 +49,6 @@ from spawnpoint_kit.messaging import inbox
 from spawnpoint_kit.messaging.consumer import Delivery, stage_dead_letter
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.topology import Topology
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 
 from ..adapters.eggs import EggCache
 from ..adapters.panel import PanelClient, panel_username, user_external_id

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
+
 from spawnpoint_kit.auth import CurrentPrincipal
 
 from ..adapters.tables import OrderStatusRow

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from spawnpoint_contracts import Event
-from spawnpoint_kit.messaging.consumer import Delivery, Handler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_contracts import Event
+from spawnpoint_kit.messaging.consumer import Delivery, Handler
 
 from ..service_layer.projector import apply_event
 

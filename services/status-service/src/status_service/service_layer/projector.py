@@ -9,16 +9,18 @@ from the stored events, so ``rebuild`` gives exactly what incremental projection
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from spawnpoint_contracts import Event, parse_event
-from spawnpoint_kit.db import execute_sql
-from spawnpoint_kit.logs import get_logger
-from spawnpoint_kit.messaging import inbox
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_contracts import Event, parse_event
+from spawnpoint_kit.db import execute_sql
+from spawnpoint_kit.logs import get_logger
+from spawnpoint_kit.messaging import inbox
 
 from ..adapters.tables import OrderEventRow, OrderStatusRow
 from ..domain.projection import ReadModel, project
@@ -89,6 +91,7 @@ async def apply_event(sessions: async_sessionmaker[AsyncSession], event: Event) 
                 event_type=event.event_type,
                 occurred_at=event.occurred_at,
                 body=event.model_dump(mode="json"),
+                received_at=datetime.now(UTC),
             )
             .on_conflict_do_nothing(index_elements=["event_id"])
         )

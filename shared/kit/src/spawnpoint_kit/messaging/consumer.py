@@ -31,9 +31,10 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
-from spawnpoint_contracts import Event, parse_event
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_contracts import Event, parse_event
 
 from ..logs import get_logger, log_context
 from . import inbox

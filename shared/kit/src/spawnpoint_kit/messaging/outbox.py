@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from spawnpoint_contracts import Event
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Column, Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_contracts import Event
 
 from ..db import execute_sql
 from .topology import Topology
