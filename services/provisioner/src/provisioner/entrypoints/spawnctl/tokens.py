@@ -1,8 +1,4 @@
-"""``spawnctl``: the operator's command line.
-
-``spawnctl token`` mints a development bearer token (customer or operator) with the configured
-``JWT_SECRET``. Further command groups (the dead-letter queue, order trails) are added beside it.
-"""
+"""``spawnctl token``: mint a development bearer token with the configured ``JWT_SECRET``."""
 
 from __future__ import annotations
 
@@ -13,22 +9,14 @@ import typer
 from spawnpoint_kit.auth import OPERATOR_ROLE, mint_token
 from spawnpoint_kit.settings import CommonSettings
 
-app = typer.Typer(
-    name="spawnctl",
-    help="Spawnpoint operator tools. Reads BROKER_URL, JWT_SECRET and SPAWNPOINT_NAMESPACE from the environment.",
-    no_args_is_help=True,
-    add_completion=False,
-)
 
-
-@app.command()
 def token(
     sub: Annotated[str, typer.Option(help="User id (the token's sub claim)")] = "dev-user",
     email: Annotated[str | None, typer.Option(help="E-mail claim (needed to place orders)")] = "dev@example.test",
     operator: Annotated[bool, typer.Option("--operator", help="Add the operator role")] = False,
     ttl_hours: Annotated[int, typer.Option(help="Lifetime in hours")] = 24,
 ) -> None:
-    """Print a signed development bearer token."""
+    """Print a signed development bearer token (customer, or operator with --operator)."""
     settings = CommonSettings()
     typer.echo(
         mint_token(
@@ -40,7 +28,3 @@ def token(
             audience=settings.jwt_audience,
         )
     )
-
-
-def main() -> None:
-    app()
