@@ -5,7 +5,7 @@ PY := .venv/bin/python
 PACKAGES := shared/contracts shared/kit services/order-service services/payment-service \
             services/provisioner services/status-service sandbox/stripe-fake sandbox/panel-fake
 
-.PHONY: run up down test lint typecheck unit integration demo bench install infra schemas asyncapi clean help
+.PHONY: run up down test lint typecheck unit integration demo bench install infra schemas asyncapi definitions clean help
 
 help:
 	@echo "make run    - the whole system in the foreground (Ctrl-C stops it)"
@@ -55,6 +55,9 @@ integration: install infra
 
 bench: install infra
 	@$(PY) -m bench $(ARGS)
+
+definitions: install
+	$(PY) -m spawnpoint_kit.definitions deploy/rabbitmq/definitions.json
 
 asyncapi: install
 	$(PY) -m spawnpoint_kit.asyncapi docs/asyncapi.json

@@ -2,13 +2,16 @@
 
 Each command group lives in its own module and is registered here:
 
-- ``spawnctl token``: mint a development bearer token (``tokens.py``).
+- ``spawnctl token``: mint a development bearer token (``tokens.py``);
+- ``spawnctl dlq ...``: the dead-letter queues (``dlq.py``);
+- ``spawnctl order ...``: an order's event trail (``orders.py``).
 """
 
 from __future__ import annotations
 
 import typer
 
+from . import dlq, orders
 from .tokens import token
 
 app = typer.Typer(
@@ -26,6 +29,8 @@ def _root() -> None:
 
 
 app.command()(token)
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(orders.app, name="order")
 
 
 def main() -> None:

@@ -22,3 +22,10 @@ def test_every_event_is_documented_with_its_producer() -> None:
     channels = document()["channels"]
     for key in BY_ROUTING_KEY:
         assert f"{key}:publish" in channels
+
+
+def test_the_committed_broker_definitions_have_not_drifted() -> None:
+    from spawnpoint_kit.definitions import render as render_definitions
+
+    committed = COMMITTED.parents[1] / "deploy" / "rabbitmq" / "definitions.json"
+    assert committed.read_text() == render_definitions(), "run: make definitions"

@@ -1,0 +1,88 @@
+"""RabbitMQ definitions (exchanges, queues with their arguments, bindings) generated from the topology.
+
+For brokers provisioned ahead of time (``rabbitmqctl import_definitions`` or the management plugin's
+``load_definitions``). The services declare the same topology at start, so importing is optional; the
+file documents exactly what they declare. The provisioner's delay queues depend on its retry settings and
+are declared by the provisioner itself.
+
+    python -m spawnpoint_kit.definitions deploy/rabbitmq/definitions.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .messaging.queues import ALL_QUEUES
+from .messaging.topology import Topology
+
+
+def definitions(topology: Topology | None = None, vhost: str = "/") -> dict[str, Any]:
+    topology = topology or Topology()
+    events, dlx = topology.events_exchange, topology.dead_letter_exchange
+    exchanges = [
+        {
+            "name": x.name,
+            "vhost": vhost,
+            "type": x.type.value,
+            "durable": True,
+            "auto_delete": False,
+            "internal": False,
+            "arguments": {},
+        }
+        for x in (events, dlx)
+    ]
+    queues: list[dict[str, Any]] = []
+    bindings: list[dict[str, Any]] = []
+    for spec in ALL_QUEUES:
+        work, dlq = topology.work_queue(spec), topology.dead_letter_queue(spec)
+        queues.append(
+            {
+                "name": work.name,
+                "vhost": vhost,
+                "durable": True,
+                "auto_delete": False,
+                "arguments": {"x-queue-type": "quorum", **(work.arguments or {})},
+            }
+        )
+        queues.append(
+            {
+                "name": dlq.name,
+                "vhost": vhost,
+                "durable": True,
+                "auto_delete": False,
+                "arguments": {"x-queue-type": "classic"},
+            }
+        )
+        for key in spec.bindings:
+            bindings.append(
+                {
+                    "source": events.name,
+                    "vhost": vhost,
+                    "destination": work.name,
+                    "destination_type": "queue",
+                    "routing_key": key,
+                    "arguments": {},
+                }
+            )
+        bindings.append(
+            {
+                "source": dlx.name,
+                "vhost": vhost,
+                "destination": dlq.name,
+                "destination_type": "queue",
+                "routing_key": work.name,
+                "arguments": {},
+            }
+        )
+    return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+
+
+def render() -> str:
+    return json.dumps(definitions(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    Path(sys.argv[1] if len(sys.argv) > 1 else "deploy/rabbitmq/definitions.json").write_text(render())
