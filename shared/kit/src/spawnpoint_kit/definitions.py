@@ -22,7 +22,7 @@ from .messaging.topology import Topology
 def definitions(topology: Topology | None = None, vhost: str = "/") -> dict[str, Any]:
     topology = topology or Topology()
     events, dlx = topology.events_exchange, topology.dead_letter_exchange
-    exchanges = [
+    exchanges: list[dict[str, Any]] = [
         {
             "name": x.name,
             "vhost": vhost,
