@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -44,10 +45,17 @@ PELICAN_KEY = "papp_spawnpointdevkey0000000000000000000000000000"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free port below the kernel's ephemeral range (32768 and up), so that an outgoing connection made
+    meanwhile by another process cannot take it before our server binds it."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 @dataclass
@@ -62,6 +70,8 @@ class StackConfig:
     panel_flavor: str = "pterodactyl"
     extra_env: dict[str, str] = field(default_factory=dict)
     per_process_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    panel_args: list[str] = field(default_factory=list)
+    """Extra panel-fake flags (for example ``--install-seconds 1``)."""
 
     @classmethod
     def for_tests(cls, run_id: str, log_dir: Path, **overrides: object) -> StackConfig:
@@ -70,6 +80,8 @@ class StackConfig:
             database_prefix=f"sp_test_{run_id}",
             namespace=f"t{run_id}.",
             log_dir=log_dir,
+            # Small pools: several test stacks share one PostgreSQL (max_connections is 100 by default).
+            extra_env={"DB_POOL_SIZE": "4"},
         )
         for key, value in overrides.items():
             setattr(config, key, value)
@@ -101,6 +113,7 @@ class StackConfig:
             "PROVISIONER_DB_URL": self.database_url("provisioner"),
             "STATUS_DB_URL": self.database_url("status-service"),
             "ORDER_SERVICE_URL": self.url("order-service"),
+            "PROVISIONER_URL": self.url("provisioner"),
             "STRIPE_API_BASE": self.url("stripe-fake"),
             "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
             "PANEL_URL": self.url("panel-fake"),
@@ -124,7 +137,16 @@ class StackConfig:
                 "--webhook-secret",
                 WEBHOOK_SECRET,
             ]
-        return [str(BIN / "panel-fake"), "--port", port, "--flavor", self.panel_flavor, "--app-key", self.panel_key()]
+        return [
+            str(BIN / "panel-fake"),
+            "--port",
+            port,
+            "--flavor",
+            self.panel_flavor,
+            "--app-key",
+            self.panel_key(),
+            *self.panel_args,
+        ]
 
     def env_for(self, name: str) -> dict[str, str]:
         env = dict(os.environ)

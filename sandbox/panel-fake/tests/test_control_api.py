@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from panel_fake_support import PanelClient, base_body, pelican_body
+from panel_fake_support import PanelClient, base_body, pelican_body, wait_until
 
 pytestmark = pytest.mark.contract
 
@@ -163,3 +163,34 @@ def test_bad_control_bodies(ptero: PanelClient) -> None:
     assert ptero.http.post("/_fake/nodes/1/wings", json={"mode": "sideways"}).status_code == 422
     assert ptero.http.post("/_fake/install", json={"outcome": "maybe"}).status_code == 422
     assert ptero.http.post("/_fake/faults", json={}).status_code == 422
+
+
+def test_an_edited_egg_variable_changes_what_create_accepts_and_what_the_egg_shows(panel: PanelClient) -> None:
+    """An administrator tightens BUILD_NUMBER after orders were placed: the panel now refuses "latest"."""
+    edited = panel.control("PATCH", "/eggs/1/variables/BUILD_NUMBER", {"rules": "required|integer"})
+    assert edited.json()["rules"] == ["required", "integer"]
+    response = panel.create(_body(panel))
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["meta"] == {"source_field": "environment.BUILD_NUMBER", "rule": "integer"}
+    path = "/api/application/nests/1/eggs/1" if panel.flavor == "pterodactyl" else "/api/application/eggs/1"
+    variables = panel.api("GET", path + "?include=variables").json()["attributes"]["relationships"]["variables"]
+    rules = next(
+        v["attributes"]["rules"] for v in variables["data"] if v["attributes"]["env_variable"] == "BUILD_NUMBER"
+    )
+    assert rules == ("required|integer" if panel.flavor == "pterodactyl" else ["required", "integer"])
+    missing = panel.http.patch("/_fake/eggs/1/variables/NOPE", json={"rules": "string"})
+    assert missing.status_code == 404
+    panel.control("DELETE", "/data")
+    assert panel.create(_body(panel)).status_code == 201
+
+
+def test_a_request_still_in_flight_when_the_log_is_cleared_is_not_logged_after_it(ptero: PanelClient) -> None:
+    """A hung create that ends after a reset must not show up in the next test's request log."""
+    ptero.control("POST", "/nodes/1/wings", {"mode": "commit_then_hang", "times": 1})
+    with pytest.raises(httpx.TimeoutException):
+        ptero.create(base_body("order-hung"), timeout=0.2)
+    assert ptero.control("GET", "/health").json()["in_flight"] == 1
+    ptero.control("DELETE", "/requests")
+    wait_until(lambda: ptero.control("GET", "/health").json()["in_flight"] == 0, timeout=10)
+    assert ptero.control("GET", "/requests").json()["count"] == 0

@@ -91,14 +91,21 @@ class LoggedRequest:
 
 
 class RequestLog:
-    """Every ``/api`` request received, newest last (bounded so a long benchmark cannot bloat it)."""
+    """Every ``/api`` request received, newest last (bounded so a long benchmark cannot bloat it).
+
+    An entry is written when its response is done, so a request still in flight when the log is cleared
+    (a ``commit_then_hang`` create, a slow fault) would land in the next test's log. ``generation``
+    changes on every clear; a request records the generation it started in and is dropped if the log
+    was cleared since."""
 
     def __init__(self, limit: int = 200_000) -> None:
         self._entries: deque[LoggedRequest] = deque(maxlen=limit)
         self._ids = itertools.count(1)
+        self.generation = 0
 
     def clear(self) -> None:
         self._entries.clear()
+        self.generation += 1
 
     def record(
         self,
@@ -113,7 +120,10 @@ class RequestLog:
         user_external_id: str | None,
         key: str | None,
         fault: str | None,
-    ) -> LoggedRequest:
+        generation: int | None = None,
+    ) -> LoggedRequest | None:
+        if generation is not None and generation != self.generation:
+            return None  # started before the log was cleared
         entry = LoggedRequest(
             id=next(self._ids),
             method=method,

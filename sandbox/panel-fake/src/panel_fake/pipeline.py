@@ -424,7 +424,11 @@ class PanelApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await self.handle(request)
+        self.runtime.in_flight += 1
+        try:
+            response = await self.handle(request)
+        finally:
+            self.runtime.in_flight -= 1
         if response is None:
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4096")]})
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
@@ -436,6 +440,7 @@ class PanelApi:
         runtime.tick()
         started = time.monotonic()
         wall = datetime.now(UTC)
+        generation = runtime.log.generation
         method = request.method.upper()
         path = request.url.path
         raw_query = request.url.query
@@ -458,6 +463,7 @@ class PanelApi:
                 user_external_id=ctx.user_external_id if ctx is not None else None,
                 key=ctx.caller.key.identifier if ctx is not None and ctx.caller is not None else None,
                 fault=fault,
+                generation=generation,
             )
 
         if runtime.faults.down is not None:

@@ -52,6 +52,8 @@ class PanelRuntime:
         self.log = RequestLog()
         self.races: dict[str, RaceInjection] = {}
         self.hang_overrides: dict[int, float] = {}
+        self.in_flight = 0
+        """API requests being handled now (a hung create counts until it answers)."""
         # Derived per-state objects (rule tables bound to this state); dropped on reset.
         self.cache: dict[str, Any] = {}
 

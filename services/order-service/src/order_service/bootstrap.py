@@ -14,6 +14,7 @@ from spawnpoint_kit.messaging.queues import ORDER_LIFECYCLE
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .adapters.catalog_file import load_catalog
+from .adapters.settings_check import SettingsCheck
 from .config import Settings
 from .entrypoints.api import router
 from .entrypoints.consumers import lifecycle_handler
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     catalog = load_catalog(settings.catalog_path)
     runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url)
     runtime.consume(ORDER_LIFECYCLE, lifecycle_handler(runtime.sessions))
+    settings_check = SettingsCheck(settings.provisioner_url) if settings.provisioner_url else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -35,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await runtime.stop()
+            if settings_check is not None:
+                await settings_check.aclose()
 
     app = FastAPI(
         title="Spawnpoint order-service",
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.runtime = runtime
+    app.state.settings_check = settings_check
     app.state.token_verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(router)

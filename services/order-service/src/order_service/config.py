@@ -17,3 +17,8 @@ class Settings(CommonSettings):
         validation_alias="ORDER_DB_URL",
     )
     catalog_path: Path = Field(default=DEFAULT_CATALOG, validation_alias="CATALOG_PATH")
+    provisioner_url: str = Field(
+        default="http://127.0.0.1:8003",
+        validation_alias="PROVISIONER_URL",
+        description="Where to check settings against the panel's egg before payment; empty: no check.",
+    )

@@ -1,4 +1,5 @@
-"""Composition root: settings, panel client, provisioner, install watcher, runtime and HTTP (health)."""
+"""Composition root: settings, the panel client and its rate gate, the provisioner, the install watcher,
+the dead-letter metrics, the delay queues, the runtime and HTTP (health, metrics, settings check)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from spawnpoint_kit.runtime import ServiceRuntime
 
 from .adapters.eggs import EggCache
 from .adapters.panel import PanelClient
+from .adapters.rate_gate import RateGate
 from .config import Settings
 from .entrypoints.consumers import order_paid_handler
+from .entrypoints.dlq_metrics import dlq_depth_job
+from .entrypoints.http import router as settings_router
 from .entrypoints.install_watcher import install_watch_job
 from .service_layer.install_watch import InstallWatcher
 from .service_layer.provision import Provisioner
@@ -29,22 +33,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
     runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url)
+    gate = RateGate(per_minute=settings.panel_rate_limit_per_minute, burst=settings.panel_rate_limit_burst)
     panel = PanelClient(
         settings.panel_url,
         settings.panel_api_key.get_secret_value(),
         flavor=settings.panel_flavor,
         timeout=settings.panel_timeout_seconds,
+        gate=gate,
     )
+    eggs = EggCache(panel, ttl_seconds=settings.egg_cache_seconds)
+    policy = settings.retry_policy()
     provisioner = Provisioner(
         runtime.sessions,
         runtime.topology,
         panel,
-        EggCache(panel),
+        eggs,
+        queue=PROVISIONER_ORDER_PAID,
         install_deadline=timedelta(seconds=settings.install_deadline_seconds),
+        first_install_check=timedelta(seconds=settings.install_poll_seconds),
+        retry=policy,
     )
     runtime.consume(PROVISIONER_ORDER_PAID, order_paid_handler(provisioner))
-    watcher = InstallWatcher(runtime.sessions, runtime.topology, panel, poll_seconds=settings.install_poll_seconds)
+    runtime.after_declare(
+        lambda: runtime.topology.declare_retry_queues(runtime.broker, PROVISIONER_ORDER_PAID, policy.broker_delays)
+    )
+    watcher = InstallWatcher(
+        runtime.sessions,
+        runtime.topology,
+        panel,
+        poll_seconds=settings.install_poll_seconds,
+        max_interval_seconds=settings.install_max_interval_seconds,
+    )
     runtime.add_job("install-watcher", install_watch_job(watcher, poll_seconds=settings.install_poll_seconds))
+    runtime.add_job(
+        "dlq-metrics",
+        dlq_depth_job(
+            settings.broker_url.get_secret_value(),
+            runtime.topology.dlq_name(PROVISIONER_ORDER_PAID),
+            interval=settings.dlq_metrics_seconds,
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -58,12 +86,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Spawnpoint provisioner",
         version="1.0.0",
-        description="Consumes OrderPaid and creates the game server on the panel; this HTTP surface is for "
-        "health, readiness and metrics.",
+        description="Consumes OrderPaid and creates the game server on the panel. This HTTP surface is internal: "
+        "health, readiness, metrics, and the settings check order-service runs before payment.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.eggs = eggs
     app.state.token_verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)
     install_common(app, checks=runtime.readiness_checks())
+    app.include_router(settings_router)
     return app

@@ -1,4 +1,4 @@
-"""provisioner settings (environment variables; the README lists them all)."""
+"""provisioner settings (environment variables; the README and docs/provisioning.md list them all)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from spawnpoint_kit.settings import CommonSettings
+
+from .domain.retry import RetryPolicy, parse_delays
 
 
 class Settings(CommonSettings):
@@ -22,5 +24,34 @@ class Settings(CommonSettings):
     )
     panel_flavor: Literal["pterodactyl", "pelican"] = Field(default="pterodactyl", validation_alias="PANEL_FLAVOR")
     panel_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="PANEL_TIMEOUT_SECONDS")
+    panel_rate_limit_per_minute: float = Field(
+        default=200.0,
+        gt=0,
+        validation_alias="PANEL_RATE_LIMIT_PER_MINUTE",
+        description="Panel requests per minute this process may spend (plus the burst); split it between instances.",
+    )
+    panel_rate_limit_burst: int = Field(default=20, ge=1, validation_alias="PANEL_RATE_LIMIT_BURST")
+    panel_retry_attempts: int = Field(default=4, ge=1, le=20, validation_alias="PANEL_RETRY_ATTEMPTS")
+    panel_retry_max_seconds: float = Field(default=30.0, gt=0, le=600, validation_alias="PANEL_RETRY_MAX_SECONDS")
+    panel_retry_initial_seconds: float = Field(default=0.5, gt=0, validation_alias="PANEL_RETRY_INITIAL_SECONDS")
+    panel_retry_max_wait_seconds: float = Field(default=8.0, gt=0, validation_alias="PANEL_RETRY_MAX_WAIT_SECONDS")
+    provision_retry_delays: str = Field(
+        default="30,120,600",
+        pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$",
+        validation_alias="PROVISION_RETRY_DELAYS",
+        description="Seconds before each delayed redelivery through the broker, comma-separated; empty: none.",
+    )
+    egg_cache_seconds: float = Field(default=300.0, ge=0, validation_alias="EGG_CACHE_SECONDS")
     install_poll_seconds: float = Field(default=2.0, gt=0, validation_alias="INSTALL_POLL_SECONDS")
+    install_max_interval_seconds: float = Field(default=30.0, gt=0, validation_alias="INSTALL_MAX_INTERVAL_SECONDS")
     install_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="INSTALL_DEADLINE_SECONDS")
+    dlq_metrics_seconds: float = Field(default=15.0, gt=0, validation_alias="DLQ_METRICS_SECONDS")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.panel_retry_attempts,
+            max_seconds=self.panel_retry_max_seconds,
+            initial_seconds=self.panel_retry_initial_seconds,
+            max_wait_seconds=self.panel_retry_max_wait_seconds,
+            broker_delays=parse_delays(self.provision_retry_delays),
+        )

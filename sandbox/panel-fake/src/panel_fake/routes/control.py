@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from panel_fake import seed as seed_module
 from panel_fake.auth import permissions_view
 from panel_fake.runtime import PanelRuntime, RaceInjection
-from panel_fake.store import Server
+from panel_fake.store import Server, utcnow
 from panel_fake.wings import InstallPlan, WingsMode, is_installed, parse_mode
 
 router = APIRouter(prefix="/_fake", tags=["control"])
@@ -97,6 +97,13 @@ class RateLimitBody(BaseModel):
     client_per_minute: int | None = Field(default=None, ge=0)
 
 
+class EggVariableBody(BaseModel):
+    rules: str | list[str] | None = Field(
+        default=None, description="Laravel rules: a pipe string (as Pterodactyl stores them) or a list"
+    )
+    default_value: str | None = None
+
+
 class ServerInstallBody(BaseModel):
     outcome: Literal["ok", "failed"] = "ok"
 
@@ -141,6 +148,7 @@ async def health(runtime: Runtime) -> dict[str, Any]:
         "servers": len(runtime.state.servers),
         "rate_limit": runtime.rate_limit,
         "client_rate_limit": runtime.client_rate_limit,
+        "in_flight": runtime.in_flight,
     }
 
 
@@ -340,6 +348,29 @@ async def list_servers(runtime: Runtime, external_id: str | None = Query(default
             s for s in servers if s.external_id is not None and s.external_id.casefold() == external_id.casefold()
         ]
     return {"count": len(servers), "servers": [_server_summary(runtime, server) for server in servers]}
+
+
+@router.patch("/eggs/{egg_id}/variables/{env_variable}")
+async def edit_egg_variable(egg_id: int, env_variable: str, body: EggVariableBody, runtime: Runtime) -> dict[str, Any]:
+    """An administrator edits an egg variable (its rules or default), as in the panel's admin area."""
+    egg = runtime.state.eggs.get(egg_id)
+    if egg is None:
+        raise HTTPException(status_code=404, detail=f"egg {egg_id} does not exist")
+    variable = next((v for v in egg.variables if v.env_variable == env_variable), None)
+    if variable is None:
+        raise HTTPException(status_code=404, detail=f"egg {egg_id} has no variable {env_variable}")
+    if body.rules is not None:
+        rules = body.rules.split("|") if isinstance(body.rules, str) else list(body.rules)
+        variable.rules = [rule for rule in rules if rule]
+    if body.default_value is not None:
+        variable.default_value = body.default_value
+    variable.updated_at = utcnow()
+    return {
+        "egg": egg_id,
+        "env_variable": variable.env_variable,
+        "rules": variable.rules,
+        "default_value": variable.default_value,
+    }
 
 
 @router.post("/servers/{server_id}/install")

@@ -200,6 +200,7 @@ async def create_order(
                 settings=body.settings,
             ),
             correlation_id=current_correlation_id(),
+            settings_check=request.app.state.settings_check,
         )
     except SelectionError as exc:
         raise HTTPException(

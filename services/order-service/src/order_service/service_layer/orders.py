@@ -26,6 +26,7 @@ from spawnpoint_kit.messaging import inbox
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.topology import Topology
 
+from ..adapters.settings_check import SettingsCheck
 from ..adapters.tables import IdempotencyKeyRow, OrderRow
 from ..domain.catalog import Catalog, SelectionError, resolve
 from ..domain.order import OrderStatus, Trigger, next_status
@@ -80,6 +81,7 @@ async def place_order(
     idempotency_key: str,
     command: PlaceOrder,
     correlation_id: str,
+    settings_check: SettingsCheck | None = None,
 ) -> PlacedOrder:
     if not principal.email:
         raise MissingEmail()
@@ -90,6 +92,10 @@ async def place_order(
         server_name=command.server_name,
         settings=command.settings,
     )
+    if settings_check is not None:
+        problem = await settings_check.problem(spec, settings)
+        if problem is not None:
+            raise SelectionError(*problem)
     fingerprint = _fingerprint(command)
     order_id = uuid.uuid4()
     async with sessions() as session:

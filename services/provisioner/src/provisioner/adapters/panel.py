@@ -1,27 +1,40 @@
 """Client of the panel's Application API (Pterodactyl, or its fork Pelican), over httpx.
 
 Every call sends ``Accept: application/json`` (without it the panel answers validation and auth errors
-with 302 redirects) and JSON bodies. Errors are raised as ``PanelError`` carrying the HTTP status, the
-panel's error ``code`` (exception class name) and the ``meta.source_field``/``meta.rule`` pairs, so
-callers classify on status and code and never on message text. A timeout or connection failure is a
-``PanelUnreachable``: the outcome of the request is unknown.
+with 302 redirects) and JSON bodies, and first passes the process-wide ``RateGate`` (the panel's rate
+limit is never exceeded; a 429's ``Retry-After`` pauses every call). Errors are raised as ``PanelError``
+carrying the HTTP status, the panel's error ``code`` (exception class name) and the
+``meta.source_field``/``meta.rule`` pairs, so callers classify on status and code and never on message
+text. A timeout or connection failure is a ``PanelUnreachable``: the outcome of the request is unknown.
+
+Latency is recorded per route template (``/servers/external/{id}``, never the id itself).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
+import time
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
+from prometheus_client import Histogram
 
 from ..domain.panel import Egg, EggVariable, PanelError, PanelFieldError, PanelServer, PanelUnreachable
+from .rate_gate import RateGate
 
 Flavor = Literal["pterodactyl", "pelican"]
 
 __all__ = ["Egg", "Flavor", "PanelClient", "PanelError", "PanelServer", "PanelUnreachable"]
 
+LATENCY = Histogram(
+    "provisioner_panel_request_seconds",
+    "Panel API latency by route template and outcome (status code, or 'unreachable')",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 
 _SAFE_EXTERNAL = re.compile(r"^[A-Za-z0-9._-]{1,150}$")
 
@@ -31,14 +44,15 @@ def user_external_id(user_id: str) -> str:
     return user_id if _SAFE_EXTERNAL.fullmatch(user_id) else "sp-" + hashlib.sha256(user_id.encode()).hexdigest()[:40]
 
 
-def panel_username(user_id: str) -> str:
+def panel_username(user_id: str, *, salt: str = "") -> str:
     """A username the panel accepts (lower-case, starts and ends alphanumeric, 3+ characters)."""
-    return "sp" + hashlib.sha256(user_id.encode()).hexdigest()[:14]
+    return "sp" + hashlib.sha256((user_id + salt).encode()).hexdigest()[:14]
 
 
 class PanelClient:
-    def __init__(self, base_url: str, api_key: str, *, flavor: Flavor, timeout: float) -> None:
+    def __init__(self, base_url: str, api_key: str, *, flavor: Flavor, timeout: float, gate: RateGate) -> None:
         self.flavor = flavor
+        self.gate = gate
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/api/application",
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
@@ -53,20 +67,29 @@ class PanelClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, path: str, *, route: str, **kwargs: Any) -> httpx.Response:
+        await self.gate.wait()
+        started = time.perf_counter()
         try:
             response = await self._http.request(method, path, **kwargs)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise PanelUnreachable(f"{method} {path}: {type(exc).__name__}") from exc
+            LATENCY.labels(method, route, "unreachable").observe(time.perf_counter() - started)
+            raise PanelUnreachable(f"{method} {route}: {type(exc).__name__}") from exc
+        LATENCY.labels(method, route, str(response.status_code)).observe(time.perf_counter() - started)
         if response.status_code >= 400:
-            raise _error_of(response)
+            error = _error_of(response)
+            if error.status == 429:
+                self.gate.pause(error.retry_after if error.retry_after is not None else 1.0)
+            raise error
         return response
 
     # servers ------------------------------------------------------------------------------------
 
     async def server_by_external_id(self, external_id: str) -> PanelServer | None:
         try:
-            response = await self._request("GET", f"/servers/external/{quote(external_id, safe='')}")
+            response = await self._request(
+                "GET", f"/servers/external/{quote(external_id, safe='')}", route="/servers/external/{external_id}"
+            )
         except PanelError as exc:
             if exc.status == 404 and exc.code == "NotFoundHttpException":
                 return None
@@ -75,7 +98,7 @@ class PanelClient:
 
     async def server(self, server_id: int) -> PanelServer | None:
         try:
-            response = await self._request("GET", f"/servers/{server_id}")
+            response = await self._request("GET", f"/servers/{server_id}", route="/servers/{id}")
         except PanelError as exc:
             if exc.status == 404 and exc.code == "NotFoundHttpException":
                 return None
@@ -83,14 +106,16 @@ class PanelClient:
         return PanelServer.of(response.json()["attributes"])
 
     async def create_server(self, body: dict[str, Any]) -> PanelServer:
-        response = await self._request("POST", "/servers", json=body)
+        response = await self._request("POST", "/servers", route="/servers", json=body)
         return PanelServer.of(response.json()["attributes"])
 
     # users --------------------------------------------------------------------------------------
 
     async def user_by_external_id(self, external_id: str) -> int | None:
         try:
-            response = await self._request("GET", f"/users/external/{quote(external_id, safe='')}")
+            response = await self._request(
+                "GET", f"/users/external/{quote(external_id, safe='')}", route="/users/external/{external_id}"
+            )
         except PanelError as exc:
             if exc.status == 404:
                 return None
@@ -98,8 +123,10 @@ class PanelClient:
         return int(response.json()["attributes"]["id"])
 
     async def user_by_email(self, email: str) -> int | None:
-        """``filter[email]`` is a partial match: compare exactly."""
-        response = await self._request("GET", "/users", params={"filter[email]": email, "per_page": 100})
+        """``filter[email]`` is a partial match: compare exactly (case-insensitively, as the panel does)."""
+        response = await self._request(
+            "GET", "/users", route="/users", params={"filter[email]": email, "per_page": 100}
+        )
         for item in response.json().get("data", []):
             attributes = item.get("attributes", {})
             if str(attributes.get("email", "")).lower() == email.lower():
@@ -114,31 +141,67 @@ class PanelClient:
             "first_name": "Spawnpoint",
             "last_name": "Customer",
         }
-        response = await self._request("POST", "/users", json=body)
+        response = await self._request("POST", "/users", route="/users", json=body)
         return int(response.json()["attributes"]["id"])
+
+    async def ensure_user(self, *, user_id: str, email: str) -> int:
+        """The panel account of our user: found by external id, else created. An account that already
+        exists (an e-mail taken by an account made by hand, or a concurrent order of the same customer)
+        is found and used instead of failing the order."""
+        external_id = user_external_id(user_id)
+        found = await self.user_by_external_id(external_id)
+        if found is not None:
+            return found
+        username = panel_username(user_id)
+        for _ in range(3):
+            try:
+                return await self.create_user(external_id=external_id, email=email, username=username)
+            except PanelError as exc:
+                if exc.status != 422:
+                    raise
+                if exc.has("external_id", "unique") or exc.has("email", "unique"):
+                    by_external = await self.user_by_external_id(external_id)
+                    if by_external is not None:
+                        return by_external
+                    by_email = await self.user_by_email(email)
+                    if by_email is not None:
+                        return by_email
+                if exc.has("username", "unique"):
+                    # Someone else holds this username: derive another one.
+                    username = panel_username(user_id, salt=secrets.token_hex(4))
+                    continue
+                raise
+        raise PanelError(422, "ValidationException", "could not find or create the panel user")
 
     # eggs ---------------------------------------------------------------------------------------
 
     async def egg(self, *, nest_id: int | None, egg_id: int) -> Egg:
         if self.flavor == "pelican" or nest_id is None:
-            path = f"/eggs/{egg_id}"
+            path, route = f"/eggs/{egg_id}", "/eggs/{id}"
         else:
-            path = f"/nests/{nest_id}/eggs/{egg_id}"
-        response = await self._request("GET", path, params={"include": "variables"})
-        attributes = response.json()["attributes"]
-        variables = attributes.get("relationships", {}).get("variables", {}).get("data", [])
-        out = []
-        for item in variables:
-            v = item["attributes"]
-            rules = v.get("rules", "")
-            out.append(
-                EggVariable(
-                    env_variable=str(v["env_variable"]),
-                    default_value="" if v.get("default_value") is None else str(v["default_value"]),
-                    rules="|".join(rules) if isinstance(rules, list) else str(rules),
-                )
+            path, route = f"/nests/{nest_id}/eggs/{egg_id}", "/nests/{nest}/eggs/{id}"
+        response = await self._request("GET", path, route=route, params={"include": "variables"})
+        return egg_of(response.json())
+
+
+def egg_of(document: dict[str, Any]) -> Egg:
+    """An egg item with ``?include=variables`` (Pterodactyl pipe-string rules, or Pelican arrays)."""
+    attributes = document["attributes"]
+    variables = attributes.get("relationships", {}).get("variables", {}).get("data", [])
+    out = []
+    for item in variables:
+        v = item["attributes"]
+        rules = v.get("rules") or ""
+        tokens = tuple(str(r) for r in rules) if isinstance(rules, list) else tuple(str(rules).split("|"))
+        out.append(
+            EggVariable(
+                env_variable=str(v["env_variable"]),
+                default_value="" if v.get("default_value") is None else str(v["default_value"]),
+                rules=tuple(t for t in tokens if t),
+                name=str(v.get("name") or ""),
             )
-        return Egg(id=int(attributes["id"]), variables=tuple(out))
+        )
+    return Egg(id=int(attributes["id"]), variables=tuple(out))
 
 
 def _error_of(response: httpx.Response) -> PanelError:

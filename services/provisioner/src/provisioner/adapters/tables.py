@@ -27,12 +27,26 @@ class ProvisioningRow(SQLModel, table=True):
     __tablename__ = "provisionings"
 
     order_id: uuid.UUID = Field(primary_key=True)
-    status: ProvisioningStatus = Field(sa_column=Column(sa.String(32), nullable=False))
+    status: ProvisioningStatus = Field(
+        sa_column=Column(
+            # Stored as its value in a VARCHAR(32) (no database enum type), loaded back as the enum.
+            sa.Enum(
+                ProvisioningStatus,
+                native_enum=False,
+                create_constraint=False,
+                length=32,
+                values_callable=lambda members: [m.value for m in members],
+            ),
+            nullable=False,
+        )
+    )
     correlation_id: str = Field(max_length=200)
     paid_event_id: uuid.UUID
     order_snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     attempts: int = Field(default=0)
     replay_count: int = Field(default=0)
+    broker_retries: int = Field(default=0)
+    retry_token: uuid.UUID | None = Field(default=None)
     server_id: int | None = Field(default=None)
     server_uuid: str | None = Field(default=None, max_length=64)
     identifier: str | None = Field(default=None, max_length=64)

@@ -62,9 +62,17 @@ class PanelServer:
 
 @dataclass(frozen=True)
 class EggVariable:
+    """One egg variable. ``rules`` are Laravel rule tokens: Pterodactyl's pipe string split on ``|``
+    (Laravel splits it the same naive way), Pelican's JSON array as it is."""
+
     env_variable: str
     default_value: str
-    rules: str
+    rules: tuple[str, ...]
+    name: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name or self.env_variable} variable"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from spawnpoint_kit.auth import OPERATOR_ROLE, mint_token
 from spawnpoint_kit.settings import CommonSettings
 
 
@@ -17,6 +16,8 @@ def token(
     ttl_hours: Annotated[int, typer.Option(help="Lifetime in hours")] = 24,
 ) -> None:
     """Print a signed development bearer token (customer, or operator with --operator)."""
+    from spawnpoint_kit.auth import OPERATOR_ROLE, mint_token  # loads FastAPI: only when minting
+
     settings = CommonSettings()
     typer.echo(
         mint_token(
