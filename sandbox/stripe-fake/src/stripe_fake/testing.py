@@ -192,6 +192,34 @@ class FakeStripeControl:
         data: list[dict[str, Any]] = self._json(self.http.get("/_fake/sessions", params=filters))["data"]
         return data
 
+    def session(self, session_id: str) -> dict[str, Any]:
+        """One session with its line items, PaymentIntent and ``payment_intent_data``."""
+        out: dict[str, Any] = self._json(self.http.get(f"/_fake/sessions/{session_id}"))
+        return out
+
+    def redeliver(self, event_id: str) -> dict[str, Any]:
+        """Send an event again (a duplicate delivery)."""
+        out: dict[str, Any] = self._json(self.http.post(f"/_fake/events/{event_id}/redeliver"))
+        return out
+
+    def pause(self) -> None:
+        """Hold webhook deliveries (and retries that come due) in a queue."""
+        self._json(self.http.post("/_fake/deliveries/pause"))
+
+    def flush(self, order: str = "creation") -> int:
+        """Send the queued deliveries now (``creation``, ``reverse`` or ``concurrent``); stays paused."""
+        delivered: int = self._json(self.http.post("/_fake/deliveries/flush", params={"order": order}))["delivered"]
+        return delivered
+
+    def resume(self) -> int:
+        """Send the queue in creation order and deliver normally again."""
+        delivered: int = self._json(self.http.post("/_fake/deliveries/resume"))["delivered"]
+        return delivered
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._json(self.http.delete("/_fake/faults"))
+
     def refunds(self, **filters: str) -> list[dict[str, Any]]:
         """Refunds in creation order."""
         data: list[dict[str, Any]] = self._json(self.http.get("/_fake/refunds", params=filters))["data"]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from datetime import timedelta
+
+from pydantic import Field, SecretStr, field_validator
 
 from spawnpoint_kit.settings import CommonSettings
+
+from .domain.refunds import RefundPolicy
 
 
 class Settings(CommonSettings):
@@ -32,6 +36,38 @@ class Settings(CommonSettings):
     )
     checkout_expiry_minutes: int = Field(default=60, ge=31, le=24 * 60, validation_alias="CHECKOUT_EXPIRY_MINUTES")
     webhook_worker_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="WEBHOOK_WORKER_CONCURRENCY")
+    sweep_interval_seconds: float = Field(
+        default=60.0,
+        ge=0.5,
+        le=3600,
+        validation_alias="PAYMENT_SWEEP_INTERVAL_SECONDS",
+        description="How often the reconciliation sweeper runs: a lost webhook delays an order by at most this.",
+    )
+    sweep_after_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=24 * 3600,
+        validation_alias="PAYMENT_SWEEP_AFTER_SECONDS",
+        description="A checkout session younger than this is left to the webhook and the return page.",
+    )
+    sweep_batch_size: int = Field(default=200, ge=1, le=5000, validation_alias="PAYMENT_SWEEP_BATCH_SIZE")
+    refund_policy: RefundPolicy = Field(
+        default=RefundPolicy.HOLD,
+        validation_alias="REFUND_POLICY",
+        description="Provisioning failures a replay cannot fix: immediate, hold (then refund) or never.",
+    )
+    refund_hold_seconds: float = Field(default=900.0, ge=0, le=30 * 24 * 3600, validation_alias="REFUND_HOLD_SECONDS")
+
+    @field_validator("checkout_return_url")
+    @classmethod
+    def _return_url_names_the_session(cls, value: str) -> str:
+        if "{CHECKOUT_SESSION_ID}" not in value:
+            raise ValueError("CHECKOUT_RETURN_URL must contain the literal {CHECKOUT_SESSION_ID}")
+        return value
 
     def webhook_secrets(self) -> list[str]:
         return [s.strip() for s in self.stripe_webhook_secrets.get_secret_value().split(",") if s.strip()]
+
+    @property
+    def refund_hold(self) -> timedelta:
+        return timedelta(seconds=self.refund_hold_seconds)

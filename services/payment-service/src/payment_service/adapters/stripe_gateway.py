@@ -3,15 +3,19 @@
 Results are turned into small typed values at this boundary so the rest of the service never handles
 ``StripeObject``s (which stopped being dicts in stripe-python 15). The SDK retries network errors, 409s
 and 5xx with the same idempotency key (``max_network_retries``), which is safe because every POST we make
-carries our own stable key.
+carries our own stable key. Stripe's errors are classified here too (``is_transient``,
+``is_not_found``, ``not_open_status``, ``is_already_refunded``) so callers never parse messages.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
+
+from ..domain.fulfilment import SessionFacts
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,9 @@ class CheckoutSession:
     amount_total: int | None
     currency: str | None
     expires_at: int | None
+    created: int | None
     payment_intent: str | None
+    payment_intent_status: str | None
     metadata: dict[str, str]
     client_reference_id: str | None
 
@@ -32,10 +38,22 @@ class CheckoutSession:
         """The order id the session was created for (metadata first, then client_reference_id)."""
         return self.metadata.get("serverOrderId") or self.client_reference_id
 
+    @property
+    def facts(self) -> SessionFacts:
+        return SessionFacts(
+            session_id=self.id,
+            status=self.status,
+            payment_status=self.payment_status,
+            amount_total=self.amount_total,
+            currency=self.currency,
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckoutSession:
         pi = data.get("payment_intent")
+        pi_status: str | None = None
         if isinstance(pi, dict):
+            pi_status = pi.get("status")
             pi = pi.get("id")
         return cls(
             id=str(data["id"]),
@@ -45,7 +63,9 @@ class CheckoutSession:
             amount_total=data.get("amount_total"),
             currency=data.get("currency"),
             expires_at=data.get("expires_at"),
+            created=data.get("created"),
             payment_intent=pi if isinstance(pi, str) else None,
+            payment_intent_status=pi_status,
             metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
             client_reference_id=data.get("client_reference_id"),
         )
@@ -57,6 +77,52 @@ class Refund:
     status: str | None
     amount: int
     currency: str
+    payment_intent: str | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Refund:
+        return cls(
+            id=str(data["id"]),
+            status=data.get("status"),
+            amount=int(data.get("amount") or 0),
+            currency=str(data.get("currency") or ""),
+            payment_intent=data.get("payment_intent"),
+        )
+
+
+def is_transient(exc: Exception) -> bool:
+    """Worth retrying later: Stripe unreachable, rate limited, busy or failing on its side."""
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    if isinstance(exc, stripe.StripeError):
+        status = exc.http_status or 0
+        return status == 409 or status >= 500
+    return False
+
+
+def is_not_found(exc: Exception) -> bool:
+    return isinstance(exc, stripe.InvalidRequestError) and (exc.http_status == 404 or exc.code == "resource_missing")
+
+
+_NOT_OPEN = re.compile(r"has a status of `(?P<status>\w+)`")
+
+
+def not_open_status(exc: Exception) -> str | None:
+    """The session's status when ``expire`` refused because it is not open (Stripe's 400), else None."""
+    if not isinstance(exc, stripe.InvalidRequestError) or exc.http_status != 400:
+        return None
+    match = _NOT_OPEN.search(str(exc.user_message or ""))
+    return match.group("status") if match else None
+
+
+def is_already_refunded(exc: Exception) -> bool:
+    return isinstance(exc, stripe.InvalidRequestError) and exc.code == "charge_already_refunded"
+
+
+def is_refused_parameters(exc: Exception) -> bool:
+    """Stripe refused the request itself (a 400 that is not an idempotency conflict): resending the
+    same parameters can never succeed."""
+    return isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 400 and exc.code != "resource_missing"
 
 
 class StripeGateway:
@@ -76,12 +142,15 @@ class StripeGateway:
         return CheckoutSession.from_dict(session.to_dict())
 
     async def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
-        session = await self._client.v1.checkout.sessions.retrieve_async(session_id, params={"expand": ["line_items"]})
+        """The session as Stripe has it now, with its line items and PaymentIntent expanded."""
+        session = await self._client.v1.checkout.sessions.retrieve_async(
+            session_id, params={"expand": ["line_items", "payment_intent"]}
+        )
         return CheckoutSession.from_dict(session.to_dict())
 
-    async def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> CheckoutSession:
+    async def expire_checkout_session(self, session_id: str) -> CheckoutSession:
         session = await self._client.v1.checkout.sessions.expire_async(
-            session_id, options={"idempotency_key": idempotency_key}
+            session_id, options={"idempotency_key": f"expire:{session_id}"}
         )
         return CheckoutSession.from_dict(session.to_dict())
 
@@ -95,10 +164,9 @@ class StripeGateway:
             params=params,  # type: ignore[arg-type]
             options={"idempotency_key": idempotency_key},
         )
-        data = refund.to_dict()
-        return Refund(
-            id=str(data["id"]),
-            status=data.get("status"),
-            amount=int(data.get("amount") or 0),
-            currency=str(data.get("currency") or ""),
-        )
+        return Refund.from_dict(refund.to_dict())
+
+    async def refunds_of(self, payment_intent: str) -> list[Refund]:
+        """Refunds already made for a PaymentIntent (to recognise our own after a lost answer)."""
+        listed = await self._client.v1.refunds.list_async(params={"payment_intent": payment_intent, "limit": 100})
+        return [Refund.from_dict(item.to_dict()) for item in listed.data]

@@ -31,13 +31,38 @@ class PaymentRow(SQLModel, table=True):
     email: str = Field(max_length=320)
     amount: int
     currency: str = Field(max_length=3)
-    status: PaymentStatus = Field(sa_column=Column(sa.String(32), nullable=False))
+    status: PaymentStatus = Field(
+        sa_column=Column(
+            sa.Enum(
+                PaymentStatus,
+                native_enum=False,
+                length=32,
+                create_constraint=False,
+                values_callable=lambda enum: [member.value for member in enum],
+            ),
+            nullable=False,
+        )
+    )
     order_snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     correlation_id: str = Field(max_length=200)
     paid_session_id: str | None = Field(default=None, max_length=255)
     payment_intent: str | None = Field(default=None, max_length=255)
     fulfilled_via: str | None = Field(default=None, max_length=32)
     paid_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    provision_failed_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=True), description="occurred_at of the latest ProvisionFailed"
+    )
+    provision_failure_reason: str | None = Field(default=None, max_length=64)
+    provision_failure_replayable: bool | None = Field(default=None)
+    provision_progress_at: datetime | None = Field(
+        default=None,
+        sa_column=_ts(nullable=True),
+        description="occurred_at of the latest ServerCreated, ServerInstalled or ProvisioningReplayed",
+    )
+    server_installed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    swept_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=True), description="when the sweeper last asked Stripe"
+    )
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
 
@@ -71,9 +96,38 @@ class StripeEventRow(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     session_id: str | None = Field(default=None, max_length=255)
     order_id: uuid.UUID | None = Field(default=None, index=True)
-    status: str = Field(default="pending", max_length=32)
+    status: str = Field(default="pending", max_length=32, description="pending, processed or abandoned")
+    outcome: str | None = Field(default=None, max_length=32, description="what applying it did")
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
     received_at: datetime = Field(default_factory=_now, sa_column=_ts())
     next_attempt_at: datetime = Field(default_factory=_now, sa_column=_ts())
     processed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class RefundRow(SQLModel, table=True):
+    """A refund decided by this service, written before Stripe is called (in the transaction that made
+    the decision) and executed by the refund worker with the row's idempotency key, so a crash between
+    the decision, the Stripe call and its bookkeeping never loses or doubles a refund."""
+
+    __tablename__ = "refunds"
+
+    id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
+    order_id: uuid.UUID = Field(index=True)
+    idempotency_key: str = Field(max_length=255, unique=True)
+    kind: str = Field(max_length=16, description="order (the order's payment) or duplicate (an extra payment)")
+    reason: str = Field(max_length=64)
+    status: str = Field(max_length=16, description="scheduled, executing, succeeded, cancelled or failed")
+    session_id: str | None = Field(default=None, max_length=255)
+    payment_intent: str | None = Field(default=None, max_length=255)
+    amount: int
+    currency: str = Field(max_length=3)
+    cause_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    due_at: datetime = Field(sa_column=_ts())
+    lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
+    stripe_refund_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -8,7 +8,12 @@ error and never a step back (a late ``expired`` does not undo ``paid``).
 pending_payment --completed&unpaid--> payment_processing --async_failed--> payment_failed
 pending_payment | payment_processing --paid--> paid --refund--> refund_pending --> refunded
 pending_payment --expired--> expired --(paid anyway)--> refund_pending --> refunded
+payment_failed --(another session paid anyway)--> refund_pending --> refunded
 ```
+
+``refund_pending`` is entered only when a refund is decided for good: a provisioning-failure refund that
+is still being held (see ``domain.refunds``) leaves the payment ``paid``, because an operator's replay may
+still create the server.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ TRANSITIONS: dict[tuple[PaymentStatus, PaymentTrigger], PaymentStatus] = {
     (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.EXPIRED): PaymentStatus.EXPIRED,
     (PaymentStatus.PAID, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
     (PaymentStatus.EXPIRED, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
+    (PaymentStatus.PAYMENT_FAILED, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
     (PaymentStatus.REFUND_PENDING, PaymentTrigger.REFUNDED): PaymentStatus.REFUNDED,
 }
 
@@ -55,3 +61,9 @@ def next_status(current: PaymentStatus, trigger: PaymentTrigger) -> PaymentStatu
 
 OPEN_FOR_CHECKOUT = frozenset({PaymentStatus.PENDING_PAYMENT})
 """States in which a customer may (re)open a checkout for the order."""
+
+AWAITING_PAYMENT = frozenset({PaymentStatus.PENDING_PAYMENT, PaymentStatus.PAYMENT_PROCESSING})
+"""States in which Stripe still owes us a verdict: what the reconciliation sweeper looks at."""
+
+UNPAID_FOR_GOOD = frozenset({PaymentStatus.EXPIRED, PaymentStatus.PAYMENT_FAILED})
+"""Terminal states without money: a payment that still arrives for such an order is returned."""

@@ -1,14 +1,15 @@
-"""payment-service HTTP API: opening a checkout, and Stripe's webhook."""
+"""payment-service HTTP API: opening a checkout, the return page's status call, and Stripe's webhook."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import stripe
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -17,11 +18,16 @@ from spawnpoint_kit.logs import get_logger
 
 from ..adapters.order_client import OrderNotFound, OrderServiceUnavailable
 from ..adapters.signature import InvalidSignature, verify
-from ..service_layer.checkout import NotPayable, open_checkout
+from ..domain.payment import PaymentStatus
+from ..metrics import SIGNATURE_FAILURES, WEBHOOK_SECONDS, WEBHOOKS, type_label
+from ..service_layer.checkout import CheckoutUnavailable, NotPayable
+from ..service_layer.return_page import SessionNotFound, session_status
 from ..service_layer.webhooks import MalformedEvent, record_event
 
 log = get_logger(__name__)
 router = APIRouter()
+
+SessionId = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_]+$")]
 
 
 class CheckoutIn(BaseModel):
@@ -36,9 +42,23 @@ class CheckoutOut(BaseModel):
     expires_at: datetime
 
 
+class SessionStatusOut(BaseModel):
+    session_id: str
+    order_id: uuid.UUID
+    session_status: str | None
+    payment_status: str | None
+    order_status: PaymentStatus
+    paid: bool
+
+
 class WebhookOut(BaseModel):
     received: bool
     outcome: str
+
+
+def _unavailable(exc: Exception) -> HTTPException:
+    log.warning("Stripe refused or failed", error=str(getattr(exc, "user_message", None) or exc))
+    return HTTPException(status_code=503, detail="the payment provider is unavailable; try again")
 
 
 @router.post(
@@ -50,7 +70,7 @@ class WebhookOut(BaseModel):
     responses={
         200: {"description": "The order already has an open session: the same client_secret"},
         404: {"description": "No such order for this caller"},
-        409: {"description": "The order is not waiting for payment"},
+        409: {"description": "The order is not waiting for payment (paid, processing, expired, ...)"},
         503: {"description": "order-service or Stripe is unreachable; retry"},
     },
 )
@@ -66,12 +86,11 @@ async def create_checkout_session(body: CheckoutIn, request: Request, principal:
     if order.snapshot.user_id != principal.user_id:
         raise HTTPException(status_code=404, detail="order not found")
     try:
-        opened = await open_checkout(state.runtime.sessions, state.gateway, state.checkout_config, order)
+        opened = await state.checkout.open(order)
     except NotPayable as exc:
         raise HTTPException(status_code=409, detail=f"the order is not waiting for payment ({exc.status})") from exc
-    except stripe.StripeError as exc:
-        log.warning("Stripe refused or failed to open a session", error=str(exc.user_message or exc))
-        raise HTTPException(status_code=503, detail="the payment provider is unavailable; try again") from exc
+    except (stripe.StripeError, CheckoutUnavailable) as exc:
+        raise _unavailable(exc) from exc
     out = CheckoutOut(
         order_id=opened.order_id,
         session_id=opened.session_id,
@@ -79,6 +98,36 @@ async def create_checkout_session(body: CheckoutIn, request: Request, principal:
         expires_at=opened.expires_at,
     )
     return JSONResponse(status_code=200 if opened.reused else 201, content=out.model_dump(mode="json"))
+
+
+@router.get(
+    "/checkout-sessions/{session_id}/status",
+    response_model=SessionStatusOut,
+    tags=["checkout"],
+    summary="The return page's call: the session's state, fulfilling it if Stripe says it is paid",
+    responses={
+        404: {"description": "No such session for this caller"},
+        503: {"description": "Stripe is unreachable; retry"},
+    },
+)
+async def checkout_session_status(
+    session_id: SessionId, request: Request, principal: CurrentPrincipal
+) -> SessionStatusOut:
+    state = request.app.state
+    try:
+        view = await session_status(state.runtime.sessions, state.fulfilment, session_id, user_id=principal.user_id)
+    except SessionNotFound as exc:
+        raise HTTPException(status_code=404, detail="checkout session not found") from exc
+    except stripe.StripeError as exc:
+        raise _unavailable(exc) from exc
+    return SessionStatusOut(
+        session_id=view.session_id,
+        order_id=view.order_id,
+        session_status=view.session_status,
+        payment_status=view.payment_status,
+        order_status=view.order_status,
+        paid=view.order_status == PaymentStatus.PAID,
+    )
 
 
 @router.post(
@@ -89,6 +138,7 @@ async def create_checkout_session(body: CheckoutIn, request: Request, principal:
     responses={400: {"description": "Missing or invalid signature, or a body that is not a Stripe event"}},
 )
 async def stripe_webhook(request: Request) -> WebhookOut:
+    started = time.perf_counter()
     state = request.app.state
     payload = await request.body()
     try:
@@ -98,13 +148,21 @@ async def stripe_webhook(request: Request) -> WebhookOut:
             state.webhook_secrets,
             tolerance=state.settings.stripe_webhook_tolerance_seconds,
         )
-    except (InvalidSignature, UnicodeDecodeError) as exc:
+    except InvalidSignature as exc:
+        SIGNATURE_FAILURES.labels(exc.reason).inc()
+        WEBHOOKS.labels("unknown", "invalid_signature").inc()
+        log.info("webhook refused: invalid signature", reason=exc.reason)
         raise HTTPException(status_code=400, detail=f"invalid signature: {exc}") from exc
+    event_type: object = None
     try:
         event: Any = json.loads(payload)
         if not isinstance(event, dict):
             raise MalformedEvent("the body is not a JSON object")
+        event_type = event.get("type")
         outcome = await record_event(state.runtime.sessions, event)
-    except (ValueError, MalformedEvent) as exc:
+    except ValueError as exc:  # json.JSONDecodeError and MalformedEvent are ValueErrors
+        WEBHOOKS.labels(type_label(event_type), "malformed").inc()
         raise HTTPException(status_code=400, detail=f"not a Stripe event: {exc}") from exc
+    WEBHOOKS.labels(type_label(event_type), outcome).inc()
+    WEBHOOK_SECONDS.observe(time.perf_counter() - started)
     return WebhookOut(received=True, outcome=outcome)

@@ -1,4 +1,11 @@
-"""Background job: applies stored Stripe events (woken by NOTIFY, polling as a safety net)."""
+"""Background job: applies stored Stripe events (woken by NOTIFY, polling as a safety net).
+
+Each event's session is re-retrieved from Stripe (the event snapshot is never trusted for the current
+state) and handed to the one fulfilment: ``completed`` and ``async_payment_succeeded`` fulfil (a
+delayed method makes the order ``payment_processing``), ``async_payment_failed`` fails the payment
+unless Stripe now says it is paid, ``expired`` expires the order unless it was paid or has another live
+session. The event row is marked processed in the transaction that applies it.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +13,15 @@ import asyncio
 import contextlib
 from typing import Any
 
-import stripe
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_kit.db import asyncpg_dsn
 from spawnpoint_kit.logs import get_logger
-from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.notify import listen, wait_for_wake
 
-from ..adapters.stripe_gateway import StripeGateway
-from ..service_layer import fulfilment
+from ..adapters.stripe_gateway import is_not_found
+from ..service_layer.fulfilment import Fulfilment
 from ..service_layer.webhooks import (
     ASYNC_FAILED,
     ASYNC_SUCCEEDED,
@@ -35,36 +40,37 @@ class WebhookWorker:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        topology: Topology,
-        gateway: StripeGateway,
+        fulfilment: Fulfilment,
         *,
         database_url: str,
         concurrency: int,
         poll_seconds: float = 1.0,
     ) -> None:
         self._sessions = sessions
-        self._topology = topology
-        self._gateway = gateway
+        self._fulfilment = fulfilment
         self._dsn = asyncpg_dsn(database_url)
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._wake = asyncio.Event()
 
-    async def apply(self, payload: dict[str, Any]) -> None:
+    async def apply(self, payload: dict[str, Any], event_id: str) -> str:
+        """Apply one stored event; returns the outcome (raises ``RetryLater`` to keep it for later)."""
         event_type = payload["type"]
         session_id = payload["data"]["object"]["id"]
         try:
-            checkout = await self._gateway.retrieve_checkout_session(session_id)
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
+            checkout = await self._fulfilment.retrieve(session_id)
+        except Exception as exc:
+            if is_not_found(exc):
                 raise RetryLater(f"Stripe does not know session {session_id}") from exc
             raise
-        if event_type in (COMPLETED, ASYNC_SUCCEEDED):
-            await fulfilment.fulfil(self._sessions, self._topology, checkout, via="webhook")
-        elif event_type == ASYNC_FAILED:
-            await fulfilment.mark_failed(self._sessions, self._topology, checkout)
-        elif event_type == EXPIRED:
-            await fulfilment.mark_expired(self._sessions, self._topology, checkout)
+        paid_now = checkout.status == "complete" and checkout.payment_status == "paid"
+        if event_type in (COMPLETED, ASYNC_SUCCEEDED) or paid_now:
+            return (await self._fulfilment.apply(checkout, via="webhook", event_id=event_id)).outcome
+        if event_type == ASYNC_FAILED:
+            return await self._fulfilment.mark_failed(checkout, event_id=event_id)
+        if event_type == EXPIRED:
+            return await self._fulfilment.mark_expired(checkout, event_id=event_id)
+        raise RetryLater(f"unexpected stored event type {event_type}")
 
     async def run(self, stop: asyncio.Event) -> None:
         listener = asyncio.create_task(listen(self._dsn, NOTIFY_CHANNEL, self._wake, stop))

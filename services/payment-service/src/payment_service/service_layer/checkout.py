@@ -1,10 +1,18 @@
 """Opening a Checkout Session for an order: one open session per order.
 
 The order is read from order-service with the customer's own token, so ownership is order-service's
-rule and the amount comes from the order, never from the client. A repeated request (double click, page
-reload) gets the open session's ``client_secret`` back. Every parameter sent to Stripe, including the
-computed ``expires_at``, is stored before the call under a stable idempotency key, so a retry after a
-crash or a timeout re-sends exactly the same request and Stripe answers with the same session.
+rule and the amount comes from the order, never from the client. The rules for reusing or replacing a
+session are in ``domain.checkout``; this module applies them:
+
+- our latest attempt is ``open``: Stripe is asked for its current state. Still open: its
+  ``client_secret`` is handed out again. About to expire: it is expired first, then replaced (if Stripe
+  answers that it is ``complete``, the customer paid: no new session, the payment is fulfilled and the
+  request answers 409). Expired: replaced. Complete: fulfilled, 409;
+- our latest attempt is ``creating`` (an earlier request stored it and did not finish): the stored
+  parameters are re-sent under the same idempotency key, so Stripe answers with the session it may
+  already have made;
+- otherwise a new attempt is stored, every parameter including the computed ``expires_at``, and
+  committed before Stripe is called.
 """
 
 from __future__ import annotations
@@ -12,25 +20,34 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spawnpoint_contracts import OrderSnapshot
 from spawnpoint_kit.logs import get_logger
 
 from ..adapters.order_client import OrderView
-from ..adapters.stripe_gateway import StripeGateway
+from ..adapters.stripe_gateway import CheckoutSession, StripeGateway, is_refused_parameters, not_open_status
 from ..adapters.tables import CheckoutSessionRow, PaymentRow
+from ..domain.checkout import (
+    NextStep,
+    RemoteVerdict,
+    SessionRowStatus,
+    idempotency_key,
+    next_step,
+    session_params,
+    verdict,
+)
 from ..domain.payment import OPEN_FOR_CHECKOUT, PaymentStatus
+from .fulfilment import Fulfilment
+from .webhooks import retry_waiting_events
 
 log = get_logger(__name__)
 
-REUSE_MARGIN = timedelta(minutes=2)
-"""An open session that expires sooner than this is replaced rather than handed out again."""
+MAX_ROUNDS = 3
+"""A replaced session is re-examined at most this many times in one request."""
 
 
 @dataclass(frozen=True)
@@ -49,131 +66,189 @@ class OpenedCheckout:
 
 
 class NotPayable(Exception):
-    """The order is not waiting for payment (already paid, expired, failed or refunded)."""
+    """The order is not waiting for payment (already paid, processing, expired, failed or refunded)."""
 
     def __init__(self, status: PaymentStatus) -> None:
         super().__init__(f"order is {status.value}")
         self.status = status
 
 
-def session_params(snapshot: OrderSnapshot, config: CheckoutConfig, expires_at: datetime) -> dict[str, Any]:
-    """The exact Stripe parameters for the order's session (all of them are stored before the call)."""
-    order_id = str(snapshot.order_id)
-    return {
-        "mode": "payment",
-        "ui_mode": "embedded_page",
-        "line_items": [
-            {
-                "price_data": {
-                    "currency": snapshot.currency,
-                    "unit_amount": snapshot.amount,
-                    "product_data": {
-                        "name": f"{snapshot.game_name} – {snapshot.plan_name}",
-                        "metadata": {"game_id": snapshot.game_id, "plan_id": snapshot.plan_id},
-                    },
-                },
-                "quantity": 1,
-            }
-        ],
-        "metadata": {"serverOrderId": order_id},
-        "client_reference_id": order_id,
-        "payment_intent_data": {"metadata": {"serverOrderId": order_id}},
-        "return_url": config.return_url,
-        "expires_at": int(expires_at.timestamp()),
-        "customer_email": snapshot.email,
-    }
+class CheckoutUnavailable(Exception):
+    """Stripe refused or could not answer; the request may be retried."""
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    row_id: uuid.UUID
+    step: NextStep
+    stripe_session_id: str | None
+    client_secret: str | None
+    expires_at: datetime
+    params: dict[str, object]
+    key: str
 
 
 async def _lock_payment(session: AsyncSession, order: OrderView) -> PaymentRow:
+    """The order's payment row, created on the first checkout request, locked for this transaction."""
     snap = order.snapshot
-    await session.exec(
-        insert(PaymentRow)
-        .values(
-            order_id=snap.order_id,
-            user_id=snap.user_id,
-            email=snap.email,
-            amount=snap.amount,
-            currency=snap.currency,
-            status=PaymentStatus.PENDING_PAYMENT,
-            order_snapshot=snap.model_dump(mode="json"),
-            correlation_id=order.correlation_id,
-            created_at=datetime.now(UTC),
-            updated_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing(index_elements=["order_id"])
-    )
-    payment = (
-        await session.exec(select(PaymentRow).where(PaymentRow.order_id == snap.order_id).with_for_update())
-    ).one()
-    return payment
-
-
-async def open_checkout(
-    sessions: async_sessionmaker[AsyncSession],
-    gateway: StripeGateway,
-    config: CheckoutConfig,
-    order: OrderView,
-) -> OpenedCheckout:
     now = datetime.now(UTC)
-    async with sessions() as session:
-        payment = await _lock_payment(session, order)
-        if payment.status not in OPEN_FOR_CHECKOUT:
-            raise NotPayable(payment.status)
-        latest = (
-            await session.exec(
-                select(CheckoutSessionRow)
-                .where(CheckoutSessionRow.order_id == payment.order_id)
-                .order_by(col(CheckoutSessionRow.attempt).desc())
-                .limit(1)
+    inserted = (
+        await session.exec(
+            insert(PaymentRow)
+            .values(
+                order_id=snap.order_id,
+                user_id=snap.user_id,
+                email=snap.email,
+                amount=snap.amount,
+                currency=snap.currency.lower(),
+                status=PaymentStatus.PENDING_PAYMENT,
+                order_snapshot=snap.model_dump(mode="json"),
+                correlation_id=order.correlation_id,
+                created_at=now,
+                updated_at=now,
             )
-        ).first()
-        if (
-            latest is not None
-            and latest.status == "open"
-            and latest.client_secret
-            and latest.stripe_session_id
-            and latest.expires_at - REUSE_MARGIN > now
-        ):
-            return OpenedCheckout(
-                order_id=payment.order_id,
-                session_id=latest.stripe_session_id,
+            .on_conflict_do_nothing(index_elements=["order_id"])
+            .returning(col(PaymentRow.order_id))
+        )
+    ).first()
+    if inserted is not None:
+        await retry_waiting_events(session, snap.order_id)
+    return (await session.exec(select(PaymentRow).where(PaymentRow.order_id == snap.order_id).with_for_update())).one()
+
+
+class CheckoutService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        gateway: StripeGateway,
+        fulfilment: Fulfilment,
+        config: CheckoutConfig,
+    ) -> None:
+        self._sessions = sessions
+        self._gateway = gateway
+        self._fulfilment = fulfilment
+        self._config = config
+
+    async def open(self, order: OrderView, *, now: datetime | None = None) -> OpenedCheckout:
+        """The order's open session (reused or new). Raises ``NotPayable`` or ``CheckoutUnavailable``."""
+        for _ in range(MAX_ROUNDS):
+            current = now or datetime.now(UTC)
+            attempt = await self._next_attempt(order, current)
+            if attempt.step != NextStep.VERIFY:
+                return await self._create(order, attempt)
+            assert attempt.stripe_session_id is not None and attempt.client_secret is not None
+            remote = await self._gateway.retrieve_checkout_session(attempt.stripe_session_id)
+            outcome = verdict(remote.status, attempt.expires_at, current)
+            if outcome == RemoteVerdict.REUSE:
+                return OpenedCheckout(
+                    order.snapshot.order_id, remote.id, attempt.client_secret, attempt.expires_at, reused=True
+                )
+            if outcome == RemoteVerdict.EXPIRE_THEN_REPLACE:
+                remote = await self._expire(attempt.stripe_session_id)
+            if remote.status == "complete":
+                result = await self._fulfilment.apply(remote, via="return_page")
+                raise NotPayable(result.status)
+            await self._record(attempt.row_id, remote)
+        raise CheckoutUnavailable("the order's checkout sessions keep changing; try again")
+
+    async def _next_attempt(self, order: OrderView, now: datetime) -> _Attempt:
+        async with self._sessions() as session:
+            payment = await _lock_payment(session, order)
+            if payment.status not in OPEN_FOR_CHECKOUT:
+                raise NotPayable(payment.status)
+            latest = (
+                await session.exec(
+                    select(CheckoutSessionRow)
+                    .where(CheckoutSessionRow.order_id == payment.order_id)
+                    .order_by(col(CheckoutSessionRow.attempt).desc())
+                    .limit(1)
+                )
+            ).first()
+            step = next_step(latest.status if latest else None, latest.expires_at if latest else None, now)
+            if step == NextStep.VERIFY and (latest is None or not latest.stripe_session_id or not latest.client_secret):
+                step = NextStep.CREATE
+            if step == NextStep.CREATE:
+                if latest is not None and latest.status == SessionRowStatus.CREATING:
+                    latest.status = SessionRowStatus.ABANDONED  # past Stripe's window: never re-sent
+                    session.add(latest)
+                number = (latest.attempt + 1) if latest is not None else 1
+                expires_at = (now + self._config.expiry).replace(microsecond=0)
+                latest = CheckoutSessionRow(
+                    order_id=payment.order_id,
+                    attempt=number,
+                    idempotency_key=idempotency_key(str(payment.order_id), number),
+                    params=session_params(order.snapshot, self._config.return_url, expires_at),
+                    expires_at=expires_at,
+                    status=SessionRowStatus.CREATING,
+                )
+                session.add(latest)
+            assert latest is not None
+            attempt = _Attempt(
+                row_id=latest.id,
+                step=step,
+                stripe_session_id=latest.stripe_session_id,
                 client_secret=latest.client_secret,
                 expires_at=latest.expires_at,
-                reused=True,
+                params=dict(latest.params),
+                key=latest.idempotency_key,
             )
-        if latest is not None and latest.status == "creating":
-            row = latest  # a previous attempt did not finish: re-send it unchanged
-        else:
-            attempt = (latest.attempt + 1) if latest is not None else 1
-            expires_at = (now + config.expiry).replace(microsecond=0)
-            row = CheckoutSessionRow(
-                order_id=payment.order_id,
-                attempt=attempt,
-                idempotency_key=f"checkout-session:{payment.order_id}:{attempt}",
-                params=session_params(order.snapshot, config, expires_at),
-                expires_at=expires_at,
-            )
-            session.add(row)
-        await session.commit()
-        row_id, params, key = row.id, row.params, row.idempotency_key
+            await session.commit()
+        return attempt
 
-    created = await gateway.create_checkout_session(params, idempotency_key=key)
-    if not created.client_secret:
-        raise RuntimeError("Stripe returned a session without a client_secret")
-    async with sessions() as session:
-        stored = await session.get(CheckoutSessionRow, row_id)
-        assert stored is not None
-        stored.stripe_session_id = created.id
-        stored.client_secret = created.client_secret
-        stored.status = "open" if created.status in (None, "open") else str(created.status)
-        session.add(stored)
-        await session.commit()
-        expires_at = stored.expires_at
-    log.info("checkout session opened", order_id=str(order.snapshot.order_id), session_id=created.id)
-    return OpenedCheckout(
-        order_id=order.snapshot.order_id,
-        session_id=created.id,
-        client_secret=created.client_secret,
-        expires_at=expires_at,
-        reused=False,
-    )
+    async def _create(self, order: OrderView, attempt: _Attempt) -> OpenedCheckout:
+        try:
+            created = await self._gateway.create_checkout_session(dict(attempt.params), idempotency_key=attempt.key)
+        except Exception as exc:
+            if is_refused_parameters(exc):
+                await self._abandon(attempt.row_id, str(exc))
+            raise
+        if not created.client_secret:
+            raise CheckoutUnavailable("Stripe returned a session without a client_secret")
+        status = await self._record(attempt.row_id, created)
+        if status not in OPEN_FOR_CHECKOUT:
+            # Paid (for example through a session made elsewhere) while this one was being created: it must
+            # not reach the customer. Expire it; if it was somehow completed, that payment is applied too.
+            closed = await self._expire(created.id)
+            if closed.status == "complete":
+                await self._fulfilment.apply(closed, via="return_page")
+            await self._record(attempt.row_id, closed)
+            raise NotPayable(status)
+        log.info("checkout session opened", order_id=str(order.snapshot.order_id), session_id=created.id)
+        return OpenedCheckout(
+            order.snapshot.order_id, created.id, created.client_secret, attempt.expires_at, reused=False
+        )
+
+    async def _expire(self, session_id: str) -> CheckoutSession:
+        """Expire a session we are about to replace; Stripe's 400 for a non-open one is answered by
+        retrieving it (it may have been paid meanwhile)."""
+        try:
+            return await self._gateway.expire_checkout_session(session_id)
+        except Exception as exc:
+            if not_open_status(exc) is None:
+                raise
+            return await self._gateway.retrieve_checkout_session(session_id)
+
+    async def _record(self, row_id: uuid.UUID, remote: CheckoutSession) -> PaymentStatus:
+        """Store what Stripe answered for an attempt; returns the payment's status at that moment."""
+        async with self._sessions() as session:
+            row = await session.get(CheckoutSessionRow, row_id, with_for_update=True)
+            assert row is not None
+            row.stripe_session_id = remote.id
+            row.client_secret = remote.client_secret or row.client_secret
+            if remote.status in ("open", "complete", "expired"):
+                row.status = remote.status
+            session.add(row)
+            payment = await session.get(PaymentRow, row.order_id)
+            assert payment is not None
+            status = payment.status
+            await session.commit()
+        return status
+
+    async def _abandon(self, row_id: uuid.UUID, why: str) -> None:
+        async with self._sessions() as session:
+            row = await session.get(CheckoutSessionRow, row_id, with_for_update=True)
+            if row is not None and row.status == SessionRowStatus.CREATING:
+                row.status = SessionRowStatus.ABANDONED
+                session.add(row)
+                log.error("Stripe refused the stored checkout parameters; attempt abandoned", error=why[:500])
+            await session.commit()

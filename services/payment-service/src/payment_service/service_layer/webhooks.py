@@ -1,9 +1,22 @@
-"""Recording verified Stripe events, and processing them in the background.
+"""Recording verified Stripe events, and the bookkeeping of applying them in the background.
 
-The webhook only verifies, deduplicates on the event id and stores the event, then answers 2xx: it
-never calls Stripe, the panel or anything slow. ``process_pending`` (run by the webhook worker) applies
-stored events. An event that cannot be applied yet (its order is not known here yet, Stripe is briefly
-unreachable) stays pending and is retried with backoff, so nothing is acknowledged and then dropped.
+The webhook only verifies, deduplicates on the event id and stores the event, then answers 2xx: it never
+calls Stripe, the panel or anything slow. The webhook worker applies stored events later.
+
+**The event id and its effects commit together.** The event id is recorded twice, each time in the
+transaction that carries the effects of that step:
+
+1. on receipt, ``record_event`` inserts the row (primary key = Stripe's event id) in the transaction that
+   *is* the webhook's effect: a redelivery finds the row and changes nothing;
+2. when applied, the fulfilment functions lock the row (``claim_in_transaction``), apply the state change
+   and stage its outbox events, and mark the row ``processed`` (``mark_processed``) in that same
+   transaction. A crash before that commit leaves the row ``pending`` with no effect, and it is applied
+   again; a row already ``processed`` (a concurrent worker after a lease ran out) is skipped.
+
+An event that cannot be applied yet (its order is not known here yet, Stripe is briefly unreachable)
+stays ``pending`` and is retried with backoff, so nothing is acknowledged and then dropped. When the
+order becomes known, its waiting events are retried at once (``retry_waiting_events``). After three
+days (Stripe's own retry window) a still-failing event is marked ``abandoned`` and logged as an error.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from spawnpoint_kit.db import execute_sql
 from spawnpoint_kit.logs import get_logger, log_context
 
 from ..adapters.tables import StripeEventRow
+from ..metrics import EVENTS_APPLIED, type_label
 
 log = get_logger(__name__)
 
@@ -33,12 +47,22 @@ ASYNC_FAILED = "checkout.session.async_payment_failed"
 EXPIRED = "checkout.session.expired"
 HANDLED_TYPES = frozenset({COMPLETED, ASYNC_SUCCEEDED, ASYNC_FAILED, EXPIRED})
 
+GIVE_UP_AFTER = timedelta(days=3)
+"""Stripe itself retries for up to three days; an event we still cannot apply then needs a person."""
+
+PENDING, PROCESSED, ABANDONED = "pending", "processed", "abandoned"
+
 
 class MalformedEvent(ValueError):
     """Signed by Stripe but not an event we can read (no id, no type, no object)."""
 
 
-def _order_ref(obj: dict[str, Any]) -> uuid.UUID | None:
+class RetryLater(Exception):
+    """The event cannot be applied yet; keep it and try again later."""
+
+
+def order_ref(obj: dict[str, Any]) -> uuid.UUID | None:
+    """The order id a session object carries (metadata first, then client_reference_id)."""
     metadata = obj.get("metadata") or {}
     ref = metadata.get("serverOrderId") if isinstance(metadata, dict) else None
     ref = ref or obj.get("client_reference_id")
@@ -48,17 +72,25 @@ def _order_ref(obj: dict[str, Any]) -> uuid.UUID | None:
         return None
 
 
+async def notify(session: AsyncSession) -> None:
+    """Wake the webhook worker when the surrounding transaction commits."""
+    await execute_sql(session, sa.text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+
+
 async def record_event(sessions: async_sessionmaker[AsyncSession], event: dict[str, Any]) -> str:
     """Store a verified event once. Returns ``stored``, ``duplicate`` or ``ignored`` (a type we do not
     handle is acknowledged and not kept)."""
     event_id, event_type = event.get("id"), event.get("type")
-    if not isinstance(event_id, str) or not isinstance(event_type, str):
+    if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise MalformedEvent("event has no id or type")
     if event_type not in HANDLED_TYPES:
         return "ignored"
-    obj = (event.get("data") or {}).get("object")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         raise MalformedEvent("event has no data.object.id")
+    if len(event_id) > 255 or len(obj["id"]) > 255:
+        raise MalformedEvent("event or object id is too long")
     now = datetime.now(UTC)
     async with sessions() as session:
         result = await session.exec(
@@ -68,8 +100,8 @@ async def record_event(sessions: async_sessionmaker[AsyncSession], event: dict[s
                 type=event_type,
                 payload=event,
                 session_id=obj["id"],
-                order_id=_order_ref(obj),
-                status="pending",
+                order_id=order_ref(obj),
+                status=PENDING,
                 attempts=0,
                 received_at=now,
                 next_attempt_at=now,
@@ -79,16 +111,50 @@ async def record_event(sessions: async_sessionmaker[AsyncSession], event: dict[s
         )
         stored = result.first() is not None
         if stored:
-            await execute_sql(session, sa.text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+            await notify(session)
         await session.commit()
     return "stored" if stored else "duplicate"
 
 
-class RetryLater(Exception):
-    """The event cannot be applied yet; keep it and try again later."""
+async def claim_in_transaction(session: AsyncSession, event_id: str | None) -> bool:
+    """Lock the stored event for the transaction that applies it. False when it was applied already
+    (then the caller must not apply it again). ``None`` (not an event: return page, sweeper) is True."""
+    if event_id is None:
+        return True
+    row = await session.get(StripeEventRow, event_id, with_for_update=True)
+    return row is not None and row.status == PENDING
 
 
-EventApplier = Callable[[dict[str, Any]], Awaitable[None]]
+async def mark_processed(session: AsyncSession, event_id: str | None, outcome: str) -> None:
+    """Record, in the caller's transaction, that the event's effects are done."""
+    if event_id is None:
+        return
+    row = await session.get(StripeEventRow, event_id)
+    if row is None:
+        return
+    row.status = PROCESSED
+    row.outcome = outcome[:32]
+    row.processed_at = datetime.now(UTC)
+    row.last_error = None
+    session.add(row)
+
+
+async def retry_waiting_events(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """The order just became known: events that were waiting for it are due now."""
+    result = await execute_sql(
+        session,
+        sa.text(
+            "UPDATE stripe_events SET next_attempt_at = now() "
+            "WHERE order_id = :order_id AND status = 'pending' AND next_attempt_at > now()"
+        ),
+        {"order_id": order_id},
+    )
+    if result.rowcount:
+        await notify(session)
+
+
+EventApplier = Callable[[dict[str, Any], str], Awaitable[str]]
+"""Applies one stored event (payload, event id) and returns its outcome."""
 
 _CLAIM = sa.text(
     """
@@ -100,7 +166,7 @@ _CLAIM = sa.text(
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, type, payload, attempts
+    RETURNING id, type, payload, attempts, received_at
     """
 )
 
@@ -115,22 +181,21 @@ async def claim_pending(
     return [dict(r) for r in rows]
 
 
-async def finish(
-    sessions: async_sessionmaker[AsyncSession], event_id: str, *, error: Exception | None, attempts: int
-) -> None:
+async def record_failure(sessions: async_sessionmaker[AsyncSession], event_id: str, error: Exception) -> None:
+    """The event could not be applied: keep it pending with a backoff, or give up after three days."""
     async with sessions() as session:
-        row = await session.get(StripeEventRow, event_id)
-        if row is None:
+        row = await session.get(StripeEventRow, event_id, with_for_update=True)
+        if row is None or row.status != PENDING:
+            await session.commit()
             return
-        if error is None:
-            row.status = "processed"
-            row.processed_at = datetime.now(UTC)
-            row.last_error = None
-        else:
-            row.attempts = attempts + 1
-            row.last_error = f"{type(error).__name__}: {error}"[:2000]
-            delay = min(300.0, 0.5 * 2**attempts)
-            row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+        now = datetime.now(UTC)
+        row.attempts += 1
+        row.last_error = f"{type(error).__name__}: {error}"[:2000]
+        row.next_attempt_at = now + timedelta(seconds=min(300.0, 0.5 * 2 ** min(row.attempts - 1, 12)))
+        if now - row.received_at > GIVE_UP_AFTER:
+            row.status = ABANDONED
+            row.outcome = "abandoned"
+            log.error("stripe event abandoned after three days of retries", error=row.last_error)
         session.add(row)
         await session.commit()
 
@@ -138,18 +203,23 @@ async def finish(
 async def process_one(sessions: async_sessionmaker[AsyncSession], claimed: dict[str, Any], apply: EventApplier) -> bool:
     """Apply one claimed event; True when it is done."""
     payload: dict[str, Any] = claimed["payload"]
-    obj = (payload.get("data") or {}).get("object") or {}
-    order_ref = _order_ref(obj)
-    with log_context(stripe_event_id=claimed["id"], order_id=order_ref, stripe_event_type=claimed["type"]):
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    ref = order_ref(obj) if isinstance(obj, dict) else None
+    event_type = str(claimed["type"])
+    with log_context(stripe_event_id=claimed["id"], order_id=ref, stripe_event_type=event_type):
         try:
-            await apply(payload)
+            outcome = await apply(payload, str(claimed["id"]))
         except RetryLater as exc:
             log.info("stripe event kept for retry", reason=str(exc), attempts=claimed["attempts"] + 1)
-            await finish(sessions, claimed["id"], error=exc, attempts=claimed["attempts"])
+            EVENTS_APPLIED.labels(type_label(event_type), "retry").inc()
+            await record_failure(sessions, claimed["id"], exc)
             return False
         except Exception as exc:
             log.exception("stripe event failed; will retry", error=repr(exc))
-            await finish(sessions, claimed["id"], error=exc, attempts=claimed["attempts"])
+            EVENTS_APPLIED.labels(type_label(event_type), "error").inc()
+            await record_failure(sessions, claimed["id"], exc)
             return False
-        await finish(sessions, claimed["id"], error=None, attempts=claimed["attempts"])
+        EVENTS_APPLIED.labels(type_label(event_type), outcome).inc()
+        log.info("stripe event applied", outcome=outcome)
         return True

@@ -20,8 +20,13 @@ ORDER_LIFECYCLE = QueueSpec(
 PROVISIONER_ORDER_PAID = QueueSpec("provisioner.order-paid", (rk.ORDER_PAID,), delivery_limit=5)
 """provisioner: a paid order becomes a server."""
 
-PAYMENT_PROVISION_FAILED = QueueSpec("payment-service.provision-failed", (rk.PROVISION_FAILED,), delivery_limit=10)
-"""payment-service: refunds for provisioning that cannot succeed."""
+PAYMENT_PROVISION_FAILED = QueueSpec(
+    "payment-service.provision-failed",
+    (rk.PROVISION_FAILED, rk.SERVER_CREATED, rk.SERVER_INSTALLED, rk.PROVISIONING_REPLAYED),
+    delivery_limit=10,
+)
+"""payment-service: refunds for provisioning that cannot succeed. The progress events let a held refund be
+cancelled when an operator's replay succeeds."""
 
 STATUS_PROJECTION = QueueSpec("status-service.projection", ("#",), delivery_limit=10)
 """status-service: every event, projected into the customer-facing read model."""

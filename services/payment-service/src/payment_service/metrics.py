@@ -1,0 +1,59 @@
+"""payment-service's Prometheus metrics (served on ``/metrics`` with the kit's HTTP metrics).
+
+Labels are small closed sets (event types we handle or ``other``, fixed outcome names), so a flood of
+unknown event types cannot blow up the number of series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+WEBHOOKS = Counter(
+    "payment_webhooks_total",
+    "Stripe webhook deliveries received, by event type and outcome "
+    "(stored, duplicate, ignored, invalid_signature, malformed)",
+    ["type", "outcome"],
+)
+SIGNATURE_FAILURES = Counter(
+    "payment_webhook_signature_failures_total",
+    "Webhook deliveries refused for their signature, by reason",
+    ["reason"],
+)
+EVENTS_APPLIED = Counter(
+    "payment_stripe_events_applied_total",
+    "Stored Stripe events applied by the webhook worker, by event type and outcome",
+    ["type", "outcome"],
+)
+FULFILMENTS = Counter(
+    "payment_fulfilments_total",
+    "Fulfilment attempts by path (webhook, return_page, sweeper) and outcome",
+    ["path", "outcome"],
+)
+REFUNDS = Counter(
+    "payment_refunds_total",
+    "Refunds by reason and outcome (scheduled, succeeded, cancelled, not_refunded, failed, retry)",
+    ["reason", "outcome"],
+)
+SWEEPS = Counter("payment_sweeps_total", "Reconciliation sweeps run, by outcome", ["outcome"])
+SWEPT_SESSIONS = Counter(
+    "payment_swept_sessions_total", "Checkout sessions the sweeper asked Stripe about, by result", ["result"]
+)
+WEBHOOK_SECONDS = Histogram(
+    "payment_webhook_seconds",
+    "Time to verify and store one webhook delivery",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+KNOWN_TYPES = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+    }
+)
+
+
+def type_label(event_type: object) -> str:
+    """An event type as a label value: one of ours, or ``other``."""
+    return event_type if isinstance(event_type, str) and event_type in KNOWN_TYPES else "other"

@@ -1,0 +1,251 @@
+"""Component tests of the one fulfilment: concurrency, event bookkeeping, refunds of money we must not keep."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from payment_service.adapters.stripe_gateway import StripeGateway
+from payment_service.service_layer.checkout import CheckoutService
+from payment_service.service_layer.fulfilment import Channel, Fulfilment
+from payment_service.service_layer.refunds import RefundExecutor
+from payment_service.service_layer.webhooks import RetryLater, record_event
+from payment_service.testing import Db, Orders
+from stripe_fake.testing import FakeStripeControl
+
+pytestmark = pytest.mark.component
+
+
+async def _paid_session(checkout: CheckoutService, orders: Orders, control: FakeStripeControl) -> tuple[uuid.UUID, str]:
+    order = orders.new()
+    opened = await checkout.open(order)
+    control.pay(opened.session_id, "paid")
+    return order.snapshot.order_id, opened.session_id
+
+
+async def test_ten_concurrent_callers_on_three_paths_make_one_order_paid(
+    checkout: CheckoutService, fulfilment: Fulfilment, orders: Orders, db: Db, stripe_control: FakeStripeControl
+) -> None:
+    order_id, session_id = await _paid_session(checkout, orders, stripe_control)
+    checkout_now = await fulfilment.retrieve(session_id)
+    paths: tuple[Channel, ...] = ("webhook", "return_page", "sweeper") * 4
+    results = await asyncio.gather(*(fulfilment.apply(checkout_now, via=p) for p in paths[:10]))
+    assert sorted(r.outcome for r in results).count("fulfilled") == 1
+    assert {r.outcome for r in results} == {"fulfilled", "already_paid"}
+    assert len(await db.outbox(order_id, "OrderPaid")) == 1
+    assert (await db.payment(order_id)).status == "paid"
+
+
+async def test_an_event_is_marked_processed_in_the_transaction_that_applies_it(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id, session_id = await _paid_session(checkout, orders, stripe_control)
+    (event,) = stripe_control.events(type="checkout.session.completed", session_id=session_id)
+    assert await record_event(sessions, event) == "stored"
+    assert await record_event(sessions, event) == "duplicate"
+    current = await fulfilment.retrieve(session_id)
+    first = await fulfilment.apply(current, via="webhook", event_id=event["id"])
+    again = await fulfilment.apply(current, via="webhook", event_id=event["id"])
+    assert (first.outcome, again.outcome) == ("fulfilled", "duplicate_event")
+    (stored,) = await db.stripe_events(order_id)
+    assert stored.status == "processed" and stored.outcome == "fulfilled" and stored.processed_at is not None
+
+
+async def test_an_event_for_an_order_not_known_yet_is_kept_for_later(
+    sessions: async_sessionmaker[AsyncSession],
+    gateway: StripeGateway,
+    fulfilment: Fulfilment,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order = orders.new()
+    oid = str(order.snapshot.order_id)
+    foreign = await gateway.create_checkout_session(_params(oid, stripe_control), idempotency_key=str(uuid.uuid4()))
+    stripe_control.pay(foreign.id, "paid")
+    (event,) = stripe_control.events(type="checkout.session.completed", session_id=foreign.id)
+    await record_event(sessions, event)
+    with pytest.raises(RetryLater):
+        await fulfilment.apply(await fulfilment.retrieve(foreign.id), via="webhook", event_id=event["id"])
+    (stored,) = await db.stripe_events(order.snapshot.order_id)
+    assert stored.status == "pending"
+
+
+async def test_a_mismatched_amount_is_never_fulfilled(
+    gateway: StripeGateway,
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order = orders.new(amount=500)
+    await checkout.open(order)  # the order is known here, priced at 500
+    oid = str(order.snapshot.order_id)
+    cheap = await gateway.create_checkout_session(
+        _params(oid, stripe_control, amount=1), idempotency_key=str(uuid.uuid4())
+    )
+    stripe_control.pay(cheap.id, "paid")
+    result = await fulfilment.apply(await fulfilment.retrieve(cheap.id), via="webhook")
+    assert result.outcome == "mismatch"
+    assert await db.outbox(order.snapshot.order_id, "OrderPaid") == []
+
+
+async def test_a_second_paid_session_is_refunded_on_its_own_and_the_order_keeps_its_payment(
+    gateway: StripeGateway,
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id, session_id = await _paid_session(checkout, orders, stripe_control)
+    assert (await fulfilment.apply(await fulfilment.retrieve(session_id), via="webhook")).outcome == "fulfilled"
+    other = await gateway.create_checkout_session(
+        _params(str(order_id), stripe_control), idempotency_key=str(uuid.uuid4())
+    )
+    stripe_control.pay(other.id, "paid")
+    again = await fulfilment.retrieve(other.id)
+    assert (await fulfilment.apply(again, via="webhook")).outcome == "duplicate_payment"
+    assert (await fulfilment.apply(again, via="sweeper")).outcome == "duplicate_payment"
+    (refund,) = await db.refunds(order_id)
+    assert refund.idempotency_key == f"refund:{order_id}:{again.payment_intent}" and refund.kind == "duplicate"
+    await executor.run_due()
+    (done,) = await db.refunds(order_id)
+    assert done.status == "succeeded"
+    (stripe_refund,) = stripe_control.refunds(payment_intent=str(again.payment_intent))
+    assert stripe_refund["reason"] == "duplicate"
+    payment = await db.payment(order_id)
+    assert payment.status == "paid" and payment.paid_session_id == session_id
+    assert len(await db.outbox(order_id, "OrderPaid")) == 1
+    assert await db.outbox(order_id, "OrderRefunded") == []
+
+
+async def test_money_for_an_expired_order_is_returned_with_order_refunded(
+    gateway: StripeGateway,
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order = orders.new()
+    order_id = order.snapshot.order_id
+    ours = await checkout.open(order)
+    stray = await gateway.create_checkout_session(
+        _params(str(order_id), stripe_control), idempotency_key=str(uuid.uuid4())
+    )
+    await gateway.expire_checkout_session(ours.session_id)
+    assert await fulfilment.mark_expired(await fulfilment.retrieve(ours.session_id)) == "expired"
+    stripe_control.pay(stray.id, "paid")  # a page still open somewhere: the customer paid anyway
+    result = await fulfilment.apply(await fulfilment.retrieve(stray.id), via="webhook")
+    assert result.outcome == "paid_after_close" and result.status == "refund_pending"
+    await executor.run_due()
+    assert (await db.payment(order_id)).status == "refunded"
+    (refunded,) = await db.outbox(order_id, "OrderRefunded")
+    assert b'"reason":"paid_after_expiry"' in refunded.body
+    (refund,) = await db.refunds(order_id)
+    assert refund.idempotency_key == f"refund:{order_id}"
+    assert len(stripe_control.refunds(order_id=str(order_id))) == 1
+    assert await db.outbox(order_id, "OrderPaid") == []
+
+
+async def test_a_delayed_payment_waits_then_fails_without_refund(
+    checkout: CheckoutService, fulfilment: Fulfilment, orders: Orders, db: Db, stripe_control: FakeStripeControl
+) -> None:
+    order = orders.new()
+    opened = await checkout.open(order)
+    stripe_control.pay(opened.session_id, "delayed")
+    result = await fulfilment.apply(await fulfilment.retrieve(opened.session_id), via="webhook")
+    assert (result.outcome, result.status) == ("processing", "payment_processing")
+    stripe_control.settle(opened.session_id, "failed")
+    failed = await fulfilment.retrieve(opened.session_id)
+    assert failed.payment_intent_status == "requires_payment_method"
+    assert await fulfilment.mark_failed(failed) == "payment_failed"
+    assert await fulfilment.mark_failed(failed) == "no_change"
+    order_id = order.snapshot.order_id
+    assert len(await db.outbox(order_id, "PaymentProcessing")) == 1
+    assert len(await db.outbox(order_id, "PaymentFailed")) == 1
+    assert await db.outbox(order_id, "OrderPaid") == [] and await db.refunds(order_id) == []
+
+
+async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
+    gateway: StripeGateway,
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id, session_id = await _paid_session(checkout, orders, stripe_control)
+    await fulfilment.apply(await fulfilment.retrieve(session_id), via="webhook")
+    other = await gateway.create_checkout_session(
+        _params(str(order_id), stripe_control), idempotency_key=str(uuid.uuid4())
+    )
+    stripe_control.pay(other.id, "paid")
+    await fulfilment.apply(await fulfilment.retrieve(other.id), via="webhook")
+    stripe_control.add_fault(
+        path_prefix="/v1/refunds", method="POST", status=500, after_commit=True, should_retry=False
+    )
+    await executor.run_due()
+    (pending,) = await db.refunds(order_id)
+    assert pending.status == "executing" and pending.attempts == 1
+    await executor.execute(pending.id)  # the worker's next run (its backoff skipped here)
+    (done,) = await db.refunds(order_id)
+    assert done.status == "succeeded"
+    assert len(stripe_control.refunds(order_id=str(order_id))) == 1
+
+
+async def test_an_already_refunded_charge_is_adopted_not_failed(
+    gateway: StripeGateway,
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id, session_id = await _paid_session(checkout, orders, stripe_control)
+    await fulfilment.apply(await fulfilment.retrieve(session_id), via="webhook")
+    other = await gateway.create_checkout_session(
+        _params(str(order_id), stripe_control), idempotency_key=str(uuid.uuid4())
+    )
+    stripe_control.pay(other.id, "paid")
+    current = await fulfilment.retrieve(other.id)
+    assert current.payment_intent is not None
+    manual = await gateway.refund(
+        payment_intent=current.payment_intent, idempotency_key="by-hand", reason=None, metadata={}
+    )
+    await fulfilment.apply(current, via="webhook")
+    await executor.run_due()
+    (done,) = await db.refunds(order_id)
+    assert done.status == "succeeded" and done.stripe_refund_id == manual.id
+
+
+def _params(order_id: str, control: FakeStripeControl, *, amount: int = 500) -> dict[str, Any]:
+    """A session made outside this service for the order (another deployment, a restored backup...)."""
+    return {
+        "mode": "payment",
+        "ui_mode": "embedded_page",
+        "line_items": [
+            {"price_data": {"currency": "eur", "unit_amount": amount, "product_data": {"name": "x"}}, "quantity": 1}
+        ],
+        "metadata": {"serverOrderId": order_id},
+        "client_reference_id": order_id,
+        "payment_intent_data": {"metadata": {"serverOrderId": order_id}},
+        "return_url": "https://shop.example.test/r?session_id={CHECKOUT_SESSION_ID}",
+        "expires_at": control.now() + 3600,
+    }

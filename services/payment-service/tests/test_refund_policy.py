@@ -1,0 +1,240 @@
+"""Component tests of refunds after provisioning failures: the policy, the hold, replays, duplicates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from payment_service.adapters.tables import PaymentRow, RefundRow
+from payment_service.domain.refunds import RefundPolicy
+from payment_service.service_layer.checkout import CheckoutService
+from payment_service.service_layer.fulfilment import Fulfilment
+from payment_service.service_layer.provisioning import ProvisioningEvents
+from payment_service.service_layer.refunds import RefundExecutor
+from payment_service.testing import Db, Orders
+from spawnpoint_contracts import (
+    FailureReason,
+    ProvisionFailed,
+    ProvisionFailedPayload,
+    ServerCreated,
+    ServerCreatedPayload,
+    ServerInstalled,
+    ServerInstalledPayload,
+)
+from stripe_fake.testing import FakeStripeControl
+
+pytestmark = pytest.mark.component
+
+
+async def _paid(
+    checkout: CheckoutService, fulfilment: Fulfilment, orders: Orders, control: FakeStripeControl
+) -> uuid.UUID:
+    order = orders.new()
+    opened = await checkout.open(order)
+    control.pay(opened.session_id, "paid")
+    await fulfilment.apply(await fulfilment.retrieve(opened.session_id), via="webhook")
+    return order.snapshot.order_id
+
+
+def _failed(order_id: uuid.UUID, *, replayable: bool = False, at: datetime | None = None) -> ProvisionFailed:
+    return ProvisionFailed(
+        order_id=order_id,
+        correlation_id="c",
+        producer="provisioner",
+        occurred_at=at or datetime.now(UTC),
+        payload=ProvisionFailedPayload(
+            reason=FailureReason.INVALID_EGG_VARIABLES if not replayable else FailureReason.NO_CAPACITY,
+            message="the panel said no",
+            attempts=1,
+            replayable=replayable,
+        ),
+    )
+
+
+def _created(order_id: uuid.UUID, at: datetime) -> ServerCreated:
+    return ServerCreated(
+        order_id=order_id,
+        correlation_id="c",
+        producer="provisioner",
+        occurred_at=at,
+        payload=ServerCreatedPayload(
+            server_id=7, server_uuid="u", identifier="abcd1234", external_id=str(order_id), panel_user_id=3
+        ),
+    )
+
+
+def _installed(order_id: uuid.UUID, at: datetime) -> ServerInstalled:
+    return ServerInstalled(
+        order_id=order_id,
+        correlation_id="c",
+        producer="provisioner",
+        occurred_at=at,
+        payload=ServerInstalledPayload(server_id=7, identifier="abcd1234"),
+    )
+
+
+def _handlers(sessions: async_sessionmaker[AsyncSession], policy: RefundPolicy, hold: float = 0) -> ProvisioningEvents:
+    return ProvisioningEvents(sessions, policy=policy, hold=timedelta(seconds=hold))
+
+
+async def test_immediate_policy_refunds_once_even_when_the_failure_arrives_twice_or_again(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id = await _paid(checkout, fulfilment, orders, stripe_control)
+    handlers = _handlers(sessions, RefundPolicy.IMMEDIATE)
+    failure = _failed(order_id)
+    assert await handlers.on_failed(failure) == "scheduled"
+    assert await handlers.on_failed(failure) == "duplicate"  # the same message redelivered
+    assert await handlers.on_failed(_failed(order_id)) == "already_scheduled"  # a second failure event
+    await executor.run_due()
+    await executor.run_due()
+    assert (await db.payment(order_id)).status == "refunded"
+    (refund,) = await db.refunds(order_id)
+    assert refund.status == "succeeded" and refund.idempotency_key == f"refund:{order_id}"
+    assert len(await db.outbox(order_id, "OrderRefunded")) == 1
+    assert len(stripe_control.refunds(order_id=str(order_id))) == 1
+    assert await handlers.on_failed(_failed(order_id)) == "not_refunded"  # refunded orders stay refunded
+
+
+async def test_replayable_failures_and_the_never_policy_do_not_refund(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id = await _paid(checkout, fulfilment, orders, stripe_control)
+    assert await _handlers(sessions, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id, replayable=True)) == (
+        "not_refunded"
+    )
+    assert await _handlers(sessions, RefundPolicy.NEVER).on_failed(_failed(order_id)) == "not_refunded"
+    assert await db.refunds(order_id) == []
+    assert (await db.payment(order_id)).status == "paid"
+
+
+async def test_a_held_refund_is_cancelled_by_a_successful_replay(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id = await _paid(checkout, fulfilment, orders, stripe_control)
+    handlers = _handlers(sessions, RefundPolicy.HOLD, hold=3600)
+    failed_at = datetime.now(UTC)
+    assert await handlers.on_failed(_failed(order_id, at=failed_at)) == "scheduled"
+    (held,) = await db.refunds(order_id)
+    assert held.status == "scheduled" and held.due_at >= failed_at + timedelta(seconds=3599)
+    assert await handlers.on_progress(_created(order_id, failed_at + timedelta(seconds=5))) == "cancelled_refund"
+    await handlers.on_progress(_installed(order_id, failed_at + timedelta(seconds=9)))
+    (cancelled,) = await db.refunds(order_id)
+    assert cancelled.status == "cancelled"
+    assert await executor.run_due() == 0
+    payment = await db.payment(order_id)
+    assert payment.status == "paid" and payment.server_installed_at is not None
+    assert stripe_control.refunds(order_id=str(order_id)) == []
+
+
+async def test_a_stale_failure_arriving_after_the_replay_succeeded_refunds_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id = await _paid(checkout, fulfilment, orders, stripe_control)
+    handlers = _handlers(sessions, RefundPolicy.IMMEDIATE)
+    failed_at = datetime.now(UTC) - timedelta(minutes=5)
+    await handlers.on_progress(_created(order_id, failed_at + timedelta(minutes=1)))
+    assert await handlers.on_failed(_failed(order_id, at=failed_at)) == "not_refunded"
+    assert await db.refunds(order_id) == []
+
+
+async def test_a_refund_that_comes_due_after_the_server_was_installed_is_cancelled_then(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    """Belt and braces: the worker re-checks the rule when the refund is due, whatever was cancelled."""
+    order_id = await _paid(checkout, fulfilment, orders, stripe_control)
+    handlers = _handlers(sessions, RefundPolicy.HOLD, hold=0)
+    failed_at = datetime.now(UTC)
+    await handlers.on_failed(_failed(order_id, at=failed_at))
+    async with sessions() as session:
+        payment = await session.get(PaymentRow, order_id)
+        assert payment is not None
+        payment.server_installed_at = failed_at + timedelta(seconds=1)  # as if recorded without the cancel
+        session.add(payment)
+        await session.commit()
+    await executor.run_due()
+    (refund,) = await db.refunds(order_id)
+    assert refund.status == "cancelled" and "no longer warranted" in (refund.last_error or "")
+    assert stripe_control.refunds(order_id=str(order_id)) == []
+
+
+async def test_a_new_failure_after_a_cancelled_hold_schedules_the_refund_again(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id = await _paid(checkout, fulfilment, orders, stripe_control)
+    handlers = _handlers(sessions, RefundPolicy.HOLD, hold=0)
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    await handlers.on_failed(_failed(order_id, at=start))
+    await handlers.on_progress(_created(order_id, start + timedelta(seconds=10)))
+    assert await handlers.on_failed(_failed(order_id, at=start + timedelta(seconds=20))) == "scheduled"
+    await executor.run_due()
+    (refund,) = await db.refunds(order_id)
+    assert refund.status == "succeeded"
+    assert len(stripe_control.refunds(order_id=str(order_id))) == 1
+
+
+async def test_a_refund_stripe_refuses_is_failed_for_an_operator_who_can_schedule_it_again(
+    sessions: async_sessionmaker[AsyncSession],
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    executor: RefundExecutor,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    order_id = await _paid(checkout, fulfilment, orders, stripe_control)
+    await _handlers(sessions, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id))
+    stripe_control.add_fault(path_prefix="/v1/refunds", method="POST", status=400)
+    await executor.run_due()
+    (refused,) = await db.refunds(order_id)
+    assert refused.status == "failed" and "Injected fault" in (refused.last_error or "")
+    assert (await db.payment(order_id)).status == "refund_pending"
+    async with sessions() as session:  # what the operator does once the cause is fixed
+        row = await session.get(RefundRow, refused.id)
+        assert row is not None
+        row.status = "scheduled"
+        session.add(row)
+        await session.commit()
+    await executor.run_due()
+    (done,) = await db.refunds(order_id)
+    assert done.status == "succeeded"
+    assert (await db.payment(order_id)).status == "refunded"
+    assert len(stripe_control.refunds(order_id=str(order_id))) == 1
