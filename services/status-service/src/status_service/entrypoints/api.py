@@ -1,52 +1,305 @@
-"""status-service HTTP API: the customer's view of an order's progress."""
+"""status-service HTTP API: an order's status for its customer (poll or stream), its timeline, and the
+full event trail for operators. Everything is served from the read model and the stored events; no
+request ever calls another service or the panel.
+
+Customers see only their own orders: anything else, including an order that does not exist or has not
+reached this service yet, is 404, so the answer never tells whether someone else's order exists.
+Operator tokens (``roles: ["operator"]``) may read every order; the trail requires one (a customer
+token gets 403).
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
 
-from spawnpoint_kit.auth import CurrentPrincipal
+from spawnpoint_kit.auth import OperatorPrincipal, Principal
 
-from ..adapters.tables import OrderStatusRow
-from ..service_layer.projector import read_status
+from ..config import Settings
+from ..domain.ordering import place
+from ..domain.timeline import customer_timeline, operator_summary
+from ..service_layer.queries import StatusQueries
+from ..service_layer.snapshot import Snapshot
+from .auth import Caller
+from .polling import STATUS_PATH, UNAVAILABLE_ERRORS, poll_answer, unavailable_answer
+from .streams import heartbeat, status_events
 
 router = APIRouter()
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Server not found: no such order for this caller (or not known here yet)"}
+}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The database is unreachable; try again after Retry-After seconds"}
+}
 
 
 class StatusOut(BaseModel):
     order_id: uuid.UUID
     status: str = Field(description="PENDING, PAID, CREATED or FAILED (what frontends switch on)")
-    phase: str = Field(description="The finer state, e.g. awaiting_payment, installing, ready, expired")
-    message: str
+    phase: str = Field(
+        description="The finer state: awaiting_payment, payment_processing, paid, provisioning, "
+        "installing, ready, failed, payment_failed, expired or refunded"
+    )
+    message: str = Field(description="What to tell the customer, in their words")
     server_id: str | None = Field(description="The panel's server identifier once the server exists")
     connect_path: str | None = Field(description="/gameserver/{server_id} once the server is ready")
-    updated_at: datetime
+    updated_at: datetime = Field(description="When the order entered its current phase")
+    version: int = Field(description="Grows by one with every visible change; the event stream's event id")
+    poll_after_seconds: int = Field(description="Suggested wait before the next poll (also the Retry-After header)")
 
-    @classmethod
-    def of(cls, row: OrderStatusRow) -> StatusOut:
-        return cls(
-            order_id=row.order_id,
-            status=row.status,
-            phase=row.phase,
-            message=row.message,
-            server_id=row.server_id,
-            connect_path=row.connect_path,
-            updated_at=row.updated_at,
-        )
+
+def _queries(request: Request) -> StatusQueries:
+    queries: StatusQueries = request.app.state.queries
+    return queries
+
+
+async def _visible_or_404(request: Request, order_id: uuid.UUID, principal: Principal) -> Snapshot:
+    try:
+        snapshot = await _queries(request).visible(order_id, principal)
+    except UNAVAILABLE_ERRORS as exc:
+        raise _unavailable() from exc
+    if snapshot is None:
+        raise HTTPException(status_code=404, detail="order not found")
+    return snapshot
+
+
+def _unavailable() -> HTTPException:
+    code, headers, _ = unavailable_answer()
+    return HTTPException(
+        status_code=code,
+        detail="the order status is temporarily unavailable; try again shortly",
+        headers={k.decode(): v.decode() for k, v in headers if k == b"retry-after"},
+    )
 
 
 @router.get(
-    "/orders/{order_id}/status",
+    STATUS_PATH,
     response_model=StatusOut,
     tags=["status"],
-    summary="How far along the order's server is (served from the read model only)",
-    responses={404: {"description": "Server not found: no such order for this caller"}},
+    summary="How far along the order's server is (poll; served from the read model only)",
+    description="Send the last `ETag` in `If-None-Match` to get 304 with no body when nothing changed. "
+    "`Retry-After` (and `poll_after_seconds`) suggests when to poll again.",
+    responses={
+        200: {"headers": {"ETag": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}}},
+        304: {"description": "Unchanged since the ETag in If-None-Match (no body)"},
+        **NOT_FOUND,
+        **UNAVAILABLE,
+    },
 )
-async def order_status(order_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> StatusOut:
-    row = await read_status(request.app.state.runtime.sessions, order_id)
-    if row is None or (row.user_id != principal.user_id and not principal.is_operator):
+async def order_status(
+    order_id: uuid.UUID,
+    request: Request,
+    principal: Caller,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    # Well-formed polls are answered by ``PollingFastPath`` before they reach this route; this route
+    # documents the endpoint and answers everything else with the same functions.
+    try:
+        snapshot = await _queries(request).visible(order_id, principal)
+    except UNAVAILABLE_ERRORS:
+        code, headers, body = unavailable_answer()
+    else:
+        code, headers, body = poll_answer(snapshot, if_none_match)
+    return Response(content=body, status_code=code, headers={k.decode(): v.decode() for k, v in headers})
+
+
+@router.get(
+    "/orders/{order_id}/events",
+    response_class=EventSourceResponse,
+    tags=["status"],
+    summary="The order's status as Server-Sent Events: now, then every change",
+    description="Frames are `event: status` with the same JSON as the poll and `id:` = its `version`. "
+    "Reconnect with `Last-Event-ID` to receive exactly the changes you missed. Comments are heartbeats.",
+    responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND, **UNAVAILABLE},
+)
+async def order_events(
+    order_id: uuid.UUID,
+    request: Request,
+    principal: Caller,
+    last_event_id: Annotated[str | None, Header(description="The id of the last frame received")] = None,
+) -> EventSourceResponse:
+    await _visible_or_404(request, order_id, principal)
+    settings: Settings = request.app.state.settings
+    return EventSourceResponse(
+        status_events(_queries(request), order_id, last_event_id, retry_ms=settings.stream_retry_ms),
+        ping=settings.stream_heartbeat_seconds,
+        ping_message_factory=heartbeat,
+        send_timeout=settings.stream_send_timeout_seconds,
+        sep="\n",
+    )
+
+
+class TimelineEntryOut(BaseModel):
+    at: datetime = Field(description="When it happened")
+    code: str = Field(
+        description="Stable code to switch on: order_placed, payment_pending, payment_received, "
+        "payment_failed, payment_expired, refunded, server_created, server_ready, server_error, "
+        "retrying, retried_by_support"
+    )
+    title: str
+    detail: str | None = None
+
+
+class TimelineOut(BaseModel):
+    order_id: uuid.UUID
+    status: str
+    phase: str
+    entries: list[TimelineEntryOut] = Field(description="Oldest first")
+
+
+@router.get(
+    "/orders/{order_id}/timeline",
+    response_model=TimelineOut,
+    tags=["status"],
+    summary="What happened to the order and when, in the customer's words",
+    responses={**NOT_FOUND, **UNAVAILABLE},
+)
+async def order_timeline(order_id: uuid.UUID, request: Request, principal: Caller) -> TimelineOut:
+    snapshot = await _visible_or_404(request, order_id, principal)
+    try:
+        stored = await _queries(request).events(order_id)
+    except UNAVAILABLE_ERRORS as exc:
+        raise _unavailable() from exc
+    entries = customer_timeline(s.event for s in stored)
+    return TimelineOut(
+        order_id=order_id,
+        status=snapshot.status,
+        phase=snapshot.phase,
+        entries=[TimelineEntryOut(at=e.at, code=e.code, title=e.title, detail=e.detail) for e in entries],
+    )
+
+
+class TrailEventOut(BaseModel):
+    position: int = Field(description="1-based place in the canonical (causal, then time) order")
+    arrival: int = Field(description="1-based place in the order this service received the events")
+    event_id: uuid.UUID
+    event_type: str
+    event_version: int
+    occurred_at: datetime = Field(description="As the producer's clock recorded it")
+    effective_at: datetime = Field(description="occurred_at, corrected to be no earlier than its causes")
+    received_at: datetime
+    producer: str
+    correlation_id: str
+    causation_id: uuid.UUID | None
+    caused_by_position: int | None = Field(description="position of the causing event, when it is in the trail")
+    deliveries: int = Field(description="How many times it was delivered (more than 1: redelivered or duplicated)")
+    summary: str
+    payload: dict[str, Any]
+
+
+class TrailChangeOut(BaseModel):
+    version: int
+    status: str
+    phase: str
+    message: str
+    server_id: str | None
+    updated_at: datetime
+    changed_at: datetime | None
+
+
+class TrailCountsOut(BaseModel):
+    events: int
+    duplicate_deliveries: int
+    retries: int
+    replays: int
+    failures: int
+    refunds: int
+
+
+class TrailOut(BaseModel):
+    order_id: uuid.UUID
+    status: StatusOut | None
+    user_id: str | None
+    correlation_ids: list[str]
+    counts: TrailCountsOut
+    events: list[TrailEventOut]
+    changes: list[TrailChangeOut] = Field(description="Every version the customer saw, oldest first")
+
+
+@router.get(
+    "/operator/orders/{order_id}/trail",
+    response_model=TrailOut,
+    tags=["operators"],
+    summary="The order's full event trail: ids, causation and correlation, retries, replays (operators only)",
+    responses={
+        401: {"description": "Missing or invalid token"},
+        403: {"description": "Not an operator token"},
+        404: {"description": "No event of this order reached status-service"},
+        **UNAVAILABLE,
+    },
+)
+async def order_trail(order_id: uuid.UUID, request: Request, operator: OperatorPrincipal) -> TrailOut:
+    queries = _queries(request)
+    try:
+        stored = await queries.events(order_id)
+        current = await queries.cache.get(order_id)
+        changes = await queries.changes(order_id)
+    except UNAVAILABLE_ERRORS as exc:
+        raise _unavailable() from exc
+    if not stored and current is None:
         raise HTTPException(status_code=404, detail="order not found")
-    return StatusOut.of(row)
+    return _trail(order_id, stored, current, changes)
+
+
+def _trail(order_id: uuid.UUID, stored: list[Any], current: Snapshot | None, changes: list[Snapshot]) -> TrailOut:
+    arrival = {s.event.event_id: i for i, s in enumerate(sorted(stored, key=lambda s: s.seq), start=1)}
+    by_id = {s.event.event_id: s for s in stored}
+    placed = place(s.event for s in stored)
+    position = {p.event.event_id: i for i, p in enumerate(placed, start=1)}
+    events = []
+    for p in placed:
+        e, s = p.event, by_id[p.event.event_id]
+        events.append(
+            TrailEventOut(
+                position=position[e.event_id],
+                arrival=arrival[e.event_id],
+                event_id=e.event_id,
+                event_type=e.event_type,
+                event_version=e.event_version,
+                occurred_at=e.occurred_at,
+                effective_at=p.at,
+                received_at=s.received_at,
+                producer=e.producer,
+                correlation_id=e.correlation_id,
+                causation_id=e.causation_id,
+                caused_by_position=position.get(e.causation_id) if e.causation_id else None,
+                deliveries=s.deliveries,
+                summary=operator_summary(e),
+                payload=e.model_dump(mode="json").get("payload", {}),
+            )
+        )
+    types = [e.event_type for e in events]
+    return TrailOut(
+        order_id=order_id,
+        status=StatusOut.model_validate(current.public()) if current is not None else None,
+        user_id=current.user_id if current is not None else None,
+        correlation_ids=sorted({e.correlation_id for e in events}),
+        counts=TrailCountsOut(
+            events=len(events),
+            duplicate_deliveries=sum(max(0, e.deliveries - 1) for e in events),
+            retries=types.count("ProvisioningRetryScheduled"),
+            replays=types.count("ProvisioningReplayed"),
+            failures=types.count("ProvisionFailed"),
+            refunds=types.count("OrderRefunded"),
+        ),
+        events=events,
+        changes=[
+            TrailChangeOut(
+                version=c.version,
+                status=c.status,
+                phase=c.phase,
+                message=c.message,
+                server_id=c.server_id,
+                updated_at=c.updated_at,
+                changed_at=c.changed_at,
+            )
+            for c in changes
+        ],
+    )

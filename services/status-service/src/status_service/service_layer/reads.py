@@ -1,0 +1,107 @@
+"""Queries the APIs run: indexed primary-key reads of the read model, its change log, and the events.
+
+Plain SQLAlchemy Core on a pooled connection (no ORM session): these run on cache misses and
+reconnects, and the cheaper they are the better the service holds up when many arrive at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+
+from spawnpoint_contracts import Event, parse_event
+
+from ..adapters.tables import OrderEventRow, OrderStatusChangeRow, OrderStatusRow
+from .snapshot import Snapshot
+
+MAX_CHANGES = 1000
+"""Most changes one resumption replays (an order has a handful; this only bounds a pathological one)."""
+
+_STATUS_COLUMNS = (
+    col(OrderStatusRow.order_id),
+    col(OrderStatusRow.user_id),
+    col(OrderStatusRow.version),
+    col(OrderStatusRow.status),
+    col(OrderStatusRow.phase),
+    col(OrderStatusRow.message),
+    col(OrderStatusRow.server_id),
+    col(OrderStatusRow.connect_path),
+    col(OrderStatusRow.updated_at),
+)
+
+
+async def load_snapshot(engine: AsyncEngine, order_id: uuid.UUID) -> Snapshot | None:
+    """The current visible state of one order (one primary-key read)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.select(*_STATUS_COLUMNS).where(col(OrderStatusRow.order_id) == order_id))).first()
+    return Snapshot.of(row) if row is not None else None
+
+
+async def load_snapshots(engine: AsyncEngine, order_ids: Sequence[uuid.UUID]) -> list[Snapshot]:
+    """The current visible state of several orders (one query)."""
+    if not order_ids:
+        return []
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(sa.select(*_STATUS_COLUMNS).where(col(OrderStatusRow.order_id).in_(order_ids)))
+        ).all()
+    return [Snapshot.of(row) for row in rows]
+
+
+async def load_changes(engine: AsyncEngine, order_id: uuid.UUID, after: int) -> list[Snapshot]:
+    """The order's visible changes with a version above ``after``, oldest first."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(OrderStatusChangeRow)
+                .where(OrderStatusChangeRow.order_id == order_id, col(OrderStatusChangeRow.version) > after)
+                .order_by(col(OrderStatusChangeRow.version))
+                .limit(MAX_CHANGES)
+            )
+        ).all()
+    return [Snapshot.of(row) for row in rows]
+
+
+async def load_change_log(engine: AsyncEngine, order_id: uuid.UUID) -> list[Snapshot]:
+    """Every visible change of the order, oldest first (for the operator's trail)."""
+    return await load_changes(engine, order_id, 0)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event with what status-service knows about its arrival."""
+
+    event: Event
+    seq: int
+    received_at: datetime
+    deliveries: int
+
+
+async def load_events(engine: AsyncEngine, order_id: uuid.UUID) -> list[StoredEvent]:
+    """Every distinct event the order received, in arrival order."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    col(OrderEventRow.body),
+                    col(OrderEventRow.seq),
+                    col(OrderEventRow.received_at),
+                    col(OrderEventRow.deliveries),
+                )
+                .where(OrderEventRow.order_id == order_id)
+                .order_by(col(OrderEventRow.seq))
+            )
+        ).all()
+    return [StoredEvent(parse_event(_body(row[0])), row[1], row[2], row[3]) for row in rows]
+
+
+def _body(value: Any) -> dict[str, Any]:
+    body: dict[str, Any] = value
+    return body
