@@ -244,6 +244,48 @@ class Stack:
             self.stop()
 
 
+@contextmanager
+def replica(
+    config: StackConfig, name: str, *, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> Iterator[str]:
+    """Another process of service ``name`` on the same databases and queues (a second replica, as production
+    would run); yields its base URL and stops it afterwards."""
+    port = free_port()
+    log = (config.log_dir / f"{name}-replica-{port}.log").open("ab")
+    proc = subprocess.Popen(  # noqa: S603 - our own binary
+        [str(BIN / name), "serve", "--port", str(port), "--no-migrate"],
+        env={**config.env_for(name), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {name} replica exited; see {log.name}")
+                with suppress(httpx.HTTPError):
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the {name} replica was not ready after {timeout:.0f}s; see {log.name}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+
+
 def drop_databases(config: StackConfig) -> None:
     """Drop a test stack's databases (they are created by each service's migrate step)."""
     import asyncio

@@ -7,26 +7,20 @@ and by running the installed binaries. Nothing patches the services' code.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import subprocess
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
 
-from devstack import BIN, ROOT, Stack, StackConfig, free_port
+from devstack import Stack, StackConfig, replica
 from spawnpoint_contracts import OrderPaid, OrderPaidPayload, OrderSnapshot
 
 from .conftest import customer_token
-from .support import Api, eventually
+from .support import Api, CliResult, eventually, run_cli
 
 PROVISIONER_QUEUE = "provisioner.order-paid"
 SERVERS_PATH = "/api/application/servers"
@@ -204,65 +198,14 @@ def metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-@contextmanager
-def second_provisioner(config: StackConfig) -> Iterator[str]:
+def second_provisioner(config: StackConfig) -> AbstractContextManager[str]:
     """Another provisioner process on the same databases and queues (as a second replica); yields its URL."""
-    port = free_port()
-    log = (config.log_dir / "provisioner-2.log").open("ab")
-    env = config.env_for("provisioner")
-    proc = subprocess.Popen(
-        [str(BIN / "provisioner"), "serve", "--port", str(port), "--no-migrate"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                assert proc.poll() is None, "the second provisioner exited; see provisioner-2.log"
-                with suppress(httpx.HTTPError):
-                    if client.get(f"{url}/readyz").status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "the second provisioner did not become ready"
-                time.sleep(0.1)
-        yield url
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
+    return replica(config, "provisioner")
 
 
 async def spawnctl(namespace: str, *args: str, broker_url: str | None = None) -> CliResult:
     """Run the installed ``spawnctl`` console script, as an operator would, against ``namespace``."""
-    env = {**os.environ, "SPAWNPOINT_NAMESPACE": namespace, "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {"SPAWNPOINT_NAMESPACE": namespace}
     if broker_url is not None:
         env["BROKER_URL"] = broker_url
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "spawnctl"),
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return CliResult(proc.returncode, out.decode(), err.decode())
+    return await run_cli("spawnctl", *args, env=env)

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from devstack import BIN, ROOT, StackConfig, free_port
+from devstack import StackConfig, replica
 
-from .support import Api
+from .support import Api, CliResult, run_cli
 
 
 @dataclass(frozen=True)
@@ -82,70 +77,15 @@ async def pay(api: Api, token: str, order_id: str) -> None:
     assert paid.status_code == 200, paid.text
 
 
-@contextmanager
-def second_status_service(config: StackConfig) -> Iterator[str]:
+def second_status_service(config: StackConfig) -> AbstractContextManager[str]:
     """Another status-service process on the same database and queue (a second replica); yields its URL."""
-    port = free_port()
-    log = (config.log_dir / "status-service-2.log").open("ab")
-    proc = subprocess.Popen(
-        [str(BIN / "status-service"), "serve", "--port", str(port), "--no-migrate"],
-        env={**config.env_for("status-service"), "DB_POOL_SIZE": "3"},  # the test stacks share max_connections
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                assert proc.poll() is None, "the second status-service exited; see status-service-2.log"
-                with suppress(httpx.HTTPError):
-                    if client.get(f"{url}/readyz").status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "the second status-service did not become ready"
-                time.sleep(0.1)
-        yield url
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        log.close()
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
+    return replica(config, "status-service", env={"DB_POOL_SIZE": "3"})  # the test stacks share max_connections
 
 
 async def spawnctl_trail(status_url: str, *args: str, token: str | None = None) -> CliResult:
     """Run ``spawnctl order trail ...`` as an operator would (the token minted from JWT_SECRET unless given)."""
-    env = {**os.environ, "STATUS_SERVICE_URL": status_url, "COLUMNS": "220", "NO_COLOR": "1"}
-    env.pop("SPAWNCTL_TOKEN", None)
-    if token is not None:
-        env["SPAWNCTL_TOKEN"] = token
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "spawnctl"),
-        "order",
-        "trail",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode is not None
-    return CliResult(proc.returncode, out.decode(), err.decode())
+    env = {"STATUS_SERVICE_URL": status_url, "COLUMNS": "220", "SPAWNCTL_TOKEN": token or ""}
+    return await run_cli("spawnctl", "order", "trail", *args, env=env, timeout=60)
 
 
 def trail_cli(status_url: str, *args: str) -> CliResult:

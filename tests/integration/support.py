@@ -6,34 +6,19 @@ Waiting is always polling to a deadline, never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
-import time
+import os
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 import httpx
 
-from devstack import StackConfig
+from devstack import BIN, ROOT, StackConfig
 from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 from spawnpoint_kit.messaging.queues import ALL_QUEUES
 from spawnpoint_kit.settings import CommonSettings
-
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
-) -> T:
-    """Call ``probe`` until it returns something other than None (or False), or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last is not None and last is not False:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}; last value: {last!r}")
+from spawnpoint_kit.testing import eventually as eventually  # re-exported for the test modules
 
 
 class Api:
@@ -220,3 +205,26 @@ class BrokerProbe:
                 await connection.close()
 
         asyncio.run(delete())
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(binary: str, *args: str, env: dict[str, str], timeout: float = 120.0) -> CliResult:
+    """Run one of our console scripts as an operator would, and capture what it printed."""
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / binary),
+        *args,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    assert proc.returncode is not None
+    return CliResult(proc.returncode, out.decode(), err.decode())

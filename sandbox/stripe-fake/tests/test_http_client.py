@@ -89,16 +89,20 @@ async def test_chunked_and_close_delimited_and_interim_responses() -> None:
 
 
 async def test_server_closing_an_idle_connection_is_not_a_failure() -> None:
+    closed = asyncio.Event()
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
         await writer.drain()
         writer.close()  # keep-alive advertised, but closed right after (idle timeout)
+        await writer.wait_closed()
+        closed.set()
 
     client = HttpPostClient(2.0)
     async with serve(handler) as url:
         assert await client.post(url, b"1", {}) == 200
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(closed.wait(), timeout=5)  # the pooled connection is now stale
         assert await client.post(url, b"2", {}) == 200
     await client.aclose()
 

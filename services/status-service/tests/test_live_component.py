@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from status_service_support import OrderStory
 
 from spawnpoint_contracts import Event
 from spawnpoint_kit.auth import mint_token
+from spawnpoint_kit.testing import eventually
 from status_service.bootstrap import build_api
 from status_service.config import Settings
 from status_service.entrypoints.change_feed import ChangeFeed
@@ -36,17 +36,6 @@ pytestmark = pytest.mark.component
 
 T = TypeVar("T")
 SECRET = "status-service-component-test-secret-0123456789"
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def token(user: str, *, operator: bool = False) -> dict[str, str]:

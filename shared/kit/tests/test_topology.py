@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, cast
 
 import aio_pika
@@ -11,6 +9,7 @@ import pytest
 from faststream.rabbit import RabbitBroker
 
 from spawnpoint_kit.messaging.topology import QueueSpec, Topology
+from spawnpoint_kit.testing import eventually
 
 pytestmark = pytest.mark.component
 
@@ -20,14 +19,11 @@ def _first_death(message: aio_pika.abc.AbstractIncomingMessage) -> dict[str, Any
     return deaths[0]
 
 
-async def _wait_message(queue: aio_pika.abc.AbstractQueue, timeout: float = 10) -> aio_pika.abc.AbstractIncomingMessage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = await queue.get(no_ack=False, fail=False)
-        if message is not None:
-            return message
-        await asyncio.sleep(0.05)
-    raise AssertionError("no message arrived")
+async def _wait_message(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+    async def fetch() -> aio_pika.abc.AbstractIncomingMessage | None:
+        return await queue.get(no_ack=False, fail=False)
+
+    return await eventually(fetch, timeout=10, what=f"a message on {queue.name}")
 
 
 async def test_declaring_twice_is_idempotent_and_a_rejected_message_is_dead_lettered(
@@ -61,23 +57,21 @@ async def test_past_the_delivery_limit_a_requeued_message_is_dead_lettered_not_l
     events = await channel.get_exchange(topology.events_exchange.name)
     await events.publish(aio_pika.Message(b"poison", message_id="p-1"), routing_key="poison.v1", mandatory=True)
     work = await channel.get_queue(topology.queue_name(spec))
-    deliveries = 0
     dlq = await channel.get_queue(topology.dlq_name(spec))
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    deliveries = 0
+
+    async def rejected_until_dead_lettered() -> aio_pika.abc.AbstractIncomingMessage | None:
+        nonlocal deliveries
         message = await work.get(no_ack=False, fail=False)
         if message is not None:
             deliveries += 1
             await message.reject(requeue=True)
-            continue
-        dead = await dlq.get(no_ack=False, fail=False)
-        if dead is not None:
-            assert dead.message_id == "p-1"
-            assert _first_death(dead)["reason"] == "delivery_limit"
-            await dead.ack()
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the poison message was never dead-lettered")
+            return None
+        return await dlq.get(no_ack=False, fail=False)
+
+    dead = await eventually(rejected_until_dead_lettered, timeout=15, what="the poison message in the DLQ")
+    assert dead.message_id == "p-1"
+    assert _first_death(dead)["reason"] == "delivery_limit"
+    await dead.ack()
     assert deliveries == 3  # the first delivery plus two redeliveries, then the limit
     await channel.close()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from spawnpoint_kit.auth import TokenVerifier
@@ -30,15 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.consume(ORDER_LIFECYCLE, lifecycle_handler(runtime.sessions))
     settings_check = SettingsCheck(settings.provisioner_url) if settings.provisioner_url else None
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-            if settings_check is not None:
-                await settings_check.aclose()
+    lifespan = runtime.lifespan(*([settings_check.aclose] if settings_check is not None else []))
 
     app = FastAPI(
         title="Spawnpoint order-service",

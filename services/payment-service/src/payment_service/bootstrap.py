@@ -3,8 +3,6 @@ sweeper, the refund worker, the provisioning consumer, and the HTTP app."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -69,14 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime, ProvisioningEvents(runtime.sessions, policy=settings.refund_policy, hold=settings.refund_hold)
     )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-            await order_client.aclose()
+    lifespan = runtime.lifespan(order_client.aclose)
 
     app = FastAPI(
         title="Spawnpoint payment-service",

@@ -3,8 +3,6 @@ the dead-letter metrics, the delay queues, the runtime and HTTP (health, metrics
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -74,14 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-            await panel.aclose()
+    lifespan = runtime.lifespan(panel.aclose)
 
     app = FastAPI(
         title="Spawnpoint provisioner",

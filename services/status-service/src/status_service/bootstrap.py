@@ -7,8 +7,8 @@ a load balancer and each hears every change.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -41,13 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     feed = ChangeFeed(settings.database_url, queries.cache, queries.hub, queries.current)
     runtime.add_job("status-change-feed", feed.run)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
+    lifespan = runtime.lifespan()
 
     app = build_api(
         settings,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import aio_pika
 from sqlalchemy import text
@@ -118,6 +120,22 @@ class ServiceRuntime:
                 await self._admin.close()
         await self.engine.dispose()
         log.info("service stopped")
+
+    def lifespan(self, *on_stop: Callable[[], Awaitable[None]]) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+        """A FastAPI lifespan that starts this runtime and, on shutdown, stops it and then runs ``on_stop``
+        (closing HTTP clients and the like)."""
+
+        @asynccontextmanager
+        async def lifespan(_: Any) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+                for close in on_stop:
+                    await close()
+
+        return lifespan
 
     # readiness checks -------------------------------------------------------------------------------
 
