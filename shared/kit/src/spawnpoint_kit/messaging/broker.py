@@ -2,7 +2,7 @@
 
 - ``ack_policy=REJECT_ON_ERROR`` at broker level, stated rather than inherited; handlers decide
   between ack, requeue (``RejectMessage(requeue=True)``, which counts toward the delivery limit on every
-  RabbitMQ version) and dead-lettering. ``NACK_ON_ERROR`` is never used: on RabbitMQ 4.3+ a nack does not
+  RabbitMQ version) and dead-lettering. A nack-on-error policy is never used: on RabbitMQ 4.3+ a nack does not
   count toward the delivery limit and a poison message would loop for ever.
 - A channel with publisher confirms and ``on_return_raises=True``: an unroutable ``mandatory`` publish
   is an error, not a silent drop.
