@@ -42,7 +42,7 @@ typecheck: install
 	  targets="$$p/src"; [ -d $$p/tests ] && targets="$$targets $$p/tests"; \
 	  echo ".venv/bin/mypy $$targets"; .venv/bin/mypy $$targets; \
 	done
-	.venv/bin/mypy scripts tests/integration
+	.venv/bin/mypy scripts tests/integration bench
 
 test: lint typecheck infra
 	.venv/bin/pytest

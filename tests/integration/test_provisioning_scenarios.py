@@ -195,19 +195,21 @@ async def test_sigkill_between_the_panel_creating_the_server_and_the_commit_leav
 async def test_an_invalid_egg_variable_is_one_create_call_and_dead_lettered_at_once(
     harness: Harness, probe: BrokerProbe
 ) -> None:
-    order = await harness.place_order()  # accepted: the egg allowed "latest" when the order was placed
+    # The Vanilla egg, which no other test orders: the provisioner and order-service cache egg rules for a
+    # while, and a tightened rule must not leak into other tests' orders.
+    order = await harness.place_order(game_id="minecraft-vanilla")  # "latest" was allowed when ordered
     # An administrator tightens the egg before the customer pays.
-    await harness.panel("PATCH", "/eggs/1/variables/BUILD_NUMBER", {"rules": "required|integer"})
+    await harness.panel("PATCH", "/eggs/2/variables/VANILLA_VERSION", {"rules": "required|integer"})
     try:
         await harness.pay(order)
         failure = await harness.failure(order)
     finally:
-        await harness.panel("PATCH", "/eggs/1/variables/BUILD_NUMBER", {"rules": "required|string|max:20"})
+        await harness.panel("PATCH", "/eggs/2/variables/VANILLA_VERSION", {"rules": "required|string|max:20"})
     assert failure["reason"] == "invalid_egg_variables"
     assert failure["replayable"] is False
     assert failure["attempts"] == 1
-    assert failure["detail"] == {"environment.BUILD_NUMBER": "integer"}
-    assert "environment.BUILD_NUMBER" in failure["message"]
+    assert failure["detail"] == {"environment.VANILLA_VERSION": "integer"}
+    assert "environment.VANILLA_VERSION" in failure["message"]
     assert len(await harness.creates(order.order_id)) == 1
     dead = await eventually(lambda: _some(_dead_letters(probe, order.order_id)), what="the DLQ copy")
     assert [h["x-spawnpoint-reason"] for h in dead] == ["invalid_egg_variables"]

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
+import asyncpg.exceptions
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -103,6 +105,41 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
+_UNAVAILABLE = (
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    OSError,
+)
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, sqlalchemy.exc.TimeoutError) or getattr(exc, "connection_invalidated", False):
+        return True
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _UNAVAILABLE):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused or dropped the connection (restarting, too many clients, failover, pool
+    exhausted): the request can be retried, so say so with a 503 instead of an internal error. Any other
+    database error is a bug and stays a 500."""
+    if not _database_unreachable(exc):
+        return await _unhandled(request, exc)
+    log.warning("database unavailable", error=str(exc)[:300])
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "temporarily unavailable; retry shortly", "correlation_id": current_correlation_id()},
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", error=repr(exc))
     return JSONResponse(
@@ -118,6 +155,8 @@ def install_common(app: FastAPI, *, checks: dict[str, ReadinessCheck]) -> None:
     """Add the middleware, error handlers, ``/healthz``, ``/readyz`` and ``/metrics`` to ``app``."""
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process is up")

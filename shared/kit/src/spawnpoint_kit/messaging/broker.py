@@ -7,6 +7,9 @@
 - A channel with publisher confirms and ``on_return_raises=True``: an unroutable ``mandatory`` publish
   is an error, not a silent drop.
 - An explicit prefetch.
+- No FastStream dependency injection (``apply_types=False``): handlers receive the whole message and parse
+  it themselves (``consumer.py``); validating every handler's arguments with pydantic cost about 0.6 ms of
+  CPU per message here, more than half of FastStream's per-message overhead.
 """
 
 from __future__ import annotations
@@ -33,4 +36,5 @@ def make_broker(settings: CommonSettings, *, service: str, prefetch: int | None 
         app_id=service,
         logger=logging.getLogger(f"{service}.broker"),
         log_level=logging.DEBUG,
+        apply_types=False,
     )

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aio_pika import IncomingMessage
 from faststream.exceptions import RejectMessage
 from faststream.message import StreamMessage
 from faststream.rabbit import RabbitBroker
-from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -100,9 +100,10 @@ class Delivery:
 Handler = Callable[[Event, Delivery], Awaitable[None]]
 
 
-async def _raw(msg: StreamMessage[Any]) -> bytes:
-    """FastStream decoder that leaves the body alone: parsing is ours, so errors can be classified."""
-    return bytes(msg.body)
+async def _whole_message(msg: StreamMessage[Any]) -> StreamMessage[Any]:
+    """FastStream decoder that hands the handler the whole message: the body is parsed by us, so errors
+    can be classified, and the headers are needed for dead-lettering, retries and replays."""
+    return msg
 
 
 async def stage_dead_letter(
@@ -179,15 +180,15 @@ class Consumers:
         subscriber = self._broker.subscriber(
             self._topology.work_queue(spec),
             self._topology.events_exchange,
-            decoder=_raw,
+            decoder=_whole_message,
             title=f"{self._service}:{spec.name}",
         )
 
-        async def on_message(body: bytes, message: RabbitMessage) -> None:
+        async def on_message(message: StreamMessage[IncomingMessage]) -> None:
             raw = message.raw_message
             delivery = Delivery(
                 queue=queue_name,
-                body=body,
+                body=bytes(message.body),
                 headers=dict(raw.headers or {}),
                 message_id=raw.message_id,
                 correlation_id=raw.correlation_id,
