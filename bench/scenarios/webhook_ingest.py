@@ -1,0 +1,122 @@
+"""webhook-ingest: signed ``checkout.session.completed`` events for distinct, already-created orders, posted
+at the highest rate the endpoint sustains.
+
+Setup (not timed): N real orders and Checkout Sessions through the APIs, paid on the Stripe stand-in with
+its deliveries paused, so every event is a real one for a real session. The bench then posts those events
+itself, pretty-printed and signed with a fresh timestamp, exactly as Stripe would, with a fixed number of
+connections from a separate process. The reference is a bare endpoint on the same server stack (uvicorn +
+FastAPI) that only verifies the signature and answers 200, under the same load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import stripe
+
+from devstack import WEBHOOK_SECRET, Stack, free_port
+
+from ..client import System, bounded
+from ..load import LoadResult, Request, closed_loop
+from ..processes import uvicorn_app
+from ..stats import Figure, ScenarioResult, latency_ms
+from ..system import running_system
+
+TARGET_RATE = 1000.0
+TARGET_P99_MS = 50.0
+TARGET_RATIO = 0.25
+
+
+def _signed(event: dict[str, Any]) -> Request:
+    body = json.dumps(event, indent=2)
+    header = stripe.WebhookSignature.generate_signature_header(body, WEBHOOK_SECRET, int(time.time()))
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": header,
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+    }
+    return ("POST", "/webhooks/stripe", headers, body.encode())
+
+
+async def _prepare(stack: Stack, orders: int) -> list[dict[str, Any]]:
+    system = System(stack)
+    try:
+        return await _paid_sessions_events(system, orders)
+    finally:
+        await system.close()
+
+
+async def _paid_sessions_events(system: System, orders: int) -> list[dict[str, Any]]:
+    await system.stripe.json("POST", "/_fake/deliveries/pause")
+
+    async def one(i: int) -> None:
+        user = f"wh-{i}"
+        order_id = await system.place_order(user)
+        session_id = await system.open_checkout(user, order_id)
+        await system.pay(session_id)
+
+    await bounded(range(orders), one, concurrency=16)
+    events = await system.stripe.json("GET", "/_fake/events", headers={}, body=None)
+    completed = [e for e in events["data"] if e["type"] == "checkout.session.completed"]
+    return completed
+
+
+def run(*, orders: int = 3000, concurrency: int = 16) -> ScenarioResult:
+    result = ScenarioResult("webhook-ingest", {"orders": orders, "concurrency": concurrency})
+    with running_system() as stack:
+        events = asyncio.run(_prepare(stack, orders))
+        requests = [_signed(e) for e in events]
+        port = stack.config.ports["payment-service"]
+        measured: LoadResult = closed_loop("127.0.0.1", port, requests, concurrency=concurrency)
+    ref_port = free_port()
+    with uvicorn_app("bench.reference_apps:webhook_app", ref_port):
+        reference: LoadResult = closed_loop(
+            "127.0.0.1", ref_port, [_signed(e) for e in events], concurrency=concurrency
+        )
+
+    lat, ref_lat = latency_ms(measured.latencies), latency_ms(reference.latencies)
+    result.details = {
+        "events": len(events),
+        "service": {
+            "throughput_per_s": round(measured.throughput, 1),
+            "statuses": measured.statuses,
+            "errors": measured.errors,
+            **lat,
+        },
+        "reference_verify_only": {
+            "throughput_per_s": round(reference.throughput, 1),
+            "statuses": reference.statuses,
+            "errors": reference.errors,
+            **ref_lat,
+        },
+    }
+    result.add(
+        Figure(
+            "throughput",
+            measured.throughput,
+            "webhooks/s",
+            reference.throughput,
+            "verify-only endpoint",
+            f">= {TARGET_RATE:.0f}/s and >= {TARGET_RATIO}x ref",
+            measured.throughput >= TARGET_RATE
+            and measured.throughput >= TARGET_RATIO * reference.throughput
+            and measured.ok(200) == len(events),
+        )
+    )
+    result.add(
+        Figure(
+            "p99 latency",
+            lat["p99_ms"],
+            "ms",
+            ref_lat["p99_ms"],
+            "verify-only endpoint",
+            f"<= {TARGET_P99_MS:.0f} ms",
+            lat["p99_ms"] <= TARGET_P99_MS,
+        )
+    )
+    result.add(Figure("p50 latency", lat["p50_ms"], "ms", ref_lat["p50_ms"], "verify-only endpoint"))
+    result.add(Figure("p95 latency", lat["p95_ms"], "ms", ref_lat["p95_ms"], "verify-only endpoint"))
+    return result
