@@ -25,7 +25,9 @@ def _runner(name: str, args: argparse.Namespace) -> Callable[[], ScenarioResult 
         from .scenarios import pipeline
 
         def run_pipeline() -> ScenarioResult:
-            result = pipeline.run(orders=args.orders, rate=args.rate, rated_orders=args.rated_orders)
+            result = pipeline.run(
+                orders=args.orders, rate=args.rate, rated_orders=args.rated_orders, light_orders=args.light_orders
+            )
             _PIPELINE.append(result)
             return result
 
@@ -51,12 +53,13 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=2000, help="pipeline: orders end to end (default 2000)")
     parser.add_argument("--rate", type=float, default=20.0, help="pipeline: the fixed moderate rate (orders/s)")
     parser.add_argument("--rated-orders", type=int, default=400, help="pipeline: orders sent at --rate")
+    parser.add_argument("--light-orders", type=int, default=100, help="pipeline: orders at half the sustained rate")
     parser.add_argument("--webhooks", type=int, default=3000, help="webhook-ingest: distinct orders/events")
     parser.add_argument("--concurrency", type=int, default=16, help="webhook-ingest: connections")
     parser.add_argument("--pollers", type=int, default=1000, help="status-polling: concurrent pollers")
     parser.add_argument("--poll-requests", type=int, default=30000, help="status-polling: requests per run")
     parser.add_argument("--streams", type=int, default=1000, help="status-polling: open event streams")
-    parser.add_argument("--backlog", type=int, default=300, help="isolation: orders paid while the panel is down")
+    parser.add_argument("--backlog", type=int, default=900, help="isolation: orders over the three phases")
     args = parser.parse_args()
 
     results: list[ScenarioResult] = []

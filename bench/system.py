@@ -8,6 +8,7 @@ on free ports with its own databases and queue namespace, so it never touches a 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ def bench_config(**overrides: object) -> StackConfig:
     config.log_level = "WARNING"
     config.panel_args = ["--rate-limit", "0", "--install-seconds", "0"]
     # Production-sized pools (the test default is small so that test stacks can share one PostgreSQL).
-    config.extra_env = {**config.extra_env, "DB_POOL_SIZE": "20"}
+    config.extra_env = {**config.extra_env, "DB_POOL_SIZE": os.environ.get("BENCH_DB_POOL_SIZE", "20")}
     config.per_process_env = {
         "provisioner": {
             "PANEL_RATE_LIMIT_PER_MINUTE": "1000000",

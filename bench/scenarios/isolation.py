@@ -99,7 +99,7 @@ async def _servers_per_order(stack: Stack, order_ids: list[str]) -> dict[int, in
     return histogram
 
 
-def run(*, orders: int = 300, rate: float = 5.0) -> ScenarioResult:
+def run(*, orders: int = 900, rate: float = 5.0) -> ScenarioResult:
     per_phase = max(10, orders // 3)
     result = ScenarioResult(
         "isolation", {"orders_per_phase": per_phase, "rate_per_s": rate, "provision_retry_delays_s": "2,4,8"}
@@ -115,7 +115,8 @@ def run(*, orders: int = 300, rate: float = 5.0) -> ScenarioResult:
             }
         }
     ) as stack:
-        asyncio.run(_make_room(stack, 3 * per_phase + 50))
+        asyncio.run(_make_room(stack, 4 * per_phase + 50))
+        asyncio.run(_phase(stack, tag="warm-up", orders=max(10, per_phase // 4), rate=rate))
         healthy_orders, healthy = asyncio.run(_phase(stack, tag="healthy", orders=per_phase, rate=rate))
         asyncio.run(_panel(stack, {"latency_seconds": 2.0, "path_prefix": "/api/"}))
         slow_orders, slow = asyncio.run(_phase(stack, tag="slow", orders=per_phase, rate=rate))
@@ -138,6 +139,9 @@ def run(*, orders: int = 300, rate: float = 5.0) -> ScenarioResult:
         "servers_per_order_histogram": servers,
     }
     exactly_one = servers == {1: len(healthy_orders) + len(backlog)}
+    result.add(Figure("webhook p95, panel healthy", h["p95_ms"], "ms"))
+    result.add(Figure("webhook p95, panel 2 s slow", s["p95_ms"], "ms", h["p95_ms"], "panel healthy"))
+    result.add(Figure("webhook p95, panel down", d["p95_ms"], "ms", h["p95_ms"], "panel healthy"))
     result.add(Figure("webhook p99, panel healthy", h["p99_ms"], "ms"))
     result.add(
         Figure(

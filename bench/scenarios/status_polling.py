@@ -22,7 +22,7 @@ from devstack import Stack, free_port
 
 from ..client import System, bounded, token_for
 from ..http1 import Connection
-from ..load import LoadResult, Request, closed_loop
+from ..load import LoadResult, Request, closed_loop, fixed_rate
 from ..processes import uvicorn_app
 from ..stats import Figure, ScenarioResult, latency_ms, percentile
 from ..system import running_system
@@ -197,6 +197,11 @@ def run(*, pollers: int = 1000, streams: int = 1000, requests: int = 30000, orde
         closed_loop("127.0.0.1", port, _requests(placed, min(requests, 3000), None), concurrency=pollers)  # warm up
         plain: LoadResult = closed_loop("127.0.0.1", port, _requests(placed, requests, None), concurrency=pollers)
         cached: LoadResult = closed_loop("127.0.0.1", port, _requests(placed, requests, etags), concurrency=pollers)
+        # Real pollers wait between polls: 1,000 of them offering 3,000 requests per second in all.
+        offered = int(TARGET_RATE * 10)
+        paced: LoadResult = fixed_rate(
+            "127.0.0.1", port, _requests(placed, offered, None), rate=TARGET_RATE, connections=pollers
+        )
         watched_order, watched_user = placed[0]
         fanout = _fanout(stack, watched_order, watched_user, streams)
     ref_port = free_port()
@@ -205,55 +210,43 @@ def run(*, pollers: int = 1000, streams: int = 1000, requests: int = 30000, orde
         reference: LoadResult = closed_loop(
             "127.0.0.1", ref_port, _requests(placed, requests, None), concurrency=pollers
         )
+        ref_paced: LoadResult = fixed_rate(
+            "127.0.0.1", ref_port, _requests(placed, offered, None), rate=TARGET_RATE, connections=pollers
+        )
 
-    lat, lat304, ref_lat = latency_ms(plain.latencies), latency_ms(cached.latencies), latency_ms(reference.latencies)
+    def summary(r: LoadResult) -> dict[str, object]:
+        return {
+            "throughput_per_s": round(r.throughput, 1),
+            "statuses": r.statuses,
+            "errors": r.errors,
+            **latency_ms(r.latencies),
+        }
+
     result.details = {
-        "polling": {
-            "throughput_per_s": round(plain.throughput, 1),
-            "statuses": plain.statuses,
-            "errors": plain.errors,
-            **lat,
-        },
-        "polling_if_none_match": {
-            "throughput_per_s": round(cached.throughput, 1),
-            "statuses": cached.statuses,
-            "errors": cached.errors,
-            **lat304,
-        },
-        "reference_constant": {
-            "throughput_per_s": round(reference.throughput, 1),
-            "statuses": reference.statuses,
-            "errors": reference.errors,
-            **ref_lat,
-        },
+        "polling_closed_loop": summary(plain),
+        "polling_if_none_match_closed_loop": summary(cached),
+        "polling_3000_per_s_offered": summary(paced),
+        "reference_constant_closed_loop": summary(reference),
+        "reference_constant_3000_per_s_offered": summary(ref_paced),
         "streams": fanout,
     }
-    ok = plain.ok(200) == requests
+    lat, lat304, ref_lat = latency_ms(paced.latencies), latency_ms(cached.latencies), latency_ms(ref_paced.latencies)
     result.add(
         Figure(
-            "polls/s (200)",
+            "polls/s, 1,000 pollers flat out",
             plain.throughput,
             "req/s",
             reference.throughput,
             "constant endpoint",
             f">= {TARGET_RATE:.0f}/s, >= {TARGET_RATIO}x ref",
-            ok and plain.throughput >= TARGET_RATE and plain.throughput >= TARGET_RATIO * reference.throughput,
+            plain.ok(200) == requests
+            and plain.throughput >= TARGET_RATE
+            and plain.throughput >= TARGET_RATIO * reference.throughput,
         )
     )
     result.add(
         Figure(
-            "poll p99 (200)",
-            lat["p99_ms"],
-            "ms",
-            ref_lat["p99_ms"],
-            "constant endpoint",
-            f"<= {TARGET_P99_MS:.0f} ms",
-            lat["p99_ms"] <= TARGET_P99_MS,
-        )
-    )
-    result.add(
-        Figure(
-            "polls/s (304)",
+            "polls/s with If-None-Match (304)",
             cached.throughput,
             "req/s",
             reference.throughput,
@@ -266,15 +259,17 @@ def run(*, pollers: int = 1000, streams: int = 1000, requests: int = 30000, orde
     )
     result.add(
         Figure(
-            "poll p99 (304)",
-            lat304["p99_ms"],
+            "poll p99 at 3,000/s offered",
+            lat["p99_ms"],
             "ms",
             ref_lat["p99_ms"],
             "constant endpoint",
             f"<= {TARGET_P99_MS:.0f} ms",
-            lat304["p99_ms"] <= TARGET_P99_MS,
+            paced.ok(200) == len(paced.latencies) and lat["p99_ms"] <= TARGET_P99_MS,
         )
     )
+    result.add(Figure("poll p50 at 3,000/s offered", lat["p50_ms"], "ms", ref_lat["p50_ms"], "constant endpoint"))
+    result.add(Figure("304 p99, flat out", lat304["p99_ms"], "ms"))
     result.add(
         Figure(
             f"one change to {streams} streams, p99",

@@ -23,7 +23,7 @@ from ..client import System, bounded
 from ..load import LoadResult, Request, closed_loop
 from ..processes import uvicorn_app
 from ..stats import Figure, ScenarioResult, latency_ms
-from ..system import running_system
+from ..system import bench_config, running_system
 
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 50.0
@@ -64,59 +64,75 @@ async def _paid_sessions_events(system: System, orders: int) -> list[dict[str, A
     return completed
 
 
-def run(*, orders: int = 3000, concurrency: int = 16) -> ScenarioResult:
-    result = ScenarioResult("webhook-ingest", {"orders": orders, "concurrency": concurrency})
-    with running_system() as stack:
+def _measure(
+    orders: int, concurrency: int, *, worker_concurrency: int | None
+) -> tuple[LoadResult, list[dict[str, Any]]]:
+    overrides: dict[str, object] = {}
+    if worker_concurrency is not None:
+        overrides["per_process_env"] = {
+            **bench_config().per_process_env,
+            "payment-service": {"WEBHOOK_WORKER_CONCURRENCY": str(worker_concurrency)},
+        }
+    with running_system(**overrides) as stack:
         events = asyncio.run(_prepare(stack, orders))
-        requests = [_signed(e) for e in events]
         port = stack.config.ports["payment-service"]
-        measured: LoadResult = closed_loop("127.0.0.1", port, requests, concurrency=concurrency)
+        # Signed just before sending: the endpoint enforces Stripe's 300 s tolerance on the timestamp.
+        requests = [_signed(e) for e in events]
+        return closed_loop("127.0.0.1", port, requests, concurrency=concurrency), events
+
+
+def run(*, orders: int = 3000, concurrency: int = 16) -> ScenarioResult:
+    """Two measurements of the same endpoint, each with its own target verdict: with fulfilment held to one
+    worker (what the endpoint itself sustains: verify, store, answer; fulfilment catches up after the
+    burst), and with fulfilment at its default concurrency, so every stored event also flows through the
+    whole system on the same two cores while the burst goes on. The reference answers only the first
+    question; the second is what a sale on this machine would see."""
+    result = ScenarioResult("webhook-ingest", {"orders": orders, "concurrency": concurrency})
+    throttled, events = _measure(orders, concurrency, worker_concurrency=1)
+    concurrent, _ = _measure(orders, concurrency, worker_concurrency=None)
     ref_port = free_port()
     with uvicorn_app("bench.reference_apps:webhook_app", ref_port):
-        reference: LoadResult = closed_loop(
-            "127.0.0.1", ref_port, [_signed(e) for e in events], concurrency=concurrency
-        )
+        requests = [_signed(e) for e in events]
+        reference: LoadResult = closed_loop("127.0.0.1", ref_port, requests, concurrency=concurrency)
 
-    lat, ref_lat = latency_ms(measured.latencies), latency_ms(reference.latencies)
+    lat, full_lat, ref_lat = (latency_ms(r.latencies) for r in (throttled, concurrent, reference))
+
+    def summary(r: LoadResult, latency: dict[str, float]) -> dict[str, object]:
+        return {"throughput_per_s": round(r.throughput, 1), "statuses": r.statuses, "errors": r.errors, **latency}
+
     result.details = {
-        "events": len(events),
-        "service": {
-            "throughput_per_s": round(measured.throughput, 1),
-            "statuses": measured.statuses,
-            "errors": measured.errors,
-            **lat,
-        },
-        "reference_verify_only": {
-            "throughput_per_s": round(reference.throughput, 1),
-            "statuses": reference.statuses,
-            "errors": reference.errors,
-            **ref_lat,
-        },
+        "events": len(requests),
+        "service_fulfilment_throttled": summary(throttled, lat),
+        "service_fulfilment_concurrent": summary(concurrent, full_lat),
+        "reference_verify_only": summary(reference, ref_lat),
     }
-    result.add(
-        Figure(
-            "throughput",
-            measured.throughput,
-            "webhooks/s",
-            reference.throughput,
-            "verify-only endpoint",
-            f">= {TARGET_RATE:.0f}/s and >= {TARGET_RATIO}x ref",
-            measured.throughput >= TARGET_RATE
-            and measured.throughput >= TARGET_RATIO * reference.throughput
-            and measured.ok(200) == len(events),
+    for label, measured, latency in (
+        ("fulfilment held to 1 worker", throttled, lat),
+        ("default fulfilment (16 workers)", concurrent, full_lat),
+    ):
+        result.add(
+            Figure(
+                f"throughput, {label}",
+                measured.throughput,
+                "webhooks/s",
+                reference.throughput,
+                "verify-only endpoint",
+                f">= {TARGET_RATE:.0f}/s and >= {TARGET_RATIO}x ref",
+                measured.throughput >= TARGET_RATE
+                and measured.throughput >= TARGET_RATIO * reference.throughput
+                and measured.ok(200) == len(requests),
+            )
         )
-    )
-    result.add(
-        Figure(
-            "p99 latency",
-            lat["p99_ms"],
-            "ms",
-            ref_lat["p99_ms"],
-            "verify-only endpoint",
-            f"<= {TARGET_P99_MS:.0f} ms",
-            lat["p99_ms"] <= TARGET_P99_MS,
+        result.add(
+            Figure(
+                f"p99, {label}",
+                latency["p99_ms"],
+                "ms",
+                ref_lat["p99_ms"],
+                "verify-only endpoint",
+                f"<= {TARGET_P99_MS:.0f} ms",
+                latency["p99_ms"] <= TARGET_P99_MS,
+            )
         )
-    )
-    result.add(Figure("p50 latency", lat["p50_ms"], "ms", ref_lat["p50_ms"], "verify-only endpoint"))
-    result.add(Figure("p95 latency", lat["p95_ms"], "ms", ref_lat["p95_ms"], "verify-only endpoint"))
+        result.add(Figure(f"p50, {label}", latency["p50_ms"], "ms", ref_lat["p50_ms"], "verify-only endpoint"))
     return result
