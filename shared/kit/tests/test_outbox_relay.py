@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_contracts import PaymentProcessing, PaymentProcessingPayload
+from spawnpoint_kit.messaging.consumer import Delivery, stage_dead_letter
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.relay import OutboxRelay
 from spawnpoint_kit.messaging.topology import QueueSpec, Topology
@@ -110,3 +111,37 @@ async def test_a_rolled_back_transaction_leaves_no_event(
         await session.rollback()
     async with engine.connect() as conn:
         assert await conn.scalar(sa.text("SELECT count(*) FROM outbox")) == 0
+
+
+async def test_a_dead_letter_copy_keeps_the_message_but_not_an_earlier_death(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A message that came back from a TTL delay queue carries that expiry's ``x-death`` and
+    ``x-first-death-*`` history; its copy in the dead-letter queue must show why it failed now."""
+    await _clear(engine)
+    delivery = Delivery(
+        queue="t.provisioner.order-paid",
+        body=b'{"event_type": "OrderPaid"}',
+        headers={
+            "x-death": [{"queue": "t.provisioner.order-paid.retry.30s", "reason": "expired", "count": 1}],
+            "x-first-death-reason": "expired",
+            "x-first-death-queue": "t.provisioner.order-paid.retry.30s",
+            "x-last-death-reason": "expired",
+            "x-delivery-count": 3,
+            "traceparent": "00-abc-def-01",
+        },
+        message_id=str(uuid.uuid4()),
+        correlation_id="c-1",
+        routing_key="order.paid.v1",
+        redelivered=True,
+    )
+    async with sessions() as session:
+        await stage_dead_letter(session, delivery, reason="no_capacity", detail="no node has room")
+        await session.commit()
+    async with engine.connect() as conn:
+        row = (await conn.execute(sa.text("SELECT routing_key, headers FROM outbox"))).mappings().one()
+    assert row["routing_key"] == "t.provisioner.order-paid.dlq"
+    headers = row["headers"]
+    assert headers["x-spawnpoint-reason"] == "no_capacity"
+    assert headers["traceparent"] == "00-abc-def-01"
+    assert not [k for k in headers if k.startswith(("x-death", "x-first-death-", "x-last-death-", "x-delivery"))]

@@ -49,7 +49,7 @@ from spawnpoint_contracts import (
 )
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.messaging import inbox
-from spawnpoint_kit.messaging.consumer import Delivery, stage_dead_letter
+from spawnpoint_kit.messaging.consumer import BROKER_ANNOTATIONS, Delivery, stage_dead_letter
 from spawnpoint_kit.messaging.outbox import stage_event, stage_message
 from spawnpoint_kit.messaging.topology import QueueSpec, Topology
 
@@ -69,8 +69,6 @@ CONSUMER = "provisioner.order-paid"
 
 RETRY_HEADER = "x-spawnpoint-retry"
 RETRY_TOKEN_HEADER = "x-spawnpoint-retry-token"
-BROKER_ANNOTATIONS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
-"""Headers the broker adds when it dead-letters or counts a message; not copied onto our own copies."""
 
 ATTEMPTS = Counter(
     "provisioner_attempts_total",

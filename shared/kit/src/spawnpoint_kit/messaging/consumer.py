@@ -106,6 +106,11 @@ async def _whole_message(msg: StreamMessage[Any]) -> StreamMessage[Any]:
     return msg
 
 
+BROKER_ANNOTATIONS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
+"""Headers the broker adds when it dead-letters or redelivers (a TTL delay queue, the delivery limit): the
+copy in ``<queue>.dlq`` must not carry a previous death's history as if it were this one."""
+
+
 async def stage_dead_letter(
     session: AsyncSession,
     delivery: Delivery,
@@ -118,7 +123,7 @@ async def stage_dead_letter(
 
     The copy keeps the body, the ``message_id`` and the original headers, so an operator's replay
     sends back exactly what arrived."""
-    headers = {k: v for k, v in delivery.headers.items() if not k.startswith("x-death") and k != "x-delivery-count"}
+    headers = {k: v for k, v in delivery.headers.items() if not k.startswith(BROKER_ANNOTATIONS)}
     headers.update(
         {
             DEAD_LETTER_REASON: reason,
