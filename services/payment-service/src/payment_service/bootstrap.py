@@ -20,6 +20,7 @@ from .entrypoints.api import router
 from .entrypoints.jobs import refund_job, sweeper_job
 from .entrypoints.webhook_worker import WebhookWorker
 from .service_layer.checkout import CheckoutConfig, CheckoutService
+from .service_layer.event_intake import EventIntake
 from .service_layer.fulfilment import Fulfilment
 from .service_layer.provisioning import ProvisioningEvents
 from .service_layer.refunds import RefundExecutor
@@ -60,14 +61,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batch_size=settings.sweep_batch_size,
     )
     executor = RefundExecutor(runtime.sessions, runtime.topology, gateway)
-    runtime.add_job("webhook-worker", worker.run)
+    if settings.webhook_worker_concurrency:
+        runtime.add_job("webhook-worker", worker.run)
     runtime.add_job("sweeper", sweeper_job(sweeper, interval_seconds=settings.sweep_interval_seconds))
     runtime.add_job("refunds", refund_job(executor))
     consumers.register(
         runtime, ProvisioningEvents(runtime.sessions, policy=settings.refund_policy, hold=settings.refund_hold)
     )
 
-    lifespan = runtime.lifespan(order_client.aclose)
+    intake = EventIntake(runtime.sessions)
+    lifespan = runtime.lifespan(order_client.aclose, intake.aclose)
 
     app = FastAPI(
         title="Spawnpoint payment-service",
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gateway
     app.state.order_client = order_client
     app.state.fulfilment = fulfilment
+    app.state.intake = intake
     app.state.checkout = checkout
     app.state.webhook_secrets = settings.webhook_secrets()
     app.state.token_verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)

@@ -35,7 +35,14 @@ class Settings(CommonSettings):
         validation_alias="CHECKOUT_RETURN_URL",
     )
     checkout_expiry_minutes: int = Field(default=60, ge=31, le=24 * 60, validation_alias="CHECKOUT_EXPIRY_MINUTES")
-    webhook_worker_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="WEBHOOK_WORKER_CONCURRENCY")
+    webhook_worker_concurrency: int = Field(
+        default=16,
+        ge=0,
+        le=256,
+        validation_alias="WEBHOOK_WORKER_CONCURRENCY",
+        description="Stored Stripe events applied at once by this process; 0 runs no worker here (an intake-only "
+        "process: events wait, stored, for a process that runs one).",
+    )
     sweep_interval_seconds: float = Field(
         default=60.0,
         ge=0.5,

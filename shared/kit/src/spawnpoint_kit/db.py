@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import CursorResult, TextClause
@@ -105,3 +106,26 @@ async def execute_sql(
     ORM statements only, and its ``execute`` is deprecated."""
     connection = await session.connection()
     return await connection.execute(sql, dict(params or {}))
+
+
+_UNAVAILABLE = (
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    OSError,
+)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database refused or dropped the connection, or the pool had none to give: worth retrying,
+    unlike an error in the statement itself."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError) or getattr(exc, "connection_invalidated", False):
+        return True
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _UNAVAILABLE):
+            return True
+        cause = cause.__cause__
+    return False

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-import asyncpg.exceptions
 import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
@@ -26,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .db import database_unreachable
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -105,32 +105,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
-_UNAVAILABLE = (
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.AdminShutdownError,
-    OSError,
-)
-
-
-def _database_unreachable(exc: BaseException) -> bool:
-    if isinstance(exc, sqlalchemy.exc.TimeoutError) or getattr(exc, "connection_invalidated", False):
-        return True
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, _UNAVAILABLE):
-            return True
-        cause = cause.__cause__
-    return False
-
-
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """The database refused or dropped the connection (restarting, too many clients, failover, pool
     exhausted): the request can be retried, so say so with a 503 instead of an internal error. Any other
     database error is a bug and stays a 500."""
-    if not _database_unreachable(exc):
+    if not database_unreachable(exc):
         return await _unhandled(request, exc)
     log.warning("database unavailable", error=str(exc)[:300])
     return JSONResponse(

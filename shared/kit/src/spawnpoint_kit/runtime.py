@@ -74,6 +74,11 @@ class ServiceRuntime:
         """Run ``job(stop_event)`` in the background for the life of the service."""
         self._jobs[name] = job
 
+    @property
+    def job_names(self) -> list[str]:
+        """The background jobs this process runs (for its start-up log and for tests)."""
+        return list(self._jobs)
+
     def after_declare(self, step: Callable[[], Awaitable[None]]) -> None:
         """Extra declarations (for example delay queues) run after the topology, before consuming."""
         self._after_declare.append(step)
@@ -89,7 +94,7 @@ class ServiceRuntime:
             self._spawn("outbox-relay", self.relay.run)
         for name, job in self._jobs.items():
             self._spawn(name, job)
-        log.info("service started", consumes=[s.name for s in self._consumed], jobs=list(self._jobs))
+        log.info("service started", consumes=[s.name for s in self._consumed], jobs=self.job_names)
 
     def _spawn(self, name: str, job: BackgroundJob) -> None:
         async def guarded() -> None:

@@ -22,7 +22,7 @@ from ..domain.payment import PaymentStatus
 from ..metrics import SIGNATURE_FAILURES, WEBHOOK_SECONDS, WEBHOOKS, type_label
 from ..service_layer.checkout import CheckoutUnavailable, NotPayable
 from ..service_layer.return_page import SessionNotFound, session_status
-from ..service_layer.webhooks import MalformedEvent, record_event
+from ..service_layer.webhooks import MalformedEvent
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -159,7 +159,7 @@ async def stripe_webhook(request: Request) -> WebhookOut:
         if not isinstance(event, dict):
             raise MalformedEvent("the body is not a JSON object")
         event_type = event.get("type")
-        outcome = await record_event(state.runtime.sessions, event)
+        outcome = await state.intake.record(event)
     except ValueError as exc:  # json.JSONDecodeError and MalformedEvent are ValueErrors
         WEBHOOKS.labels(type_label(event_type), "malformed").inc()
         raise HTTPException(status_code=400, detail=f"not a Stripe event: {exc}") from exc

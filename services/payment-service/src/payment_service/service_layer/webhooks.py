@@ -77,43 +77,55 @@ async def notify(session: AsyncSession) -> None:
     await execute_sql(session, sa.text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
 
 
-async def record_event(sessions: async_sessionmaker[AsyncSession], event: dict[str, Any]) -> str:
-    """Store a verified event once. Returns ``stored``, ``duplicate`` or ``ignored`` (a type we do not
-    handle is acknowledged and not kept)."""
+def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any] | None:
+    """The ``stripe_events`` row for a verified event, or None for a type we do not handle (acknowledged
+    and not kept). Raises ``MalformedEvent`` for a signed body that is not an event we can read."""
     event_id, event_type = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise MalformedEvent("event has no id or type")
     if event_type not in HANDLED_TYPES:
-        return "ignored"
+        return None
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         raise MalformedEvent("event has no data.object.id")
     if len(event_id) > 255 or len(obj["id"]) > 255:
         raise MalformedEvent("event or object id is too long")
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    return {
+        "id": event_id,
+        "type": event_type,
+        "payload": event,
+        "session_id": obj["id"],
+        "order_id": order_ref(obj),
+        "status": PENDING,
+        "attempts": 0,
+        "received_at": now,
+        "next_attempt_at": now,
+    }
+
+
+async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert event rows in the caller's transaction, skipping ids already stored (also repeated ones
+    within ``rows``); wakes the worker on commit if any row is new. Returns the ids inserted."""
+    statement = insert(StripeEventRow).values(rows).on_conflict_do_nothing(index_elements=["id"])
+    result = await session.exec(statement.returning(StripeEventRow.id))  # type: ignore[call-overload]
+    inserted = {str(r[0]) for r in result.all()}
+    if inserted:
+        await notify(session)
+    return inserted
+
+
+async def record_event(sessions: async_sessionmaker[AsyncSession], event: dict[str, Any]) -> str:
+    """Store a verified event once, in a transaction of its own. Returns ``stored``, ``duplicate`` or
+    ``ignored``."""
+    row = stored_row(event)
+    if row is None:
+        return "ignored"
     async with sessions() as session:
-        result = await session.exec(
-            insert(StripeEventRow)
-            .values(
-                id=event_id,
-                type=event_type,
-                payload=event,
-                session_id=obj["id"],
-                order_id=order_ref(obj),
-                status=PENDING,
-                attempts=0,
-                received_at=now,
-                next_attempt_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(sa.literal(1))
-        )
-        stored = result.first() is not None
-        if stored:
-            await notify(session)
+        inserted = await insert_rows(session, [row])
         await session.commit()
-    return "stored" if stored else "duplicate"
+    return "stored" if inserted else "duplicate"
 
 
 async def claim_in_transaction(session: AsyncSession, event_id: str | None) -> bool:
