@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +15,13 @@ from typing import Any
 import aio_pika
 import httpx
 
-from devstack import BIN, ROOT, StackConfig
+from devstack import BIN, ROOT, SERVICES, StackConfig
 from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 from spawnpoint_kit.messaging.queues import ALL_QUEUES
 from spawnpoint_kit.settings import CommonSettings
 from spawnpoint_kit.testing import eventually as eventually  # re-exported for the test modules
+
+_HTTP_500 = re.compile(r'http_requests_total\{[^}]*status="500"[^}]*\} ([0-9.e+]+)')
 
 
 class Api:
@@ -109,6 +112,15 @@ class Api:
         response.raise_for_status()
         servers: list[dict[str, Any]] = response.json()["servers"]
         return servers
+
+    async def services_that_answered_500(self) -> dict[str, list[float]]:
+        """Every service of this stack whose request counter holds a 500 (a 503 is an answer, a 500 a bug)."""
+        found: dict[str, list[float]] = {}
+        for service in SERVICES:
+            counts = [float(v) for v in _HTTP_500.findall(await self.metrics(service))]
+            if any(counts):
+                found[service] = counts
+        return found
 
     async def metrics(self, service: str) -> str:
         return (await self.http.get(self.url(service, "/metrics"))).text

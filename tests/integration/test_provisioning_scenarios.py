@@ -355,3 +355,9 @@ async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_the_cons
     assert headers["x-spawnpoint-detail"]
     order = await harness.paid_order()
     await harness.status(order, "CREATED")
+
+
+async def test_no_service_of_this_stack_answered_500(harness: Harness) -> None:
+    """Runs last for each flavour (file order). The provisioner killed in the SIGKILL test counts only
+    since its restart; the other services count the whole module."""
+    assert await harness.api.services_that_answered_500() == {}
