@@ -67,13 +67,14 @@ async def _paid_sessions_events(system: System, orders: int) -> list[dict[str, A
 def _measure(
     orders: int, concurrency: int, *, worker_concurrency: int | None
 ) -> tuple[LoadResult, list[dict[str, Any]]]:
-    overrides: dict[str, object] = {}
+    # Deliveries are paused while the orders are prepared, so to the reconciliation sweeper every one of
+    # them looks like an order whose webhook was lost: it would fulfil them in the background during the
+    # measurement. Here the webhooks do arrive, so the sweeper is told to leave sessions alone for a day.
+    payment_env = {"PAYMENT_SWEEP_AFTER_SECONDS": "86400"}
     if worker_concurrency is not None:
-        overrides["per_process_env"] = {
-            **bench_config().per_process_env,
-            "payment-service": {"WEBHOOK_WORKER_CONCURRENCY": str(worker_concurrency)},
-        }
-    with running_system(**overrides) as stack:
+        payment_env["WEBHOOK_WORKER_CONCURRENCY"] = str(worker_concurrency)
+    per_process_env = {**bench_config().per_process_env, "payment-service": payment_env}
+    with running_system(per_process_env=per_process_env) as stack:
         events = asyncio.run(_prepare(stack, orders))
         port = stack.config.ports["payment-service"]
         # Signed just before sending: the endpoint enforces Stripe's 300 s tolerance on the timestamp.
