@@ -30,6 +30,7 @@ async def test_rebuild_reproduces_the_projected_read_model_and_repairs_drift(api
     assert check.code == 0, check.stderr  # every order the suite projected so far, recomputed: identical
     assert " 0 would change (visible)" in check.stderr
 
+    row = "SELECT message FROM order_status WHERE order_id = $1"
     connection = await asyncpg.connect(asyncpg_dsn(stack.config.database_url("status-service")))
     try:
         await connection.execute(
@@ -39,11 +40,12 @@ async def test_rebuild_reproduces_the_projected_read_model_and_repairs_drift(api
         drifted = await run_cli("status-service", "rebuild", "--check", env=env)
         assert drifted.code == 1, drifted.stderr
         assert " 1 would change (visible)" in drifted.stderr
-        assert (await api.status(token, order_id)).json()["status"] == "PAID"  # --check wrote nothing
+        assert await connection.fetchval(row, uuid.UUID(order_id)) == "stale"  # --check wrote nothing
 
         repaired = await run_cli("status-service", "rebuild", env=env)
         assert repaired.code == 0, repaired.stderr
         assert " 1 changed (visible)" in repaired.stderr
+        assert await connection.fetchval(row, uuid.UUID(order_id)) == ready["message"]
     finally:
         await connection.close()
 
