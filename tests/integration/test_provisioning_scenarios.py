@@ -119,13 +119,21 @@ async def test_a_create_that_commits_then_hangs_is_adopted_never_created_twice(h
     assert len(await harness.api.panel_servers(external_id=order.order_id)) == 1
     created = await harness.provisioner_events(order, "ServerCreated")
     assert len(created) == 1 and created[0]["payload"]["adopted"] is True
-    creates = await eventually(lambda: _logged_creates(harness, order.order_id), what="the hung create logged")
-    assert len(creates) == 1  # the provisioner timed out, looked again and adopted: no second POST
+    # The panel logs a request when its response is done, so wait for the hung one (held 8 s) before
+    # counting: a second POST (a retry refused as a duplicate) would be logged long before it.
+    creates = await eventually(
+        lambda: _once_the_hung_create_is_logged(harness, order.order_id, hang_ms=8000),
+        timeout=30,
+        what="the hung create logged",
+    )
+    assert len(creates) == 1, creates  # the provisioner timed out, looked again and adopted: no second POST
 
 
-async def _logged_creates(harness: Harness, order_id: str) -> list[dict[str, Any]] | None:
+async def _once_the_hung_create_is_logged(
+    harness: Harness, order_id: str, *, hang_ms: float
+) -> list[dict[str, Any]] | None:
     creates = await harness.creates(order_id)
-    return creates or None
+    return creates if any(c["duration_ms"] >= hang_ms * 0.9 for c in creates) else None
 
 
 async def test_order_paid_twice_to_two_provisioner_processes_at_once_makes_one_server(
