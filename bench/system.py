@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devstack import Stack, StackConfig, drop_databases
+from devstack import Stack, StackConfig, drop_databases, drop_namespace
 
 RUN_LOGS = Path(__file__).resolve().parents[1] / ".run" / "bench-logs"
 
@@ -49,3 +49,4 @@ def running_system(**overrides: object) -> Iterator[Stack]:
     finally:
         stack.stop()
         drop_databases(stack.config)
+        drop_namespace(stack.config)

@@ -296,6 +296,37 @@ def drop_databases(config: StackConfig) -> None:
         asyncio.run(drop_database(config.database_url(name)))
 
 
+def drop_namespace(config: StackConfig) -> None:
+    """Delete a test or benchmark stack's queues and exchanges (its namespace) from the broker."""
+    import asyncio
+
+    import aio_pika
+
+    from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
+    from spawnpoint_kit.messaging.queues import ALL_QUEUES
+    from spawnpoint_kit.settings import CommonSettings
+
+    namespace = config.namespace
+    if not namespace:
+        return  # the shared development namespace is never deleted
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(CommonSettings().broker_url.get_secret_value())
+        try:
+            channel = await connection.channel()
+            for spec in ALL_QUEUES:
+                base = f"{namespace}{spec.name}"
+                retries = (f"{base}.retry.{d}s" for d in (1, 2, 4, 5, 8, 15, 30, 60, 120, 300, 600))
+                for name in (base, f"{base}.dlq", *retries):
+                    await channel.queue_delete(name)  # no error when absent (RabbitMQ 3.10+)
+            for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
+                await channel.exchange_delete(f"{namespace}{exchange}")
+        finally:
+            await connection.close()
+
+    asyncio.run(delete())
+
+
 # command line --------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import Stack, StackConfig, drop_databases
+from devstack import Stack, StackConfig, drop_databases, drop_namespace
 from spawnpoint_kit.auth import mint_token
 from spawnpoint_kit.settings import CommonSettings
 
@@ -47,7 +47,7 @@ def make_stack() -> Iterator[Callable[..., Stack]]:
         stack.stop()
         if not os.environ.get("SPAWNPOINT_KEEP_TEST_DATA"):
             drop_databases(stack.config)
-            BrokerProbe.delete_namespace_sync(stack.config.namespace)
+            drop_namespace(stack.config)
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,6 @@ import aio_pika
 import httpx
 
 from devstack import BIN, ROOT, SERVICES, StackConfig
-from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
-from spawnpoint_kit.messaging.queues import ALL_QUEUES
 from spawnpoint_kit.settings import CommonSettings
 from spawnpoint_kit.testing import eventually as eventually  # re-exported for the test modules
 
@@ -187,36 +185,6 @@ class BrokerProbe:
             return int(q.declaration_result.message_count or 0)
         finally:
             await channel.close()
-
-    @staticmethod
-    def delete_namespace_sync(namespace: str) -> None:
-        if not namespace:
-            return
-
-        async def delete() -> None:
-            connection = await aio_pika.connect(CommonSettings().broker_url.get_secret_value())
-            try:
-                channel = await connection.channel()
-                for spec in ALL_QUEUES:
-                    base = f"{namespace}{spec.name}"
-                    for name in (
-                        base,
-                        f"{base}.dlq",
-                        *(f"{base}.retry.{d}s" for d in (1, 2, 4, 5, 8, 15, 30, 60, 120, 300, 600)),
-                    ):
-                        try:
-                            await channel.queue_delete(name)
-                        except Exception:
-                            channel = await connection.channel()
-                for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
-                    try:
-                        await channel.exchange_delete(f"{namespace}{exchange}")
-                    except Exception:
-                        channel = await connection.channel()
-            finally:
-                await connection.close()
-
-        asyncio.run(delete())
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import spawnpoint_kit.messaging.inbox
 import spawnpoint_kit.messaging.outbox  # noqa: F401  (register the tables)
 from spawnpoint_kit.db import drop_database, ensure_database, make_engine, make_session_factory
 from spawnpoint_kit.messaging.broker import make_broker
-from spawnpoint_kit.messaging.topology import Topology
+from spawnpoint_kit.messaging.topology import QueueSpec, Topology
 from spawnpoint_kit.settings import CommonSettings
 
 
@@ -47,9 +47,26 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_session_factory(engine)
 
 
+TEST_QUEUES = ("sink", "poison", "work")
+"""The queue names the kit's tests declare in their namespace (deleted afterwards)."""
+
+
 @pytest.fixture
-def topology() -> Topology:
-    return Topology(namespace=f"tk{uuid.uuid4().hex[:8]}.")
+async def topology(settings: CommonSettings) -> AsyncIterator[Topology]:
+    """A namespace of this test's own, removed from the broker afterwards."""
+    topology = Topology(namespace=f"tk{uuid.uuid4().hex[:8]}.")
+    yield topology
+    connection = await aio_pika.connect(settings.broker_url.get_secret_value())
+    try:
+        channel = await connection.channel()
+        for name in TEST_QUEUES:
+            spec = QueueSpec(name, ())
+            for queue in (topology.queue_name(spec), topology.dead_letter_queue(spec).name):
+                await channel.queue_delete(queue)  # no error when absent (RabbitMQ 3.10+)
+        for exchange in (topology.events_exchange.name, topology.dead_letter_exchange.name):
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
