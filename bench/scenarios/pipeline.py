@@ -119,40 +119,32 @@ async def _stages(stack: Stack, order_ids: list[str]) -> dict[str, list[float]]:
     system = System(stack)
     try:
         ids = [uuid.UUID(o) for o in order_ids]
-        webhook = {
-            r["order_id"]: r["received_at"]
-            for r in await system.query(
-                "payment-service",
-                "SELECT order_id, min(received_at) AS received_at FROM stripe_events "
-                "WHERE type = 'checkout.session.completed' AND order_id = ANY($1) GROUP BY order_id",
-                ids,
-            )
-        }
-        paid = {
-            r["order_id"]: r["published_at"]
-            for r in await system.query(
-                "payment-service",
-                "SELECT order_id, published_at FROM outbox WHERE message_type = 'OrderPaid' AND order_id = ANY($1)",
-                ids,
-            )
-        }
-        server_created = {
-            r["order_id"]: r["published_at"]
-            for r in await system.query(
-                "provisioner",
-                "SELECT order_id, published_at FROM outbox WHERE message_type = 'ServerCreated' AND order_id = ANY($1)",
-                ids,
-            )
-        }
-        visible = {
-            r["order_id"]: r["changed_at"]
-            for r in await system.query(
-                "status-service",
-                "SELECT order_id, min(changed_at) AS changed_at FROM order_status_changes "
-                "WHERE phase = 'ready' AND order_id = ANY($1) GROUP BY order_id",
-                ids,
-            )
-        }
+        webhook = await _by_order(
+            system,
+            "payment-service",
+            "SELECT order_id, min(received_at) FROM stripe_events "
+            "WHERE type = 'checkout.session.completed' AND order_id = ANY($1) GROUP BY order_id",
+            ids,
+        )
+        paid = await _by_order(
+            system,
+            "payment-service",
+            "SELECT order_id, published_at FROM outbox WHERE message_type = 'OrderPaid' AND order_id = ANY($1)",
+            ids,
+        )
+        server_created = await _by_order(
+            system,
+            "provisioner",
+            "SELECT order_id, published_at FROM outbox WHERE message_type = 'ServerCreated' AND order_id = ANY($1)",
+            ids,
+        )
+        visible = await _by_order(
+            system,
+            "status-service",
+            "SELECT order_id, min(changed_at) FROM order_status_changes "
+            "WHERE phase = 'ready' AND order_id = ANY($1) GROUP BY order_id",
+            ids,
+        )
         log = await system.panel.json("GET", "/_fake/requests?method=POST&path_prefix=/api/application/servers")
         create_request: dict[uuid.UUID, datetime] = {}
         for entry in log["requests"]:
@@ -186,6 +178,11 @@ async def _stages(stack: Stack, order_ids: list[str]) -> dict[str, list[float]]:
     return out
 
 
+async def _by_order(system: System, service: str, sql: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """One timestamp per order from a service's own records (``sql`` selects order id, time)."""
+    return {row[0]: row[1] for row in await system.query(service, sql, ids)}
+
+
 async def _counts(stack: Stack) -> dict[str, int]:
     """Commits and deliveries so far, summed over the four services (to divide by the orders)."""
     system = System(stack)
@@ -212,9 +209,8 @@ def _sum_metric(text: str, name: str) -> int:
     return int(total)
 
 
-def _stage_figures(result: ScenarioResult, prefix: str, stages: dict[str, list[float]]) -> dict[str, Any]:
-    details = {stage: latency_ms(values) for stage, values in stages.items()}
-    return {f"{prefix}stages": details}
+def _stage_latencies(stages: dict[str, list[float]]) -> dict[str, Any]:
+    return {stage: latency_ms(values) for stage, values in stages.items()}
 
 
 def run(
@@ -262,19 +258,19 @@ def run(
             "seconds_to_all_placed": round(burst.all_placed - burst.started, 2),
             "cpu_seconds": {k: round(v, 2) for k, v in burst.cpu.items()},
             "cpu_ms_per_order": {k: round(v * 1000 / orders, 2) for k, v in burst.cpu.items()},
-            **_stage_figures(result, "", burst_stages),
+            "stages": _stage_latencies(burst_stages),
         },
         "fixed_rate": {
             "orders": rated_orders,
             "rate": rate,
             "achieved_rate": round(rated_orders / (steady.all_placed - steady.started), 2),
-            **_stage_figures(result, "", steady_stages),
+            "stages": _stage_latencies(steady_stages),
         },
         "half_sustained_rate": {
             "orders": light_orders,
             "rate": light_rate,
             "achieved_rate": round(light_orders / (light.all_placed - light.started), 2),
-            **_stage_figures(result, "", light_stages),
+            "stages": _stage_latencies(light_stages),
         },
         "per_order": {"commits": round(commits_per_order, 1), "deliveries": round(deliveries_per_order, 1)},
         "references": {

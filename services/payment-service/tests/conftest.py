@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from payment_service.adapters.stripe_gateway import StripeGateway
 from payment_service.service_layer.checkout import CheckoutConfig, CheckoutService
+from payment_service.service_layer.event_intake import EventIntake
 from payment_service.service_layer.fulfilment import Fulfilment
 from payment_service.service_layer.refunds import RefundExecutor
 from payment_service.testing import Db, Orders
@@ -43,6 +44,14 @@ async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     yield make_session_factory(engine)
     await engine.dispose()
     await drop_database(url)
+
+
+@pytest.fixture
+async def intake(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[EventIntake]:
+    """The webhook's event intake, as the endpoint uses it."""
+    intake = EventIntake(sessions)
+    yield intake
+    await intake.aclose()
 
 
 @pytest.fixture(scope="session")

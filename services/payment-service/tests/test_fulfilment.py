@@ -7,14 +7,13 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from payment_service.adapters.stripe_gateway import StripeGateway
 from payment_service.service_layer.checkout import CheckoutService
+from payment_service.service_layer.event_intake import EventIntake
 from payment_service.service_layer.fulfilment import Channel, Fulfilment
 from payment_service.service_layer.refunds import RefundExecutor
-from payment_service.service_layer.webhooks import RetryLater, record_event
+from payment_service.service_layer.webhooks import RetryLater
 from payment_service.testing import Db, Orders
 from stripe_fake.testing import FakeStripeControl
 
@@ -42,7 +41,7 @@ async def test_ten_concurrent_callers_on_three_paths_make_one_order_paid(
 
 
 async def test_an_event_is_marked_processed_in_the_transaction_that_applies_it(
-    sessions: async_sessionmaker[AsyncSession],
+    intake: EventIntake,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     orders: Orders,
@@ -51,8 +50,8 @@ async def test_an_event_is_marked_processed_in_the_transaction_that_applies_it(
 ) -> None:
     order_id, session_id = await _paid_session(checkout, orders, stripe_control)
     (event,) = stripe_control.events(type="checkout.session.completed", session_id=session_id)
-    assert await record_event(sessions, event) == "stored"
-    assert await record_event(sessions, event) == "duplicate"
+    assert await intake.record(event) == "stored"
+    assert await intake.record(event) == "duplicate"
     current = await fulfilment.retrieve(session_id)
     first = await fulfilment.apply(current, via="webhook", event_id=event["id"])
     again = await fulfilment.apply(current, via="webhook", event_id=event["id"])
@@ -62,7 +61,7 @@ async def test_an_event_is_marked_processed_in_the_transaction_that_applies_it(
 
 
 async def test_an_event_for_an_order_not_known_yet_is_kept_for_later(
-    sessions: async_sessionmaker[AsyncSession],
+    intake: EventIntake,
     gateway: StripeGateway,
     fulfilment: Fulfilment,
     orders: Orders,
@@ -74,7 +73,7 @@ async def test_an_event_for_an_order_not_known_yet_is_kept_for_later(
     foreign = await gateway.create_checkout_session(_params(oid, stripe_control), idempotency_key=str(uuid.uuid4()))
     stripe_control.pay(foreign.id, "paid")
     (event,) = stripe_control.events(type="checkout.session.completed", session_id=foreign.id)
-    await record_event(sessions, event)
+    await intake.record(event)
     with pytest.raises(RetryLater):
         await fulfilment.apply(await fulfilment.retrieve(foreign.id), via="webhook", event_id=event["id"])
     (stored,) = await db.stripe_events(order.snapshot.order_id)

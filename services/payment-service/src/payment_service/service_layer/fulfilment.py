@@ -93,6 +93,18 @@ def _facts(payment: PaymentRow) -> PaymentFacts:
     )
 
 
+def _advance(session: AsyncSession, payment: PaymentRow, trigger: PaymentTrigger) -> datetime:
+    """Move the payment along the state machine (the caller checked the move is allowed) and return the
+    time it changed."""
+    target = next_status(payment.status, trigger)
+    assert target is not None, f"{payment.status} does not allow {trigger}"
+    now = datetime.now(UTC)
+    payment.status = target
+    payment.updated_at = now
+    session.add(payment)
+    return now
+
+
 async def _record_session_status(session: AsyncSession, checkout: CheckoutSession) -> None:
     """Keep our copy of the session's status in step with what Stripe just said."""
     row = (
@@ -175,15 +187,11 @@ class Fulfilment:
         return FulfilmentResult(order_id, decision.value, status)
 
     async def _paid(self, session: AsyncSession, payment: PaymentRow, checkout: CheckoutSession, via: Channel) -> None:
-        target = next_status(payment.status, PaymentTrigger.PAID)
-        assert target is not None
-        now = datetime.now(UTC)
-        payment.status = target
+        now = _advance(session, payment, PaymentTrigger.PAID)
         payment.paid_session_id = checkout.id
         payment.payment_intent = checkout.payment_intent
-        payment.paid_at = payment.updated_at = now
+        payment.paid_at = now
         payment.fulfilled_via = via
-        session.add(payment)
         await stage_event(
             session,
             OrderPaid(
@@ -203,11 +211,7 @@ class Fulfilment:
         )
 
     async def _processing(self, session: AsyncSession, payment: PaymentRow, checkout: CheckoutSession) -> None:
-        target = next_status(payment.status, PaymentTrigger.PROCESSING)
-        assert target is not None
-        payment.status = target
-        payment.updated_at = datetime.now(UTC)
-        session.add(payment)
+        _advance(session, payment, PaymentTrigger.PROCESSING)
         await stage_event(
             session,
             PaymentProcessing(
@@ -223,14 +227,9 @@ class Fulfilment:
         """Money arrived for an order that had already ended unpaid: it is the order's only payment, and
         it goes back (``OrderRefunded`` follows when Stripe confirms)."""
         reason = reason_for_closed_order(payment.status)
-        target = next_status(payment.status, PaymentTrigger.REFUND_REQUESTED)
-        assert target is not None
-        now = datetime.now(UTC)
-        payment.status = target
+        now = _advance(session, payment, PaymentTrigger.REFUND_REQUESTED)
         payment.paid_session_id = checkout.id
         payment.payment_intent = checkout.payment_intent
-        payment.updated_at = now
-        session.add(payment)
         log.warning("payment arrived for an order that had ended unpaid; refunding", reason=reason.value)
         await refunds.schedule(
             session,
@@ -280,12 +279,9 @@ class Fulfilment:
                 raise RetryLater(f"order {order_id} is not known to payment-service yet")
             await _record_session_status(session, checkout)
             outcome = "no_change"
-            target = next_status(payment.status, PaymentTrigger.FAILED)
-            if target is not None and payment.paid_session_id is None:
+            if next_status(payment.status, PaymentTrigger.FAILED) is not None and payment.paid_session_id is None:
                 outcome = "payment_failed"
-                payment.status = target
-                payment.updated_at = datetime.now(UTC)
-                session.add(payment)
+                _advance(session, payment, PaymentTrigger.FAILED)
                 await stage_event(
                     session,
                     PaymentFailed(
@@ -332,11 +328,7 @@ class Fulfilment:
         return outcome
 
     async def _expire(self, session: AsyncSession, payment: PaymentRow, session_id: str | None, reason: str) -> None:
-        target = next_status(payment.status, PaymentTrigger.EXPIRED)
-        assert target is not None
-        payment.status = target
-        payment.updated_at = datetime.now(UTC)
-        session.add(payment)
+        _advance(session, payment, PaymentTrigger.EXPIRED)
         await stage_event(
             session,
             OrderExpired(

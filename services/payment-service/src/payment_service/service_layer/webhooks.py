@@ -6,8 +6,8 @@ calls Stripe, the panel or anything slow. The webhook worker applies stored even
 **The event id and its effects commit together.** The event id is recorded twice, each time in the
 transaction that carries the effects of that step:
 
-1. on receipt, ``record_event`` inserts the row (primary key = Stripe's event id) in the transaction that
-   *is* the webhook's effect: a redelivery finds the row and changes nothing;
+1. on receipt, the webhook's intake (``event_intake.EventIntake``) inserts the row (primary key =
+   Stripe's event id) in the transaction that *is* the webhook's effect: a redelivery finds the row and changes nothing;
 2. when applied, the fulfilment functions lock the row (``claim_in_transaction``), apply the state change
    and stage its outbox events, and mark the row ``processed`` (``mark_processed``) in that same
    transaction. A crash before that commit leaves the row ``pending`` with no effect, and it is applied
@@ -114,18 +114,6 @@ async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> set[
     if inserted:
         await notify(session)
     return inserted
-
-
-async def record_event(sessions: async_sessionmaker[AsyncSession], event: dict[str, Any]) -> str:
-    """Store a verified event once, in a transaction of its own. Returns ``stored``, ``duplicate`` or
-    ``ignored``."""
-    row = stored_row(event)
-    if row is None:
-        return "ignored"
-    async with sessions() as session:
-        inserted = await insert_rows(session, [row])
-        await session.commit()
-    return "stored" if inserted else "duplicate"
 
 
 async def claim_in_transaction(session: AsyncSession, event_id: str | None) -> bool:
