@@ -57,10 +57,10 @@ bench: install infra
 	@$(PY) -m bench $(ARGS)
 
 definitions: install
-	$(PY) -m spawnpoint_kit.definitions deploy/rabbitmq/definitions.json
+	$(PY) scripts/system_topology.py definitions deploy/rabbitmq/definitions.json
 
 asyncapi: install
-	$(PY) -m spawnpoint_kit.asyncapi docs/asyncapi.json
+	$(PY) scripts/system_topology.py asyncapi docs/asyncapi.json
 
 schemas: install
 	$(PY) -m spawnpoint_contracts.schemas shared/contracts/schemas

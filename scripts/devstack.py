@@ -4,7 +4,8 @@ Used by ``make run`` (foreground, Ctrl-C stops everything), ``make up`` / ``make
 returns when every part answers its readiness check) and by the integration tests, which start their own
 stack on free ports with their own databases and queue namespace, as separate processes.
 
-Only the standard library and httpx: it must run before anything else is known to work.
+Only the standard library and httpx at import time: it must run before anything else is known to work
+(the broker and database helpers import the kit when they are called).
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ class Stack:
 
     def start(self, names: tuple[str, ...] | None = None, *, timeout: float = 90.0) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        declare_topology(self.config)
         for name in names or self.ORDER:
             self._spawn(name)
         self.wait_ready(names or self.ORDER, timeout=timeout)
@@ -286,6 +288,18 @@ def replica(
         log.close()
 
 
+def declare_topology(config: StackConfig) -> None:
+    """Declare every service's queues before any service starts: each service declares only its own, and
+    an event published before a consumer's queue exists would miss that consumer."""
+    import asyncio
+
+    from spawnpoint_kit.settings import CommonSettings
+    from system_topology import declare_all
+
+    default = CommonSettings().broker_url.get_secret_value()
+    asyncio.run(declare_all(config.env_for("order-service").get("BROKER_URL", default), config.namespace))
+
+
 def drop_databases(config: StackConfig) -> None:
     """Drop a test stack's databases (they are created by each service's migrate step)."""
     import asyncio
@@ -303,8 +317,8 @@ def drop_namespace(config: StackConfig) -> None:
     import aio_pika
 
     from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
-    from spawnpoint_kit.messaging.queues import ALL_QUEUES
     from spawnpoint_kit.settings import CommonSettings
+    from system_topology import ALL_QUEUES
 
     namespace = config.namespace
     if not namespace:

@@ -9,7 +9,7 @@ import pytest
 from order_service.adapters.catalog_file import load_catalog
 from order_service.config import DEFAULT_CATALOG
 from order_service.domain.catalog import Catalog, SelectionError, resolve
-from order_service.domain.order import TRANSITIONS, OrderStatus, Trigger, next_status
+from order_service.domain.order import ORDER, TRANSITIONS, OrderStatus, Trigger
 
 pytestmark = pytest.mark.unit
 
@@ -77,7 +77,7 @@ def test_a_catalog_naming_an_unknown_plan_is_refused() -> None:
 
 @pytest.mark.parametrize(("status", "trigger"), list(itertools.product(OrderStatus, Trigger)))
 def test_every_state_and_trigger_pair(status: OrderStatus, trigger: Trigger) -> None:
-    result = next_status(status, trigger)
+    result = ORDER.next(status, trigger)
     if (status, trigger) in TRANSITIONS:
         assert result == TRANSITIONS[(status, trigger)]
     else:
@@ -85,6 +85,6 @@ def test_every_state_and_trigger_pair(status: OrderStatus, trigger: Trigger) -> 
 
 
 def test_paid_is_never_undone_by_a_late_expiry_or_failure() -> None:
-    assert next_status(OrderStatus.PAID, Trigger.EXPIRED) is None
-    assert next_status(OrderStatus.PAID, Trigger.PAYMENT_FAILED) is None
-    assert next_status(OrderStatus.PAID, Trigger.PAID) is None
+    assert ORDER.next(OrderStatus.PAID, Trigger.EXPIRED) is None
+    assert ORDER.next(OrderStatus.PAID, Trigger.PAYMENT_FAILED) is None
+    assert ORDER.next(OrderStatus.PAID, Trigger.PAID) is None

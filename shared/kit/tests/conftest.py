@@ -17,7 +17,8 @@ import spawnpoint_kit.messaging.inbox
 import spawnpoint_kit.messaging.outbox  # noqa: F401  (register the tables)
 from spawnpoint_kit.db import drop_database, ensure_database, make_engine, make_session_factory
 from spawnpoint_kit.messaging.broker import make_broker
-from spawnpoint_kit.messaging.topology import QueueSpec, Topology
+from spawnpoint_kit.messaging.specs import QueueSpec
+from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.settings import CommonSettings
 
 

@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_contracts import PaymentProcessing, PaymentProcessingPayload
-from spawnpoint_kit.messaging.consumer import Delivery, stage_dead_letter
+from spawnpoint_kit.messaging.delivery import Delivery
 from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.relay import OutboxRelay
-from spawnpoint_kit.messaging.topology import QueueSpec, Topology
+from spawnpoint_kit.messaging.specs import QueueSpec
+from spawnpoint_kit.messaging.topology import Topology
+from spawnpoint_kit.unit_of_work import SqlUnitOfWork
 
 from .conftest import drain
 
@@ -135,9 +137,9 @@ async def test_a_dead_letter_copy_keeps_the_message_but_not_an_earlier_death(
         routing_key="order.paid.v1",
         redelivered=True,
     )
-    async with sessions() as session:
-        await stage_dead_letter(session, delivery, reason="no_capacity", detail="no node has room")
-        await session.commit()
+    async with SqlUnitOfWork(sessions, Topology("t.")) as uow:
+        uow.dead_letter("no_capacity", "no node has room", delivery=delivery)
+        await uow.commit()
     async with engine.connect() as conn:
         row = (await conn.execute(sa.text("SELECT routing_key, headers FROM outbox"))).mappings().one()
     assert row["routing_key"] == "t.provisioner.order-paid.dlq"

@@ -8,7 +8,8 @@ import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
 
-from spawnpoint_kit.messaging.topology import QueueSpec, Topology
+from spawnpoint_kit.messaging.specs import QueueSpec
+from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.testing import eventually
 
 pytestmark = pytest.mark.component

@@ -1,20 +1,24 @@
-"""Composition root: wires settings, catalog, runtime (database, broker, relay) and the HTTP app."""
+"""Composition root: wires settings, catalog, runtime (database, broker, relay), the lifecycle queue's
+handler table and the HTTP app."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spawnpoint_kit.auth import TokenVerifier
+from spawnpoint_kit.auth import TokenVerifier, install_auth
 from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging
-from spawnpoint_kit.messaging.queues import ORDER_LIFECYCLE
+from spawnpoint_kit.messaging.handlers import Subscription
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .adapters.catalog_file import load_catalog
 from .adapters.settings_check import SettingsCheck
 from .config import Settings
+from .deps import Services
 from .entrypoints.api import router
-from .entrypoints.consumers import lifecycle_handler
+from .queues import ORDER_LIFECYCLE
+from .service_layer.handlers import HANDLERS
+from .service_layer.unit_of_work import SqlOrderUnitOfWork
 
 SERVICE = "order-service"
 
@@ -24,7 +28,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
     catalog = load_catalog(settings.catalog_path)
     runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url)
-    runtime.consume(ORDER_LIFECYCLE, lifecycle_handler(runtime.sessions))
+
+    def unit_of_work() -> SqlOrderUnitOfWork:
+        return SqlOrderUnitOfWork(runtime.sessions, runtime.topology)
+
+    runtime.consume(Subscription(ORDER_LIFECYCLE, HANDLERS, unit_of_work=unit_of_work))
     settings_check = SettingsCheck(settings.provisioner_url) if settings.provisioner_url else None
 
     lifespan = runtime.lifespan(*([settings_check.aclose] if settings_check is not None else []))
@@ -36,11 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "as pending payment and announces OrderCreated.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.catalog = catalog
-    app.state.runtime = runtime
-    app.state.settings_check = settings_check
-    app.state.token_verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)
+    app.state.services = Services(catalog=catalog, unit_of_work=unit_of_work, settings_check=settings_check)
+    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(router)
     return app

@@ -5,16 +5,14 @@ decode raw bytes so that parse errors can be dead-lettered; neither would show t
 this module registers, on a broker that never connects, one documented publisher per event (the
 producing service in its description) and one subscriber per consumer queue typed with the events it
 binds, and lets FastStream's AsyncAPI generator write the document. ``make asyncapi`` regenerates
-``docs/asyncapi.json``; a test fails when the committed file drifts.
-
-    python -m spawnpoint_kit.asyncapi docs/asyncapi.json
+``docs/asyncapi.json`` (``scripts/system_topology.py`` passes every service's queues); a test fails when
+the committed file drifts.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from faststream.rabbit import RabbitBroker
@@ -22,7 +20,7 @@ from faststream.specification import AsyncAPI
 
 from spawnpoint_contracts import BY_ROUTING_KEY, Event
 
-from .messaging.queues import ALL_QUEUES
+from .messaging.specs import QueueSpec
 from .messaging.topology import Topology
 
 PRODUCERS: dict[str, str] = {
@@ -44,7 +42,7 @@ def _doc(cls: type[Event]) -> str:
     return " ".join((cls.__doc__ or "").split())
 
 
-def build_broker() -> RabbitBroker:
+def build_broker(queues: Sequence[QueueSpec]) -> RabbitBroker:
     topology = Topology()
     broker = RabbitBroker("amqp://docs-only/", description="Spawnpoint events on RabbitMQ")
     for key, cls in sorted(BY_ROUTING_KEY.items()):
@@ -56,22 +54,22 @@ def build_broker() -> RabbitBroker:
             description=f"Published by {PRODUCERS[key]} through its transactional outbox. {_doc(cls)}",
             persist=True,
         )
-    for spec in ALL_QUEUES:
+    for spec in queues:
         keys = [k for k in BY_ROUTING_KEY if spec.bindings == ("#",) or k in spec.bindings]
         for key in sorted(keys):
             cls = BY_ROUTING_KEY[key]
-            _register_subscriber(broker, topology, spec.name, key, cls)
+            _register_subscriber(broker, topology, spec, key, cls)
     return broker
 
 
-def _register_subscriber(broker: RabbitBroker, topology: Topology, queue: str, key: str, cls: type[Event]) -> None:
+def _register_subscriber(broker: RabbitBroker, topology: Topology, spec: QueueSpec, key: str, cls: type[Event]) -> None:
+    queue = spec.name
     service = queue.split(".", 1)[0]
 
     async def handler(event: Any) -> None:  # documentation only; never runs
         return None
 
     handler.__annotations__["event"] = cls
-    spec = next(s for s in ALL_QUEUES if s.name == queue)
     broker.subscriber(
         topology.work_queue(spec, routing_key=key),
         topology.events_exchange,
@@ -81,9 +79,9 @@ def _register_subscriber(broker: RabbitBroker, topology: Topology, queue: str, k
     )(handler)
 
 
-def document() -> dict[str, Any]:
+def document(queues: Sequence[QueueSpec]) -> dict[str, Any]:
     spec = AsyncAPI(
-        build_broker(),
+        build_broker(queues),
         title="Spawnpoint events",
         version="1.0.0",
         description="Every event Spawnpoint publishes on the `spawnpoint.events` topic exchange. Routing keys "
@@ -94,10 +92,5 @@ def document() -> dict[str, Any]:
     return data
 
 
-def render() -> str:
-    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/asyncapi.json")
-    target.write_text(render())
+def render(queues: Sequence[QueueSpec]) -> str:
+    return json.dumps(document(queues), indent=2, sort_keys=True) + "\n"

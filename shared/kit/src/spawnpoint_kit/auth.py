@@ -1,19 +1,29 @@
-"""Bearer-token authentication (PyJWT, HS256) for customers and operators.
+"""Bearer-token authentication (PyJWT, HS256) for customers and operators: one dependency for every API.
 
 A customer token carries the user id in ``sub`` and the e-mail in ``email``; an operator token also has
 ``"operator"`` in its ``roles`` claim. Services only verify tokens; ``mint_token`` exists for
 development, tests and ``spawnctl token``. In production the tokens come from the shop's identity
 provider with the same claims.
+
+Each app calls ``install_auth(app, verifier)`` once in its ``bootstrap.py``; routes then declare
+``principal: CurrentPrincipal`` (401 without a valid token), ``OperatorPrincipal`` (403 for a customer) or
+``BearerToken`` (the verified token itself, to call another service on the caller's behalf). Verified
+tokens are remembered until they expire (``PrincipalCache``): a browser polls with the same token every
+few seconds, and verifying an HS256 JWT costs about as much as the rest of a poll.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 OPERATOR_ROLE = "operator"
@@ -90,6 +100,59 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+class PrincipalCache:
+    """Verified tokens and their principals, until the tokens expire (``exp`` plus the verifier's leeway:
+    exactly as long as the verifier would accept them). Same interface as ``TokenVerifier``."""
+
+    def __init__(
+        self, verifier: TokenVerifier, *, capacity: int = 50_000, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._verifier = verifier
+        self._capacity = capacity
+        self._clock = clock
+        self._known: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def verify(self, token: str) -> Principal:
+        """The token's principal; raises ``InvalidToken`` like the verifier."""
+        known = self._known.get(token)
+        if known is not None:
+            if self._clock() < known[1]:
+                return known[0]
+            del self._known[token]
+        principal = self._verifier.verify(token)
+        if self._capacity > 0:
+            self._known[token] = (principal, _accepted_until(token, self._clock()) + self._verifier.leeway_seconds)
+            while len(self._known) > self._capacity:
+                self._known.popitem(last=False)
+        return principal
+
+
+def _accepted_until(token: str, now: float) -> float:
+    """The token's ``exp`` (already verified), or one hour from now for a token without one."""
+    try:
+        segment = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        exp = claims.get("exp")
+        if isinstance(exp, int | float):
+            return float(exp)
+    except (IndexError, ValueError):
+        pass
+    return now + 3600
+
+
+def install_auth(app: FastAPI, verifier: TokenVerifier, *, cache_size: int = 50_000) -> PrincipalCache:
+    """Make ``app``'s bearer dependencies verify with ``verifier`` (remembering up to ``cache_size`` tokens)."""
+    principals = PrincipalCache(verifier, capacity=cache_size)
+    app.state.principals = principals
+    return principals
+
+
+def principals_of(app: Any) -> PrincipalCache:
+    """The token checker ``install_auth`` gave ``app`` (the polling fast path uses it directly)."""
+    principals: PrincipalCache = app.state.principals
+    return principals
+
+
 _bearer = HTTPBearer(auto_error=False, description="JWT from the shop's login (HS256 in development)")
 
 
@@ -105,15 +168,14 @@ async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """FastAPI dependency: the verified caller, or 401. The verifier lives on ``app.state.token_verifier``.
+    """FastAPI dependency: the verified caller, or 401 (with ``WWW-Authenticate: Bearer``).
 
     Async on purpose: FastAPI runs a synchronous dependency in a worker thread, and that hop cost more
     than verifying the token (an HMAC) on every request."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing bearer token")
-    verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return verifier.verify(credentials.credentials)
+        return principals_of(request.app).verify(credentials.credentials)
     except InvalidToken as exc:
         raise _unauthorized(f"invalid token: {exc}") from exc
 
@@ -125,5 +187,16 @@ async def operator_principal(principal: Annotated[Principal, Depends(current_pri
     return principal
 
 
+async def bearer_token(
+    _: Annotated[Principal, Depends(current_principal)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """FastAPI dependency: the caller's verified token, to call another service on the caller's behalf."""
+    if credentials is None:  # current_principal has refused it already; kept for the type checker
+        raise _unauthorized("missing bearer token")
+    return credentials.credentials
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 OperatorPrincipal = Annotated[Principal, Depends(operator_principal)]
+BearerToken = Annotated[str, Depends(bearer_token)]

@@ -3,23 +3,20 @@
 For brokers provisioned ahead of time (``rabbitmqctl import_definitions`` or the management plugin's
 ``load_definitions``). The services declare the same topology at start, so importing is optional; the
 file documents exactly what they declare. The provisioner's delay queues depend on its retry settings and
-are declared by the provisioner itself.
-
-    python -m spawnpoint_kit.definitions deploy/rabbitmq/definitions.json
+are declared by the provisioner itself. ``scripts/system_topology.py`` passes every service's queues.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from .messaging.queues import ALL_QUEUES
+from .messaging.specs import QueueSpec
 from .messaging.topology import Topology
 
 
-def definitions(topology: Topology | None = None, vhost: str = "/") -> dict[str, Any]:
+def definitions(specs: Sequence[QueueSpec], topology: Topology | None = None, vhost: str = "/") -> dict[str, Any]:
     topology = topology or Topology()
     events, dlx = topology.events_exchange, topology.dead_letter_exchange
     exchanges: list[dict[str, Any]] = [
@@ -36,7 +33,7 @@ def definitions(topology: Topology | None = None, vhost: str = "/") -> dict[str,
     ]
     queues: list[dict[str, Any]] = []
     bindings: list[dict[str, Any]] = []
-    for spec in ALL_QUEUES:
+    for spec in specs:
         work, dlq = topology.work_queue(spec), topology.dead_letter_queue(spec)
         queues.append(
             {
@@ -80,9 +77,5 @@ def definitions(topology: Topology | None = None, vhost: str = "/") -> dict[str,
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 
-def render() -> str:
-    return json.dumps(definitions(), indent=2, sort_keys=True) + "\n"
-
-
-if __name__ == "__main__":
-    Path(sys.argv[1] if len(sys.argv) > 1 else "deploy/rabbitmq/definitions.json").write_text(render())
+def render(specs: Sequence[QueueSpec]) -> str:
+    return json.dumps(definitions(specs), indent=2, sort_keys=True) + "\n"

@@ -1,8 +1,14 @@
 """A service's runtime: database, broker, topology, consumers, the outbox relay and background jobs.
 
-Each service's ``bootstrap.py`` builds one ``ServiceRuntime`` and its FastAPI lifespan calls ``start`` and
-``stop``. Start order: connect the broker, declare the whole topology, start the subscribers, then the
-relay and the service's background jobs. Stop order: stop consuming (FastStream waits for in-flight
+Each service's ``bootstrap.py`` builds one ``ServiceRuntime``, registers its subscriptions (a queue and
+its handler table) and jobs, and its FastAPI lifespan calls ``start`` and ``stop``. Start order: connect
+the broker, declare the exchanges and the queues this service consumes (with their dead-letter queues),
+start the subscribers, then the relay and the service's background jobs.
+
+A service declares only its own queues: the system's whole topology (every service's queues) is declared
+before the first start by the deployment (``deploy/rabbitmq/definitions.json``, or ``scripts/devstack.py``
+on a development machine), so no event is published while a consumer's queue is still missing
+(docs/decisions.md, 22). Stop order: stop consuming (FastStream waits for in-flight
 handlers up to its graceful timeout), then stop the jobs and the relay, then close the database.
 """
 
@@ -21,14 +27,15 @@ from .db import make_engine, make_session_factory
 from .logs import get_logger
 from .messaging.broker import make_broker
 from .messaging.consumer import Consumers
-from .messaging.queues import ALL_QUEUES
+from .messaging.handlers import Subscription
 from .messaging.relay import OutboxRelay
-from .messaging.topology import QueueSpec, Topology
+from .messaging.specs import QueueSpec
+from .messaging.topology import Topology
+from .periodic import BackgroundJob
 from .settings import CommonSettings
+from .unit_of_work import SqlUnitOfWork
 
 log = get_logger(__name__)
-
-BackgroundJob = Callable[[asyncio.Event], Awaitable[None]]
 
 
 class ServiceRuntime:
@@ -47,7 +54,7 @@ class ServiceRuntime:
         self.sessions = make_session_factory(self.engine)
         self.topology = Topology(settings.namespace)
         self.broker = make_broker(settings, service=service)
-        self.consumers = Consumers(self.broker, self.topology, self.sessions, service=service)
+        self.consumers = Consumers(self.broker, self.topology, self.unit_of_work, service=service)
         self.relay = (
             OutboxRelay(
                 self.engine,
@@ -66,9 +73,14 @@ class ServiceRuntime:
         self._stop = asyncio.Event()
         self._admin: aio_pika.abc.AbstractRobustConnection | None = None
 
-    def consume(self, spec: QueueSpec, handler: Callable[..., Awaitable[None]]) -> None:
-        self._consumed.append(spec)
-        self.consumers.subscribe(spec, handler)
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """A plain unit of work on this service's database (no repositories): the kit's own dead-lettering."""
+        return SqlUnitOfWork(self.sessions, self.topology)
+
+    def consume(self, subscription: Subscription[Any]) -> None:
+        """Consume ``subscription.queue`` with its handler table (declared at start with its DLQ)."""
+        self._consumed.append(subscription.queue)
+        self.consumers.subscribe(subscription)
 
     def add_job(self, name: str, job: BackgroundJob) -> None:
         """Run ``job(stop_event)`` in the background for the life of the service."""
@@ -85,7 +97,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await self.broker.connect()
-        await self.topology.declare(self.broker, ALL_QUEUES)
+        await self.topology.declare(self.broker, self._consumed)
         for step in self._after_declare:
             await step()
         await self.broker.start()

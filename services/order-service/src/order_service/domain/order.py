@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from spawnpoint_kit.state_machine import StateMachine
+
 
 class OrderStatus(StrEnum):
     PENDING_PAYMENT = "pending_payment"
@@ -40,8 +42,6 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus] = {
 }
 """Every allowed move. Any (status, trigger) pair not listed leaves the order as it is."""
 
-
-def next_status(current: OrderStatus, trigger: Trigger) -> OrderStatus | None:
-    """The status after ``trigger``, or None when the trigger does not apply (a no-op, never an error:
-    events arrive duplicated and out of order)."""
-    return TRANSITIONS.get((current, trigger))
+ORDER: StateMachine[OrderStatus, Trigger] = StateMachine("order", TRANSITIONS)
+"""The order's machine. Payment facts that do not apply are no-ops (``ORDER.next`` is None), never errors:
+events arrive duplicated and out of order."""

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from spawnpoint_contracts import ServerSpec
@@ -14,9 +14,10 @@ from spawnpoint_kit.auth import CurrentPrincipal
 from spawnpoint_kit.http import current_correlation_id
 
 from ..adapters.tables import OrderRow
-from ..domain.catalog import Catalog, SelectionError
+from ..deps import CatalogDep, SettingsCheckDep, UnitOfWorkDep
+from ..domain.catalog import SelectionError
 from ..domain.order import OrderStatus
-from ..service_layer.orders import IdempotencyKeyReused, PlaceOrder, get_order, place_order
+from ..service_layer.orders import IdempotencyKeyReused, OrderNotFound, PlaceOrder, get_order, place_order
 
 router = APIRouter()
 
@@ -112,14 +113,8 @@ class OrderOut(BaseModel):
         )
 
 
-def _catalog(request: Request) -> Catalog:
-    catalog: Catalog = request.app.state.catalog
-    return catalog
-
-
 @router.get("/catalog", response_model=CatalogOut, tags=["catalog"], summary="Games and plans for sale")
-async def read_catalog(request: Request) -> CatalogOut:
-    catalog = _catalog(request)
+async def read_catalog(catalog: CatalogDep) -> CatalogOut:
     return CatalogOut(
         games=[
             GameOut(
@@ -172,9 +167,11 @@ async def read_catalog(request: Request) -> CatalogOut:
 )
 async def create_order(
     body: PlaceOrderIn,
-    request: Request,
     response: Response,
     principal: CurrentPrincipal,
+    uow: UnitOfWorkDep,
+    catalog: CatalogDep,
+    settings_check: SettingsCheckDep,
     idempotency_key: Annotated[
         str,
         Header(
@@ -185,12 +182,10 @@ async def create_order(
         ),
     ],
 ) -> OrderOut:
-    runtime = request.app.state.runtime
     try:
         placed = await place_order(
-            runtime.sessions,
-            runtime.topology,
-            _catalog(request),
+            uow,
+            catalog,
             principal=principal,
             idempotency_key=idempotency_key,
             command=PlaceOrder(
@@ -200,7 +195,7 @@ async def create_order(
                 settings=body.settings,
             ),
             correlation_id=current_correlation_id(),
-            settings_check=request.app.state.settings_check,
+            settings_check=settings_check,
         )
     except SelectionError as exc:
         raise HTTPException(
@@ -226,8 +221,8 @@ async def create_order(
     summary="One of the caller's orders",
     responses={404: {"description": "No such order for this caller"}},
 )
-async def read_order(order_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> OrderOut:
-    order = await get_order(request.app.state.runtime.sessions, order_id)
-    if order is None or (order.user_id != principal.user_id and not principal.is_operator):
-        raise HTTPException(status_code=404, detail="order not found")
-    return OrderOut.of(order)
+async def read_order(order_id: uuid.UUID, principal: CurrentPrincipal, uow: UnitOfWorkDep) -> OrderOut:
+    try:
+        return OrderOut.of(await get_order(uow, order_id, principal=principal))
+    except OrderNotFound as exc:
+        raise HTTPException(status_code=404, detail="order not found") from exc

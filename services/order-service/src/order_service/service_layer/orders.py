@@ -1,8 +1,10 @@
-"""Placing orders and following their payment.
+"""Placing orders, reading them, and following their payment.
 
 ``place_order`` validates the selection against the catalog, computes the price, and stores the order
-(PENDING) and its OrderCreated event in one transaction together with the client's idempotency key.
-``apply_payment_event`` moves an order along the state machine when payment-service reports a fact.
+(PENDING) and its OrderCreated event in one unit of work together with the client's idempotency key.
+``get_order`` answers only the order's owner (or an operator): anyone else gets ``OrderNotFound``, as for
+an unknown id, so existence is not leaked. ``apply_payment_event`` is the lifecycle queue's handler: it
+moves an order along its state machine when payment-service reports a fact.
 """
 
 from __future__ import annotations
@@ -13,27 +15,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from spawnpoint_contracts import Event, OrderCreated, OrderCreatedPayload, OrderSnapshot
 from spawnpoint_kit.auth import Principal
 from spawnpoint_kit.logs import get_logger
-from spawnpoint_kit.messaging import inbox
-from spawnpoint_kit.messaging.outbox import stage_event
-from spawnpoint_kit.messaging.topology import Topology
 
 from ..adapters.settings_check import SettingsCheck
-from ..adapters.tables import IdempotencyKeyRow, OrderRow
+from ..adapters.tables import OrderRow
 from ..domain.catalog import Catalog, SelectionError, resolve
-from ..domain.order import OrderStatus, Trigger, next_status
+from ..domain.order import ORDER, OrderStatus, Trigger
+from .unit_of_work import OrderUnitOfWork
 
 log = get_logger(__name__)
 PRODUCER = "order-service"
-LIFECYCLE_CONSUMER = "order-service.lifecycle"
 
 
 @dataclass(frozen=True)
@@ -52,6 +45,10 @@ class PlacedOrder:
 
 class IdempotencyKeyReused(Exception):
     """The key was already used for a different request body."""
+
+
+class OrderNotFound(Exception):
+    """No such order for this caller."""
 
 
 class MissingEmail(SelectionError):
@@ -73,8 +70,7 @@ def _fingerprint(command: PlaceOrder) -> str:
 
 
 async def place_order(
-    sessions: async_sessionmaker[AsyncSession],
-    topology: Topology,
+    uow: OrderUnitOfWork,
     catalog: Catalog,
     *,
     principal: Principal,
@@ -98,33 +94,16 @@ async def place_order(
             raise SelectionError(*problem)
     fingerprint = _fingerprint(command)
     order_id = uuid.uuid4()
-    async with sessions() as session:
-        claimed = await session.exec(
-            insert(IdempotencyKeyRow)
-            .values(
-                user_id=principal.user_id,
-                key=idempotency_key,
-                request_hash=fingerprint,
-                order_id=order_id,
-                created_at=datetime.now(UTC),
-            )
-            .on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(sa.literal(1))
-        )
-        if claimed.first() is None:
-            # Someone used this key before (a concurrent insert waits for the other transaction).
-            existing = (
-                await session.exec(
-                    select(IdempotencyKeyRow).where(
-                        IdempotencyKeyRow.user_id == principal.user_id,
-                        IdempotencyKeyRow.key == idempotency_key,
-                    )
-                )
-            ).one()
+    async with uow:
+        if not await uow.idempotency_keys.claim(
+            user_id=principal.user_id, key=idempotency_key, request_hash=fingerprint, order_id=order_id
+        ):
+            existing = await uow.idempotency_keys.get(user_id=principal.user_id, key=idempotency_key)
             if existing.request_hash != fingerprint:
                 raise IdempotencyKeyReused()
-            order = await session.get(OrderRow, existing.order_id)
-            assert order is not None
+            order = await uow.orders.get(existing.order_id)
+            if order is None:  # the key and its order commit together; a key without one is corrupt data
+                raise RuntimeError(f"idempotency key of order {existing.order_id} has no order")
             return PlacedOrder(order=order, replayed=True)
 
         snapshot = OrderSnapshot(
@@ -154,55 +133,47 @@ async def place_order(
             snapshot=snapshot.model_dump(mode="json"),
             correlation_id=correlation_id,
         )
-        session.add(order)
-        await stage_event(
-            session,
+        uow.orders.add(order)
+        uow.publish(
             OrderCreated(
                 order_id=order_id,
                 correlation_id=correlation_id,
                 producer=PRODUCER,
                 payload=OrderCreatedPayload(order=snapshot),
-            ),
-            topology,
+            )
         )
-        await session.commit()
-        log.info("order placed", order_id=str(order_id), game=game.id, plan=plan.id, amount=plan.price.amount)
-        return PlacedOrder(order=order, replayed=False)
+        await uow.commit()
+    log.info("order placed", order_id=str(order_id), game=game.id, plan=plan.id, amount=plan.price.amount)
+    return PlacedOrder(order=order, replayed=False)
 
 
-async def get_order(sessions: async_sessionmaker[AsyncSession], order_id: uuid.UUID) -> OrderRow | None:
-    async with sessions() as session:
-        return await session.get(OrderRow, order_id)
+async def get_order(uow: OrderUnitOfWork, order_id: uuid.UUID, *, principal: Principal) -> OrderRow:
+    """The caller's order (any order for an operator); ``OrderNotFound`` otherwise."""
+    async with uow:
+        order = await uow.orders.get(order_id)
+    if order is None or (order.user_id != principal.user_id and not principal.is_operator):
+        raise OrderNotFound(order_id)
+    return order
 
 
-async def apply_payment_event(sessions: async_sessionmaker[AsyncSession], event: Event) -> None:
-    """Move the order along its state machine; duplicates and moves that do not apply are no-ops."""
+async def apply_payment_event(event: Event, uow: OrderUnitOfWork) -> None:
+    """Move the order along its state machine; moves that do not apply are no-ops (the inbox already
+    turned duplicates away)."""
     trigger = Trigger(event.event_type)
-    async with sessions() as session:
-        if not await inbox.claim(
-            session,
-            LIFECYCLE_CONSUMER,
-            str(event.event_id),
-            event_type=event.event_type,
-            order_id=event.order_id,
-        ):
-            return
-        order = (await session.exec(select(OrderRow).where(OrderRow.id == event.order_id).with_for_update())).first()
-        if order is None:
-            log.warning("payment event for an order this service does not know", event_type=event.event_type)
-        else:
-            target = next_status(order.status, trigger)
-            if target is not None:
-                order.status = target
-                order.updated_at = datetime.now(UTC)
-                session.add(order)
-                log.info("order status changed", status=target.value, trigger=trigger.value)
-        await session.commit()
+    order = await uow.orders.lock(event.order_id)
+    if order is None:
+        log.warning("payment event for an order this service does not know", event_type=event.event_type)
+        return
+    if ORDER.allows(order.status, trigger):
+        ORDER.transition(order, trigger)
+        order.updated_at = datetime.now(UTC)
+        log.info("order status changed", status=str(order.status), trigger=trigger.value)
 
 
 __all__ = [
     "IdempotencyKeyReused",
     "MissingEmail",
+    "OrderNotFound",
     "PlaceOrder",
     "PlacedOrder",
     "apply_payment_event",

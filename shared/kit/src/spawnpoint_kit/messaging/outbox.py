@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spawnpoint_contracts import Event
 
 from ..db import execute_sql
+from .headers import ORIGINAL_MESSAGE_ID
 from .topology import Topology
 
 NOTIFY_CHANNEL = "spawnpoint_outbox"
@@ -113,7 +114,7 @@ async def stage_message(
         routing_key=queue,
         message_type=message_type,
         body=body,
-        headers=_headers_json_safe({**(headers or {}), "x-original-message-id": str(message_id)}),
+        headers=_headers_json_safe({**(headers or {}), ORIGINAL_MESSAGE_ID: str(message_id)}),
         correlation_id=correlation_id,
         order_id=order_id,
         available_at=now + (delay or timedelta(0)),

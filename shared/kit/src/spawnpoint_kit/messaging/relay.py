@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..db import asyncpg_dsn
 from ..logs import get_logger
 from ..notify import listen, sleep_or, wait_for_wake
+from .headers import ORIGINAL_MESSAGE_ID
 from .outbox import NOTIFY_CHANNEL
 
 log = get_logger(__name__)
@@ -157,7 +158,7 @@ class OutboxRelay:
 
     async def _publish(self, row: Any) -> None:
         headers: dict[str, Any] = dict(row["headers"] or {})
-        message_id = str(headers.get("x-original-message-id") or row["id"])
+        message_id = str(headers.get(ORIGINAL_MESSAGE_ID) or row["id"])
         exchange_name: str = row["exchange"]
         await self._broker.publish(
             bytes(row["body"]),

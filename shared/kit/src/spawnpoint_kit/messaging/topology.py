@@ -25,14 +25,7 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 
 from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 
-
-@dataclass(frozen=True)
-class QueueSpec:
-    """A consumer's queue: its name (without namespace), the routing keys it binds and its limits."""
-
-    name: str
-    bindings: tuple[str, ...]
-    delivery_limit: int = 5
+from .specs import QueueSpec
 
 
 @dataclass(frozen=True)
@@ -98,8 +91,9 @@ class Topology:
     async def declare(self, broker: RabbitBroker, specs: Sequence[QueueSpec]) -> None:
         """Declare exchanges, work queues with their bindings and their DLQs (idempotent).
 
-        Every service declares the whole system's queues at start, not only its own: a publish is
-        ``mandatory``, and an event must never reach only the consumers that happen to be running."""
+        A service declares the queues it consumes; the deployment (or ``scripts/devstack.py``) declares
+        the whole system's before the first start, so an event never reaches only the consumers that
+        happen to be running."""
         events = await broker.declare_exchange(self.events_exchange)
         dlx = await broker.declare_exchange(self.dead_letter_exchange)
         for spec in specs:

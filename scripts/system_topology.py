@@ -1,0 +1,67 @@
+"""The whole system's broker topology: every service's queues, composed where the whole system is known.
+
+Each service owns the queues it consumes (``<service>/queues.py``) and declares only those at start. This
+module puts them together for what needs all of them: the development and test stacks declare the whole
+topology before starting any service (so no event is published while a consumer's queue is missing), and
+the generated documents describe it (``deploy/rabbitmq/definitions.json``, ``docs/asyncapi.json``).
+
+    python scripts/system_topology.py definitions deploy/rabbitmq/definitions.json
+    python scripts/system_topology.py asyncapi docs/asyncapi.json
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from order_service.queues import QUEUES as ORDER_QUEUES
+from payment_service.queues import QUEUES as PAYMENT_QUEUES
+from provisioner.queues import QUEUES as PROVISIONER_QUEUES
+from spawnpoint_kit.messaging.specs import QueueSpec
+from status_service.queues import QUEUES as STATUS_QUEUES
+
+ALL_QUEUES: tuple[QueueSpec, ...] = (*ORDER_QUEUES, *PROVISIONER_QUEUES, *PAYMENT_QUEUES, *STATUS_QUEUES)
+"""Every consumer queue of the system, in the order the generated documents list them."""
+
+
+async def declare_all(broker_url: str, namespace: str) -> None:
+    """Declare the exchanges and every service's queues (idempotent), before any service starts."""
+    from faststream.rabbit import RabbitBroker
+
+    from spawnpoint_kit.messaging.topology import Topology
+
+    broker = RabbitBroker(broker_url, logger=None)
+    await broker.connect()
+    try:
+        await Topology(namespace).declare(broker, ALL_QUEUES)
+    finally:
+        await broker.stop()
+
+
+def render_definitions() -> str:
+    from spawnpoint_kit.definitions import render
+
+    return render(ALL_QUEUES)
+
+
+def render_asyncapi() -> str:
+    from spawnpoint_kit.asyncapi import render
+
+    return render(ALL_QUEUES)
+
+
+def main(argv: list[str]) -> int:
+    documents = {
+        "definitions": (render_definitions, "deploy/rabbitmq/definitions.json"),
+        "asyncapi": (render_asyncapi, "docs/asyncapi.json"),
+    }
+    if not argv or argv[0] not in documents:
+        print(f"usage: system_topology.py {{{','.join(documents)}}} [PATH]", file=sys.stderr)
+        return 2
+    render, default = documents[argv[0]]
+    Path(argv[1] if len(argv) > 1 else default).write_text(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

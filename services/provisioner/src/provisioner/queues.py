@@ -1,0 +1,19 @@
+"""The queue the provisioner consumes (its name belongs to the provisioner; the routing keys to the contracts).
+
+Its delay queues (``<queue>.retry.<n>s``) depend on ``PROVISION_RETRY_DELAYS`` and are declared by the
+provisioner at start.
+"""
+
+from __future__ import annotations
+
+from spawnpoint_contracts import topology as rk
+from spawnpoint_kit.messaging.specs import QueueSpec
+
+PROVISIONER_ORDER_PAID = QueueSpec(
+    "provisioner.order-paid",
+    (rk.ORDER_PAID,),
+    delivery_limit=5,
+    description="provisioner: a paid order becomes a server.",
+)
+
+QUEUES = (PROVISIONER_ORDER_PAID,)
