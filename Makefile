@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PACKAGES := shared/contracts shared/kit services/order-service services/payment-service \
-            services/provisioner services/status-service sandbox/stripe-fake sandbox/panel-fake
+            services/provisioner services/status-service sandbox/stripe-fake sandbox/panel-fake tools/spawnctl
 
 .PHONY: run up down test lint typecheck unit integration demo bench install infra schemas asyncapi definitions clean help
 

@@ -1,7 +1,7 @@
-"""The whole system's broker topology: every service's queues, composed where the whole system is known.
+"""The whole system's broker topology, for what needs every service's queues at once.
 
-Each service owns the queues it consumes (``<service>/queues.py``) and declares only those at start. This
-module puts them together for what needs all of them: the development and test stacks declare the whole
+Each service owns the queues it consumes (``<service>/queues.py``) and declares only those at start; the
+list of all of them is ``spawnctl.system.ALL_QUEUES``. The development and test stacks declare the whole
 topology before starting any service (so no event is published while a consumer's queue is missing), and
 the generated documents describe it (``deploy/rabbitmq/definitions.json``, ``docs/asyncapi.json``).
 
@@ -14,14 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from order_service.queues import QUEUES as ORDER_QUEUES
-from payment_service.queues import QUEUES as PAYMENT_QUEUES
-from provisioner.queues import QUEUES as PROVISIONER_QUEUES
-from spawnpoint_kit.messaging.specs import QueueSpec
-from status_service.queues import QUEUES as STATUS_QUEUES
-
-ALL_QUEUES: tuple[QueueSpec, ...] = (*ORDER_QUEUES, *PROVISIONER_QUEUES, *PAYMENT_QUEUES, *STATUS_QUEUES)
-"""Every consumer queue of the system, in the order the generated documents list them."""
+from spawnctl.system import ALL_QUEUES
 
 
 async def declare_all(broker_url: str, namespace: str) -> None:
@@ -65,3 +58,5 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+__all__ = ["ALL_QUEUES", "declare_all", "render_asyncapi", "render_definitions"]

@@ -2,7 +2,7 @@
 
 Each test gets its own namespace with the provisioner's real topology (quorum work queue with its
 dead-letter exchange, classic ``.dlq``), declared by the kit. Both kinds of dead letters are made for
-real: a copy with our reason headers (what ``stage_dead_letter`` publishes through the outbox), and a
+real: a copy with our reason headers (what ``UnitOfWork.dead_letter`` stages in the outbox), and a
 message the broker itself dead-lettered after a reject (``x-death``).
 """
 
@@ -19,9 +19,8 @@ import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
 
-from provisioner.entrypoints.spawnctl.dlq import DEFAULT_QUEUE
-from spawnpoint_kit.messaging import consumer, dlq
-from spawnpoint_kit.messaging.queues import PROVISIONER_ORDER_PAID
+from provisioner.queues import PROVISIONER_ORDER_PAID
+from spawnctl.system import ALL_QUEUES
 from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.settings import CommonSettings
 
@@ -246,11 +245,20 @@ async def test_purge_asks_unless_told_yes(namespace: str, probe: BrokerProbe) ->
     assert await probe.depth(DLQ) == 0
 
 
-def test_the_cli_and_the_consumer_agree_on_names() -> None:
-    """``spawnctl`` repeats a few names to start quickly; they must stay the consumer's and the topology's."""
-    assert PROVISIONER_ORDER_PAID.name == DEFAULT_QUEUE
-    for name in ("DEAD_LETTER_REASON", "DEAD_LETTER_DETAIL", "DEAD_LETTER_QUEUE", "DEAD_LETTER_AT", "REPLAY_COUNT"):
-        assert getattr(dlq, name) == getattr(consumer, name)
+async def test_queues_shows_every_services_dead_letter_queue_and_what_waits_in_it(
+    namespace: str, probe: BrokerProbe
+) -> None:
+    await _outbox_dead_letter(probe)
+    await _broker_dead_letter(probe)
+    await _wait_depth(probe, DLQ, 2)
+    shown = await spawnctl(namespace, "dlq", "queues", "--json")
+    assert shown.code == 0, shown.stderr
+    rows = {row["queue"]: row for row in map(json.loads, shown.stdout.splitlines())}
+    assert set(rows) == {spec.name for spec in ALL_QUEUES}
+    assert rows[PROVISIONER_ORDER_PAID.name]["depth"] == 2
+    assert all(row["depth"] is None for name, row in rows.items() if name != PROVISIONER_ORDER_PAID.name)
+    table = await spawnctl(namespace, "dlq", "queues")
+    assert table.code == 0 and "provisioner.order-paid" in table.stdout and "not declared" in table.stdout
 
 
 async def test_usage_errors_and_an_unreachable_broker_have_their_exit_codes(namespace: str) -> None:

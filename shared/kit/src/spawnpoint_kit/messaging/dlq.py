@@ -41,22 +41,20 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 from aiormq.exceptions import ChannelNotFoundEntity
 
-# The header names ``consumer.py`` writes. Repeated here rather than imported: importing the consumer
-# module loads FastStream and SQLAlchemy, which would triple the start-up time of ``spawnctl``.
-# tests/integration/test_provisioning_dlq_cli.py checks that both stay equal.
-DEAD_LETTER_REASON = "x-spawnpoint-reason"
-DEAD_LETTER_DETAIL = "x-spawnpoint-detail"
-DEAD_LETTER_QUEUE = "x-spawnpoint-queue"
-DEAD_LETTER_AT = "x-spawnpoint-dead-lettered-at"
-REPLAY_COUNT = "x-replay-count"
-REPLAYED_AT = "x-replayed-at"
-FIRST_FAILED_AT = "x-spawnpoint-first-failed-at"
-LAST_REASON = "x-spawnpoint-last-reason"
-DLQ_SUFFIX = ".dlq"
+from .headers import (
+    BROKER_ANNOTATIONS,
+    DEAD_LETTER_AT,
+    DEAD_LETTER_DETAIL,
+    DEAD_LETTER_QUEUE,
+    DEAD_LETTER_REASON,
+    FIRST_FAILED_AT,
+    LAST_REASON,
+    OUR_PREFIX,
+    REPLAY_COUNT,
+    REPLAYED_AT,
+)
 
-_BROKER_ANNOTATIONS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
-_OUR_PREFIX = "x-spawnpoint-"
-"""Our dead-letter annotations (reason, detail, queue, time, and what a consumer added): not replayed."""
+DLQ_SUFFIX = ".dlq"
 
 
 class BrokerUnreachable(Exception):
@@ -305,7 +303,7 @@ class DeadLetteredMessage:
         headers = {
             k: v
             for k, v in self.raw_headers.items()
-            if not k.startswith(_BROKER_ANNOTATIONS) and not k.startswith(_OUR_PREFIX)
+            if not k.startswith(BROKER_ANNOTATIONS) and not k.startswith(OUR_PREFIX)
         }
         first = self.first_failed_at
         if first is not None:

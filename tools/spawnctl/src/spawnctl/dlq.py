@@ -2,7 +2,8 @@
 
 A thin command line over ``spawnpoint_kit.messaging.dlq`` (where the broker work and its guarantees are
 described). Reads ``BROKER_URL`` and ``SPAWNPOINT_NAMESPACE``; ``--queue`` is the work queue whose
-dead-letter queue to open (the provisioner's by default). Exit codes: 0 done, 1 refused or failed (or
+dead-letter queue to open: any service's (``spawnctl dlq queues`` lists them with their depth), the
+provisioner's by default. Exit codes: 0 done, 1 refused or failed (or
 nothing matched), 2 bad usage, 3 broker unreachable. docs/provisioning.md is the operator's guide.
 """
 
@@ -40,15 +41,15 @@ from spawnpoint_kit.messaging.dlq import (
 )
 from spawnpoint_kit.settings import CommonSettings
 
+from .system import ALL_QUEUES, DEFAULT_DLQ_QUEUE
+
 app = typer.Typer(
     help="The dead-letter queues: list, show, replay, purge, export. See docs/provisioning.md.",
     no_args_is_help=True,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-DEFAULT_QUEUE = "provisioner.order-paid"
-"""``spawnpoint_kit.messaging.queues.PROVISIONER_ORDER_PAID.name``, written out: importing the queue
-definitions loads FastStream, which would slow every ``spawnctl`` call down (a test checks they agree)."""
+DEFAULT_QUEUE = DEFAULT_DLQ_QUEUE
 PROGRESS_FROM = 20
 """Replays that scan at least this many messages show a progress bar."""
 
@@ -145,6 +146,39 @@ def _table(messages: list[DeadLetteredMessage], title: str) -> Table:
             _when(m.last_failed_at.isoformat() if m.last_failed_at else None),
         )
     return table
+
+
+@app.command("queues")
+def queues(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Every service's dead-letter queue and how many messages wait in it (start here)."""
+
+    async def work(connection: AbstractConnection) -> list[tuple[str, str, int | None]]:
+        rows: list[tuple[str, str, int | None]] = []
+        for spec in ALL_QUEUES:
+            try:
+                depth: int | None = await DeadLetterQueue(connection, _queue_name(spec.name)).depth()
+            except QueueNotFound:
+                depth = None
+            rows.append((spec.name, spec.description, depth))
+        return rows
+
+    rows = _run(work)
+    if as_json:
+        for name, description, depth in rows:
+            typer.echo(json.dumps({"queue": name, "dlq": dlq_name(name), "depth": depth, "what": description}))
+        return
+    table = _new_table("dead-letter queues")
+    for column in ("queue (--queue)", "waiting", "what it carries"):
+        table.add_column(column, no_wrap=column != "what it carries")
+    for name, description, depth in rows:
+        shown = "[dim]not declared[/]" if depth is None else (f"[bold red]{depth}[/]" if depth else "0")
+        table.add_row(name, shown, description)
+    out.print(table)
+    out.print("List one with [bold]spawnctl dlq list --queue QUEUE[/] (the provisioner's is the default).")
+    if any(depth is None for _, _, depth in rows):
+        out.print("[dim]not declared: that service has not started in this namespace yet.[/]")
 
 
 @app.command("list")

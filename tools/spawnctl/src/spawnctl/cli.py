@@ -1,9 +1,11 @@
-"""``spawnctl``: the operator's command line.
+"""``spawnctl``: the operator's command line, for every service.
 
-Each command group lives in its own module and is registered here:
+Its own package (``tools/spawnctl``): it talks to the broker and to the services' HTTP APIs, never to a
+service's database, and imports no service code but each service's queue names (``system.py``). Each
+command group lives in its own module and is registered here:
 
 - ``spawnctl token``: mint a development bearer token (``tokens.py``);
-- ``spawnctl dlq ...``: the dead-letter queues (``dlq.py``);
+- ``spawnctl dlq ...``: any service's dead-letter queue (``dlq.py``);
 - ``spawnctl order ...``: an order's event trail (``orders.py``).
 """
 
