@@ -59,6 +59,28 @@ def free_port() -> int:
     raise RuntimeError("no free port in 20000-32000")
 
 
+def port_is_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:``port`` (and we may bind it)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class PortTaken(RuntimeError):
+    """A port the stack needs is in use by another process."""
+
+    def __init__(self, taken: list[tuple[str, int]]) -> None:
+        listed = ", ".join(f"{port} ({name})" for name, port in taken)
+        super().__init__(
+            f"port {listed} already in use by another process; stop it (`make down`, or see `ss -ltnp`) and retry"
+        )
+        self.taken = taken
+
+
 @dataclass
 class StackConfig:
     """Everything that differs between a developer's stack and a test's stack."""
@@ -171,11 +193,17 @@ class Stack:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, names: tuple[str, ...] | None = None, *, timeout: float = 90.0) -> None:
+        """Start the processes and return when each answers its readiness check. Refuses (``PortTaken``)
+        when a port is already in use: another process would answer the readiness check in our place."""
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        chosen = names or self.ORDER
+        taken = [(name, self.config.ports[name]) for name in chosen if not port_is_free(self.config.ports[name])]
+        if taken:
+            raise PortTaken(taken)
         declare_topology(self.config)
-        for name in names or self.ORDER:
+        for name in chosen:
             self._spawn(name)
-        self.wait_ready(names or self.ORDER, timeout=timeout)
+        self.wait_ready(chosen, timeout=timeout)
 
     def _spawn(self, name: str) -> None:
         log = (self.config.log_dir / f"{name}.log").open("ab")
@@ -199,6 +227,8 @@ class Stack:
                     raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_path(name)}")
                 try:
                     if client.get(self.config.ready_url(name)).status_code == 200:
+                        if proc is not None and proc.poll() is not None:  # answered by someone else
+                            raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_path(name)}")
                         pending.pop(0)
                         continue
                 except httpx.HTTPError:
@@ -362,12 +392,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _ports_free_or_say(config: StackConfig) -> bool:
+    taken = [(name, config.ports[name]) for name in Stack.ORDER if not port_is_free(config.ports[name])]
+    if taken:
+        print(f"not starting: {PortTaken(taken)}", file=sys.stderr)
+    return not taken
+
+
 def cmd_up(config: StackConfig) -> int:
     running = {n: p for n, p in _read_state().items() if _alive(p)}
     if running:
         print(f"already running: {', '.join(running)} (make down first)")
         return 1
     stack = Stack(config)
+    if not _ports_free_or_say(config):
+        return 1
     try:
         stack.start()
     except Exception as exc:
@@ -408,6 +447,8 @@ def cmd_run(config: StackConfig) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    if not _ports_free_or_say(config):
+        return 1
     try:
         stack.start()
         for name in Stack.ORDER:

@@ -88,3 +88,12 @@ def test_paid_is_never_undone_by_a_late_expiry_or_failure() -> None:
     assert ORDER.next(OrderStatus.PAID, Trigger.EXPIRED) is None
     assert ORDER.next(OrderStatus.PAID, Trigger.PAYMENT_FAILED) is None
     assert ORDER.next(OrderStatus.PAID, Trigger.PAID) is None
+
+
+@pytest.mark.parametrize("value", ["abcde\u0000", "abcde\n-x", "abc\u001bde"])
+def test_a_setting_with_a_control_character_is_refused_naming_the_field(catalog: Catalog, value: str) -> None:
+    """Finding 4: a Valheim password ending in NUL passed the catalog and was a 500 at PostgreSQL."""
+    with pytest.raises(SelectionError) as refused:
+        resolve(catalog, game_id="valheim", plan_id="standard", server_name="v", settings={"SERVER_PASS": value})
+    assert refused.value.field == "settings.SERVER_PASS"
+    assert "control characters" in refused.value.message

@@ -1,7 +1,10 @@
 """Error answers: a database that refuses connections is a 503 the client may retry; a database error
-that is a bug stays a 500; neither leaks a traceback."""
+that is a bug stays a 500; neither leaks a traceback. A client's correlation id is taken only when it can
+travel on the wire."""
 
 from __future__ import annotations
+
+import uuid
 
 import asyncpg.exceptions
 import httpx
@@ -9,7 +12,8 @@ import pytest
 import sqlalchemy.exc
 from fastapi import FastAPI
 
-from spawnpoint_kit.http import install_common
+from spawnpoint_kit.http import current_correlation_id, install_common
+from spawnpoint_kit.messaging.wire import is_token
 
 pytestmark = pytest.mark.unit
 
@@ -56,3 +60,42 @@ async def test_any_other_database_error_is_a_500_without_details() -> None:
     assert response.status_code == 500
     assert response.json()["detail"] == "internal error"
     assert "duplicate" not in response.text
+
+
+def _echo_app() -> FastAPI:
+    app = FastAPI()
+    install_common(app, checks={})
+
+    @app.get("/echo")
+    async def echo() -> dict[str, str]:
+        return {"correlation_id": current_correlation_id()}
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"\xe9" * 200,  # finding 1: 200 latin-1 characters, 400 bytes once UTF-8
+        b"caf\xe9",  # one non-ASCII byte
+        b"a" * 201,  # too long: never cut
+        b"two words",
+        b"tab\tinside",
+    ],
+)
+async def test_a_correlation_id_that_could_not_go_on_the_wire_is_replaced_not_cut(header: bytes) -> None:
+    transport = httpx.ASGITransport(app=_echo_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/echo", headers=[(b"X-Correlation-ID", header)])
+    assert response.status_code == 200
+    used = response.json()["correlation_id"]
+    assert response.headers["x-correlation-id"] == used
+    assert str(uuid.UUID(used)) == used, "a fresh id replaces what cannot travel"
+    assert is_token(used)
+
+
+async def test_a_well_formed_correlation_id_is_kept() -> None:
+    transport = httpx.ASGITransport(app=_echo_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/echo", headers={"X-Correlation-ID": "shop-checkout:42/a=b"})
+    assert response.json()["correlation_id"] == "shop-checkout:42/a=b"

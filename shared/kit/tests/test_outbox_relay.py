@@ -9,15 +9,17 @@ import aio_pika
 import pytest
 import sqlalchemy as sa
 from faststream.rabbit import RabbitBroker
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_contracts import PaymentProcessing, PaymentProcessingPayload
 from spawnpoint_kit.messaging.delivery import Delivery
-from spawnpoint_kit.messaging.outbox import stage_event
-from spawnpoint_kit.messaging.relay import OutboxRelay
+from spawnpoint_kit.messaging.outbox import stage_event, stage_message
+from spawnpoint_kit.messaging.relay import OutboxRelay, backoff_seconds
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
+from spawnpoint_kit.messaging.wire import Unpublishable
 from spawnpoint_kit.unit_of_work import SqlUnitOfWork
 
 from .conftest import drain
@@ -147,3 +149,90 @@ async def test_a_dead_letter_copy_keeps_the_message_but_not_an_earlier_death(
     assert headers["x-spawnpoint-reason"] == "no_capacity"
     assert headers["traceparent"] == "00-abc-def-01"
     assert not [k for k in headers if k.startswith(("x-death", "x-first-death-", "x-last-death-", "x-delivery"))]
+
+
+async def _poison_row(engine: AsyncEngine, topology: Topology, *, attempts: int) -> uuid.UUID:
+    """A row as an older release could leave it: a correlation id AMQP cannot carry (400 bytes), failed
+    ``attempts`` times already. Inserted directly: staging refuses such a row now."""
+    row_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO outbox (id, exchange, routing_key, message_type, body, headers, correlation_id, "
+                "created_at, available_at, attempts) VALUES (:id, :x, 'payment.processing.v1', 'PaymentProcessing',"
+                " '{}', '{}', :c, now() - interval '1 hour', now(), :a)"
+            ),
+            {"id": row_id, "x": topology.events_exchange.name, "c": "\u00e9" * 200, "a": attempts},
+        )
+    return row_id
+
+
+async def test_one_poison_outbox_row_never_holds_up_the_others(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    broker: RabbitBroker,
+    topology: Topology,
+    amqp: aio_pika.abc.AbstractRobustConnection,
+    database_url: str,
+) -> None:
+    """Finding 2: at 1,024 attempts the backoff overflowed and rolled back the whole batch's marks."""
+    await _clear(engine)
+    spec = QueueSpec("sink", ("payment.processing.v1",))
+    await topology.declare(broker, [spec])
+    poison = await _poison_row(engine, topology, attempts=1024)
+    events = [_event() for _ in range(5)]
+    async with sessions() as session:
+        for event in events:
+            await stage_event(session, event, topology)
+        await session.commit()
+    relay = OutboxRelay(engine, broker, database_url=database_url, batch_size=50)
+    assert await relay.drain_once() == 5
+    assert await relay.drain_once() == 0, "the good rows were marked: nothing is published twice"
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.text("SELECT id, published_at, attempts, last_error, available_at FROM outbox"))
+        by_id = {row.id: row for row in rows}
+    assert all(by_id[e.event_id].published_at is not None for e in events)
+    assert by_id[poison].published_at is None and by_id[poison].attempts == 1025
+    assert "255 bytes" in by_id[poison].last_error
+    channel = await amqp.channel()
+    received = await drain(await channel.get_queue(topology.queue_name(spec)))
+    assert sorted(m.message_id or "" for m in received) == sorted(str(e.event_id) for e in events)
+    await channel.close()
+
+
+def test_the_backoff_is_finite_for_any_number_of_attempts() -> None:
+    for attempts in (0, 1, 10, 1023, 1024, 10**6):
+        assert 0 < backoff_seconds(attempts, 10.0) <= 10.0
+
+
+async def test_a_message_that_could_never_be_published_is_refused_where_it_is_staged(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], topology: Topology
+) -> None:
+    """Finding 1, made impossible: the relay must never be the first to find out."""
+    await _clear(engine)
+    async with sessions() as session:
+        with pytest.raises(Unpublishable, match="routing_key"):
+            await stage_message(
+                session, queue="q" * 300, body=b"{}", message_id=uuid.uuid4(), message_type="dead-letter"
+            )
+        with pytest.raises(Unpublishable, match="correlation_id"):
+            await stage_message(
+                session,
+                queue="q",
+                body=b"{}",
+                message_id=uuid.uuid4(),
+                message_type="dead-letter",
+                correlation_id="\u00e9" * 200,
+            )
+        with pytest.raises(Unpublishable, match="header name"):
+            await stage_message(
+                session, queue="q", body=b"{}", message_id=uuid.uuid4(), message_type="t", headers={"h" * 300: 1}
+            )
+        await session.rollback()
+    with pytest.raises(ValidationError):
+        PaymentProcessing(
+            order_id=uuid.uuid4(),
+            correlation_id="\u00e9" * 200,
+            producer="test",
+            payload=PaymentProcessingPayload(session_id="cs_1"),
+        )

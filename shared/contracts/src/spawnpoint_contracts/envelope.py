@@ -40,7 +40,11 @@ class Event(WireModel):
     occurred_at: AwareDatetime = Field(default_factory=utc_now, description="When the fact happened (UTC).")
     order_id: uuid.UUID = Field(description="The order this fact is about.")
     correlation_id: str = Field(
-        min_length=1, max_length=200, description="Shared by every event and request of one flow."
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]+$",
+        description="Shared by every event and request of one flow: 1 to 200 printable ASCII characters without "
+        "spaces, so it always fits AMQP's correlation_id (255 bytes).",
     )
     causation_id: uuid.UUID | None = Field(
         default=None, description="The event_id of the event that caused this one; null for a request."

@@ -2,7 +2,10 @@
 
 - Every request gets a correlation id (``X-Correlation-ID`` from the caller, else a new one). It is bound
   to the log context, echoed in the response, and stamped on every event the request stages, so one
-  customer's order can be followed across services.
+  customer's order can be followed across services. The caller's header is untrusted text: it is taken
+  only when it is 1 to 200 printable ASCII characters without spaces (``messaging.wire.inbound_token``),
+  and replaced by a fresh id otherwise, never cut or re-encoded (an id that cannot go on the wire would
+  strand every event of the order).
 - Validation errors are 422 with the offending field named in ``field``; no handler lets a raw exception
   become an HTML 500.
 - ``/healthz`` is liveness (the process answers); ``/readyz`` runs the service's readiness checks
@@ -27,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .db import database_unreachable
 from .logs import get_logger
+from .messaging.wire import inbound_token
 
 log = get_logger(__name__)
 
@@ -57,10 +61,10 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = None
+        incoming: str | None = None
         for name, value in scope.get("headers", []):
             if name == b"x-correlation-id" or (incoming is None and name == b"x-request-id"):
-                incoming = value.decode("latin-1")[:200]
+                incoming = inbound_token(value) or incoming
         correlation = incoming or str(uuid.uuid4())
         token = _correlation_id.set(correlation)
         started = time.perf_counter()
@@ -70,7 +74,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((b"x-correlation-id", correlation.encode("latin-1")))
+                headers.append((b"x-correlation-id", correlation.encode("ascii")))
                 message["headers"] = headers
             await send(message)
 

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from spawnpoint_contracts import Deploy, FeatureLimits, Limits, ServerSpec
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+"""No setting value may carry these (a NUL, a newline into a startup command, an escape sequence)."""
+
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,190}$")]
 
@@ -141,6 +144,9 @@ def resolve(
         rule = game.settings.get(key)
         if rule is None:
             raise SelectionError(f"settings.{key}", f"is not a setting customers can choose for {game.name}")
+        if CONTROL_CHARACTERS.search(value):
+            # The panel would take them into a startup command, and PostgreSQL's JSONB refuses NUL outright.
+            raise SelectionError(f"settings.{key}", "must not contain control characters")
         problem = rule.problem_with(value)
         if problem:
             raise SelectionError(f"settings.{key}", problem)

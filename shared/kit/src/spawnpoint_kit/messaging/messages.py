@@ -21,7 +21,9 @@ from .headers import (
     DEAD_LETTER_QUEUE,
     DEAD_LETTER_REASON,
     DEAD_LETTER_ROUTING_KEY,
+    DROPPED_HEADERS,
 )
+from .wire import publishable_headers, publishable_token
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,13 @@ def dead_letter_copy(
     """The copy of ``delivery`` for ``<queue>.dlq``, with the reason in its headers.
 
     The copy keeps the body, the ``message_id`` and the original headers, so an operator's replay sends
-    back exactly what arrived; the broker's annotations of earlier deaths are dropped."""
-    headers = {k: v for k, v in delivery.headers.items() if not k.startswith(BROKER_ANNOTATIONS)}
+    back exactly what arrived; the broker's annotations of earlier deaths are dropped, and so are headers that
+    could not go on the wire again (anyone may have published the original): their names are kept."""
+    headers, dropped = publishable_headers(
+        {k: v for k, v in delivery.headers.items() if not k.startswith(BROKER_ANNOTATIONS)}
+    )
+    if dropped:
+        headers[DROPPED_HEADERS] = ",".join(dropped)[:1000]
     headers.update(
         {
             DEAD_LETTER_REASON: reason,
@@ -63,7 +70,7 @@ def dead_letter_copy(
         message_id=message_id,
         message_type="dead-letter",
         headers=headers,
-        correlation_id=delivery.correlation_id,
+        correlation_id=publishable_token(delivery.correlation_id),
         order_id=_order_id_of(delivery.body),
     )
 

@@ -1,7 +1,10 @@
 """The transactional outbox: events are rows written in the same transaction as the state change.
 
-Request handlers and consumers never publish. They call ``stage_event`` (or ``stage_message``) on the
-session that carries their state change; the row commits or rolls back with it. ``OutboxRelay`` (see
+Request handlers and consumers never publish. Their unit of work calls ``stage_event`` (or
+``stage_message``) on the session that carries their state change; the row commits or rolls back with it.
+Every row is checked against AMQP's limits as it is staged (``wire.check_outgoing``): a message that could
+never be published is refused here, in the transaction that made it, instead of waiting in the outbox for
+ever. ``OutboxRelay`` (see
 ``relay.py``) is the only code that talks to the broker on the publishing side.
 
 A ``pg_notify`` in the same transaction wakes the relay at commit, so the usual publish latency is a few
@@ -25,6 +28,7 @@ from spawnpoint_contracts import Event
 from ..db import execute_sql
 from .headers import ORIGINAL_MESSAGE_ID
 from .topology import Topology
+from .wire import check_outgoing
 
 NOTIFY_CHANNEL = "spawnpoint_outbox"
 
@@ -72,7 +76,8 @@ async def stage_event(
     *,
     headers: dict[str, Any] | None = None,
 ) -> OutboxMessage:
-    """Add ``event`` to the outbox within the caller's transaction (committed with it)."""
+    """Add ``event`` to the outbox within the caller's transaction (committed with it); ``Unpublishable``
+    when a field could not go on the wire."""
     row = OutboxMessage(
         id=event.event_id,
         exchange=topology.events_exchange.name,
@@ -85,9 +90,19 @@ async def stage_event(
         correlation_id=event.correlation_id,
         order_id=event.order_id,
     )
+    _check(row)
     session.add(row)
     await _notify(session)
     return row
+
+
+def _check(row: OutboxMessage) -> None:
+    check_outgoing(
+        routing_key=row.routing_key,
+        message_type=row.message_type,
+        correlation_id=row.correlation_id,
+        headers=row.headers,
+    )
 
 
 async def stage_message(
@@ -119,6 +134,7 @@ async def stage_message(
         order_id=order_id,
         available_at=now + (delay or timedelta(0)),
     )
+    _check(row)
     session.add(row)
     await _notify(session)
     return row

@@ -4,7 +4,10 @@ Each round claims a batch of due rows with ``FOR UPDATE SKIP LOCKED`` (so two re
 row), publishes them concurrently with publisher confirms, ``mandatory`` (an unroutable message comes
 back as a return and counts as a failure), persistent delivery and ``message_id`` = the event id, then
 marks the confirmed ones published in the same transaction. A row that failed gets ``last_error`` and
-an exponential, jittered ``available_at`` so a broken route cannot starve the others.
+an exponential, jittered ``available_at`` (the exponent capped) so a broken route cannot starve the
+others. Rows are isolated from each other: the confirmed ones are marked first, and each failed row is
+marked in a savepoint of its own, so one row's failure (to publish, or even to be marked) never rolls
+back or delays the rest of the batch.
 
 A crash between the confirm and the commit publishes the row again on the next round: consumers are
 idempotent, so at-least-once is enough. A LISTEN connection wakes the relay when a transaction that
@@ -25,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from faststream.rabbit import RabbitBroker, RabbitExchange
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..db import asyncpg_dsn
 from ..logs import get_logger
@@ -61,6 +64,18 @@ _MARK_FAILED = sa.text(
 )
 _STATS = sa.text("SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM outbox WHERE published_at IS NULL")
 _PRUNE = sa.text("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < :before")
+
+
+def backoff_seconds(attempts: int, max_backoff: float) -> float:
+    """Seconds before a row that failed ``attempts`` times before is due again: exponential from 0.5 s,
+    capped at ``max_backoff``, jittered down to half. The exponent is capped too (``2 ** 1024`` is an
+    OverflowError for a float, and a row that failed that often must not take the batch down with it)."""
+    return min(max_backoff, 0.5 * 2.0 ** min(max(attempts, 0), 30)) * random.uniform(0.5, 1.0)
+
+
+def error_text(error: BaseException) -> str:
+    """The error as the row's ``last_error``: bounded, and without NUL (PostgreSQL text refuses it)."""
+    return f"{type(error).__name__}: {error}".replace("\x00", "\\0")[:2000]
 
 
 @dataclass(frozen=True)
@@ -128,33 +143,45 @@ class OutboxRelay:
                 return 0
             results = await asyncio.gather(*(self._publish(row) for row in rows), return_exceptions=True)
             ok: list[uuid.UUID] = []
+            failed: list[tuple[Any, BaseException]] = []
             now = datetime.now(UTC)
             for row, result in zip(rows, results, strict=True):
                 if isinstance(result, BaseException):
-                    FAILED.labels(row["message_type"]).inc()
-                    delay = min(self._max_backoff, 0.5 * 2 ** row["attempts"]) * random.uniform(0.5, 1.0)
-                    await conn.execute(
-                        _MARK_FAILED,
-                        {
-                            "id": row["id"],
-                            "error": f"{type(result).__name__}: {result}"[:2000],
-                            "available_at": now + timedelta(seconds=delay),
-                        },
-                    )
-                    log.warning(
-                        "outbox publish failed",
-                        message_id=str(row["id"]),
-                        routing_key=row["routing_key"],
-                        attempts=row["attempts"] + 1,
-                        error=repr(result),
-                    )
+                    failed.append((row, result))
                 else:
                     ok.append(row["id"])
                     PUBLISHED.labels(row["message_type"]).inc()
                     STAGE_TO_CONFIRM.observe(max(0.0, (now - row["created_at"]).total_seconds()))
             if ok:
                 await conn.execute(_MARK_PUBLISHED, {"ids": ok})
+            for row, error in failed:
+                await self._mark_failed(conn, row, error, now)
             return len(ok)
+
+    async def _mark_failed(self, conn: AsyncConnection, row: Any, error: BaseException, now: datetime) -> None:
+        """Record one row's failure in a savepoint of its own: if even that fails, the row is simply due
+        again next round, and the other rows' marks stand."""
+        FAILED.labels(row["message_type"]).inc()
+        log.warning(
+            "outbox publish failed",
+            message_id=str(row["id"]),
+            routing_key=row["routing_key"],
+            attempts=row["attempts"] + 1,
+            error=repr(error)[:500],
+        )
+        delay = backoff_seconds(row["attempts"], self._max_backoff)
+        try:
+            async with conn.begin_nested():
+                await conn.execute(
+                    _MARK_FAILED,
+                    {
+                        "id": row["id"],
+                        "error": error_text(error),
+                        "available_at": now + timedelta(seconds=delay),
+                    },
+                )
+        except Exception as exc:
+            log.error("could not record an outbox row's failure", message_id=str(row["id"]), error=repr(exc)[:500])
 
     async def _publish(self, row: Any) -> None:
         headers: dict[str, Any] = dict(row["headers"] or {})
