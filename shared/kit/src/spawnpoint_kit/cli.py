@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,9 +41,16 @@ def service_cli(
         port: Annotated[int, typer.Option(help="TCP port")] = default_port,
         migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate before")] = True,
     ) -> None:
-        """Serve the HTTP API and run the consumers, relay and background jobs in this process."""
+        """Serve the HTTP API and run the consumers, relay and background jobs in this process.
+
+        The migrations run as the first step of the service's start (a database that is still down delays
+        readiness; the HTTP server answers /healthz and a 503 /readyz meanwhile)."""
+        from .runtime import MIGRATE_ON_START
+
         if migrate_first:
-            migrate()
+            os.environ[MIGRATE_ON_START] = str(alembic_ini)
+        else:
+            os.environ.pop(MIGRATE_ON_START, None)
         uvicorn.run(
             app_path,
             host=host,

@@ -5,6 +5,16 @@ its handler table) and jobs, and its FastAPI lifespan calls ``start`` and ``stop
 the broker, declare the exchanges and the queues this service consumes (with their dead-letter queues),
 start the subscribers, then the relay and the service's background jobs.
 
+A service starts even when the broker or its database is down: ``start`` tries once and, if something is
+not there yet, keeps trying in the background (backoff up to 5 s) while ``/readyz`` answers 503 naming
+what it waits for (check ``started``). Once up, the broker connection is robust (reconnects by itself),
+consumers hold messages through a database outage (``consumer.py``) and the relay and jobs retry their
+rounds: nothing needs a restart after a dependency comes back.
+
+When ``<service> serve`` was asked to migrate, it hands the Alembic file over in
+``SPAWNPOINT_MIGRATE_ON_START`` and the migration is the first step of that start, so a database that is
+still down delays readiness instead of stopping the process.
+
 A service declares only its own queues: the system's whole topology (every service's queues) is declared
 before the first start by the deployment (``deploy/rabbitmq/definitions.json``, or ``scripts/devstack.py``
 on a development machine), so no event is published while a consumer's queue is still missing
@@ -16,14 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aio_pika
 from sqlalchemy import text
 
-from .db import make_engine, make_session_factory
+from .db import make_engine, make_session_factory, prepare_database
 from .logs import get_logger
 from .messaging.broker import make_broker
 from .messaging.consumer import Consumers
@@ -36,6 +48,9 @@ from .settings import CommonSettings
 from .unit_of_work import SqlUnitOfWork
 
 log = get_logger(__name__)
+
+MIGRATE_ON_START = "SPAWNPOINT_MIGRATE_ON_START"
+"""Set by ``<service> serve`` to the service's ``alembic.ini``: migrate as the first step of starting."""
 
 
 class ServiceRuntime:
@@ -72,6 +87,12 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._admin: aio_pika.abc.AbstractRobustConnection | None = None
+        migrate = os.environ.get(MIGRATE_ON_START, "")
+        self._migrate: Path | None = Path(migrate) if migrate else None
+        self._steps_done: set[str] = set()
+        self._waiting_for = "not started"
+        self._up = asyncio.Event()
+        self._bring_up: asyncio.Task[None] | None = None
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A plain unit of work on this service's database (no repositories): the kit's own dead-lettering."""
@@ -96,17 +117,67 @@ class ServiceRuntime:
         self._after_declare.append(step)
 
     async def start(self) -> None:
-        await self.broker.connect()
-        await self.topology.declare(self.broker, self._consumed)
-        for step in self._after_declare:
-            await step()
-        await self.broker.start()
-        self._admin = await aio_pika.connect_robust(self.settings.broker_url.get_secret_value())
+        """Bring the service up now if its dependencies answer, else keep trying in the background."""
+        try:
+            await self._bring_up_once()
+        except Exception as exc:
+            log.warning(
+                "a dependency is not reachable yet; starting in the background",
+                waiting_for=self._waiting_for,
+                error=repr(exc)[:300],
+            )
+            self._bring_up = asyncio.create_task(self._bring_up_until_done(), name="bring-up")
+
+    async def _bring_up_until_done(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                await self._bring_up_once()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("still waiting to start", waiting_for=self._waiting_for, error=repr(exc)[:300])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(5.0, delay * 2)
+
+    async def _step(self, name: str, waiting_for: str, action: Callable[[], Awaitable[None]]) -> None:
+        """Run one start step once (a retried start resumes at the first step not done)."""
+        if name in self._steps_done:
+            return
+        self._waiting_for = waiting_for
+        await action()
+        self._steps_done.add(name)
+
+    async def _bring_up_once(self) -> None:
+        migrate = self._migrate
+        if migrate is not None:
+            await self._step(
+                "migrate", "the database (migrations)", lambda: prepare_database(migrate, self.database_url)
+            )
+        await self._step("connect", "the broker", self._connect_broker)
+        await self._step("declare", "the broker (declaring queues)", self._declare)
+        await self._step("consume", "the broker (starting consumers)", self.broker.start)
+        await self._step("admin", "the broker (admin connection)", self._connect_admin)
         if self.relay is not None:
             self._spawn("outbox-relay", self.relay.run)
         for name, job in self._jobs.items():
             self._spawn(name, job)
+        self._waiting_for = ""
+        self._up.set()
         log.info("service started", consumes=[s.name for s in self._consumed], jobs=self.job_names)
+
+    async def _connect_broker(self) -> None:
+        await self.broker.connect()
+
+    async def _declare(self) -> None:
+        await self.topology.declare(self.broker, self._consumed)
+        for step in self._after_declare:
+            await step()
+
+    async def _connect_admin(self) -> None:
+        self._admin = await aio_pika.connect_robust(self.settings.broker_url.get_secret_value())
 
     def _spawn(self, name: str, job: BackgroundJob) -> None:
         async def guarded() -> None:
@@ -125,6 +196,10 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._bring_up is not None:
+            self._bring_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._bring_up
         with contextlib.suppress(Exception):
             await self.broker.stop()
         if self._tasks:
@@ -156,6 +231,10 @@ class ServiceRuntime:
 
     # readiness checks -------------------------------------------------------------------------------
 
+    async def check_started(self) -> None:
+        if not self._up.is_set():
+            raise RuntimeError(f"starting: waiting for {self._waiting_for}")
+
     async def check_database(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -181,6 +260,7 @@ class ServiceRuntime:
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         checks: dict[str, Callable[[], Awaitable[None]]] = {
+            "started": self.check_started,
             "database": self.check_database,
             "broker": self.check_broker,
         }

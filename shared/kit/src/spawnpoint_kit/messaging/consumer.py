@@ -8,6 +8,13 @@ valid event is dead-lettered with the parse error as its reason instead of crash
   ``x-spawnpoint-reason: malformed_message`` and the error, then acknowledged;
 - ``DeadLetter`` raised by a handler (or an event type the table does not name) -> the same, with the
   handler's reason;
+- the database unreachable (an infrastructure failure, not the handler's) -> the message is held: the
+  handler is tried again with a growing pause (up to 5 s) until the database answers. Holding spends none
+  of the message's delivery budget, and since every message in hand is held the consumer takes no new
+  ones: an outage of any length dead-letters nothing. A message held longer than ``HOLD_LIMIT`` (far
+  below the broker's 30-minute consumer timeout, which would close the channel and count a delivery) is
+  put back at the tail of its queue with its headers and id (publisher confirm first, then ack), and the
+  hold goes on with the next delivery;
 - any other exception -> logged, then ``reject(requeue=True)`` after a short backoff. A reject counts
   toward the queue's ``x-delivery-limit`` on every RabbitMQ version; past it, the broker dead-letters the
   message (``x-death`` reason ``delivery_limit``). Nothing loops for ever, nothing is dropped.
@@ -31,6 +38,7 @@ from pydantic import ValidationError
 
 from spawnpoint_contracts import parse_event
 
+from ..db import database_unreachable
 from ..logs import get_logger, log_context
 from ..unit_of_work import UnitOfWork
 from .delivery import DeadLetter, Delivery
@@ -40,6 +48,11 @@ from .topology import Topology
 log = get_logger(__name__)
 
 CONSUMED = Counter("messages_consumed_total", "Messages handled", ["queue", "event_type", "outcome"])
+HELD = Counter(
+    "messages_held_total",
+    "Handler runs that found the database unreachable; the message was held (no delivery budget spent)",
+    ["queue"],
+)
 HANDLE_SECONDS = Histogram(
     "message_handle_seconds",
     "Time to handle one message",
@@ -48,10 +61,18 @@ HANDLE_SECONDS = Histogram(
 )
 
 
+HOLD_LIMIT = 600.0
+"""Seconds a message is held through an outage before it is put back at the tail of its queue."""
+
+
 async def _whole_message(msg: StreamMessage[Any]) -> StreamMessage[Any]:
     """FastStream decoder that hands the handler the whole message: the body is parsed by us, so errors
     can be classified, and the headers are needed for dead-lettering, retries and replays."""
     return msg
+
+
+class InfrastructureDown(Exception):
+    """The database could not be reached while handling a message (``__cause__`` says how)."""
 
 
 class Consumers:
@@ -96,6 +117,46 @@ class Consumers:
         subscriber(on_message)
 
     async def _dispatch(self, delivery: Delivery, subscription: Subscription[Any]) -> None:
+        """Handle the delivery; while the database is unreachable, hold it and try again."""
+        loop = asyncio.get_running_loop()
+        held_since: float | None = None
+        pause = 0.25
+        while True:
+            try:
+                await self._dispatch_once(delivery, subscription)
+                return
+            except InfrastructureDown as down:
+                HELD.labels(delivery.queue).inc()
+                now = loop.time()
+                held_since = held_since if held_since is not None else now
+                if now - held_since > HOLD_LIMIT:
+                    await self._put_back(delivery)
+                    return
+                log.warning(
+                    "database unreachable; holding the message",
+                    queue=delivery.queue,
+                    held_seconds=round(now - held_since, 1),
+                    error=repr(down.__cause__)[:300],
+                )
+                await asyncio.sleep(pause)
+                pause = min(5.0, pause * 2)
+
+    async def _put_back(self, delivery: Delivery) -> None:
+        """Republish the held message at the tail of its own queue (confirmed), then let it be acked."""
+        log.warning("held too long; putting the message back at the tail of its queue", queue=delivery.queue)
+        await self._broker.publish(
+            delivery.body,
+            queue=delivery.queue,
+            exchange=None,
+            mandatory=True,
+            persist=True,
+            message_id=delivery.message_id,
+            correlation_id=delivery.correlation_id,
+            headers={k: v for k, v in delivery.headers.items() if k != "x-delivery-count"},
+            content_type="application/json",
+        )
+
+    async def _dispatch_once(self, delivery: Delivery, subscription: Subscription[Any]) -> None:
         started = asyncio.get_running_loop().time()
         event_type = str(delivery.headers.get("event_type", "unknown"))
         with log_context(message_id=delivery.message_id, correlation_id=delivery.correlation_id):
@@ -115,9 +176,11 @@ class Consumers:
                         CONSUMED.labels(delivery.queue, event_type, "dead_lettered").inc()
                         return
                 CONSUMED.labels(delivery.queue, event_type, "ok").inc()
-            except RejectMessage:
+            except (RejectMessage, InfrastructureDown):
                 raise
             except Exception as exc:
+                if database_unreachable(exc):
+                    raise InfrastructureDown() from exc
                 CONSUMED.labels(delivery.queue, event_type, "error").inc()
                 backoff = min(5.0, 0.2 * 2**delivery.delivery_count)
                 log.exception(
@@ -142,6 +205,8 @@ class Consumers:
                     uow.dead_letter(reason, detail, delivery=delivery)
                     await uow.commit()
         except Exception as exc:
+            if database_unreachable(exc):
+                raise InfrastructureDown() from exc
             log.error("could not dead-letter through the outbox; rejecting to the broker DLX", error=repr(exc))
             raise RejectMessage(requeue=False) from exc
 
