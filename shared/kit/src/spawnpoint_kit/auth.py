@@ -50,6 +50,7 @@ class InvalidToken(Exception):
 class TokenVerifier:
     secret: str
     audience: str | None = None
+    issuer: str | None = None
     algorithms: tuple[str, ...] = ("HS256",)
     leeway_seconds: int = 30
 
@@ -60,8 +61,13 @@ class TokenVerifier:
                 self.secret,
                 algorithms=list(self.algorithms),
                 audience=self.audience,
+                issuer=self.issuer,
                 leeway=self.leeway_seconds,
-                options={"require": ["sub"], "verify_aud": self.audience is not None},
+                # exp is required: a token that never expires could not be revoked by waiting.
+                options={
+                    "require": ["sub", "exp"] + (["iss"] if self.issuer else []),
+                    "verify_aud": self.audience is not None,
+                },
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
@@ -87,6 +93,7 @@ def mint_token(
     roles: tuple[str, ...] = (),
     ttl_seconds: int = 24 * 3600,
     audience: str | None = None,
+    issuer: str | None = None,
 ) -> str:
     """Sign a development token with the given claims."""
     now = int(time.time())
@@ -97,6 +104,8 @@ def mint_token(
         claims["roles"] = list(roles)
     if audience:
         claims["aud"] = audience
+    if issuer:
+        claims["iss"] = issuer
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -128,16 +137,21 @@ class PrincipalCache:
 
 
 def _accepted_until(token: str, now: float) -> float:
-    """The token's ``exp`` (already verified), or one hour from now for a token without one."""
+    """The token's ``exp`` (verified and required), capped at one hour from now."""
     try:
         segment = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
         exp = claims.get("exp")
         if isinstance(exp, int | float):
-            return float(exp)
+            return min(float(exp), now + 3600)
     except (IndexError, ValueError):
         pass
-    return now + 3600
+    return now
+
+
+def verifier_from(settings: Any) -> TokenVerifier:
+    """The verifier for a service's ``CommonSettings`` (secret, audience, issuer)."""
+    return TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience, settings.jwt_issuer)
 
 
 def install_auth(app: FastAPI, verifier: TokenVerifier, *, cache_size: int = 50_000) -> PrincipalCache:
