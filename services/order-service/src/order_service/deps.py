@@ -29,15 +29,19 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_catalog(request: Request) -> Catalog:
+# Async on purpose: FastAPI runs a synchronous dependency in a worker thread, and that hop costs more than
+# the attribute lookup it would run.
+
+
+async def get_catalog(request: Request) -> Catalog:
     return get_services(request).catalog
 
 
-def get_unit_of_work(request: Request) -> OrderUnitOfWork:
+async def get_unit_of_work(request: Request) -> OrderUnitOfWork:
     return get_services(request).unit_of_work()
 
 
-def get_settings_check(request: Request) -> SettingsCheck | None:
+async def get_settings_check(request: Request) -> SettingsCheck | None:
     return get_services(request).settings_check
 
 
