@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_kit.db import drop_database, make_engine, make_session_factory, prepare_database
+from spawnpoint_kit.messaging.topology import Topology
+from status_service.service_layer.unit_of_work import SqlStatusUnitOfWork
 
 # --import-mode=importlib does not put this folder on sys.path; the helpers module lives here.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,3 +43,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture(scope="session")
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> Callable[[], SqlStatusUnitOfWork]:
+    """What the service's consumer and ``rebuild`` open (status-service publishes nothing: no namespace)."""
+
+    def make() -> SqlStatusUnitOfWork:
+        return SqlStatusUnitOfWork(sessions, Topology())
+
+    return make

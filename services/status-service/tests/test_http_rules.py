@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spawnpoint_kit.auth import InvalidToken, Principal, TokenVerifier, mint_token
-from status_service.entrypoints.auth import PrincipalCache
+from spawnpoint_kit.auth import InvalidToken, Principal, PrincipalCache, TokenVerifier, mint_token
 from status_service.entrypoints.polling import etag_matches, poll_answer
 from status_service.entrypoints.streams import resume_point
 from status_service.service_layer.snapshot import Snapshot

@@ -18,8 +18,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from httpx_sse import ServerSentEvent, aconnect_sse
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from status_service_support import OrderStory
 
 from spawnpoint_contracts import Event
@@ -27,10 +26,12 @@ from spawnpoint_kit.auth import mint_token
 from spawnpoint_kit.testing import eventually
 from status_service.bootstrap import build_api
 from status_service.config import Settings
+from status_service.deps import services_of
 from status_service.entrypoints.change_feed import ChangeFeed
 from status_service.metrics import CACHE_LOOKUPS
-from status_service.service_layer.projector import apply_event
+from status_service.service_layer.handlers import apply_event
 from status_service.service_layer.queries import StatusQueries
+from status_service.service_layer.unit_of_work import SqlStatusUnitOfWork
 
 pytestmark = pytest.mark.component
 
@@ -46,18 +47,18 @@ def token(user: str, *, operator: bool = False) -> dict[str, str]:
 class Live:
     queries: StatusQueries
     feed: ChangeFeed
-    sessions: async_sessionmaker[AsyncSession]
+    unit_of_work: Callable[[], SqlStatusUnitOfWork]
     url: str
     app: FastAPI
 
     async def apply(self, *events: Event) -> None:
         for event in events:
-            await apply_event(self.sessions, event)
+            await apply_event(self.unit_of_work, event)
 
 
 @pytest.fixture(scope="module")
 async def live(
-    database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    database_url: str, engine: AsyncEngine, unit_of_work: Callable[[], SqlStatusUnitOfWork]
 ) -> AsyncIterator[Live]:
     settings = Settings(database_url=database_url, jwt_secret=SECRET, stream_heartbeat_seconds=0.5)
     queries = StatusQueries.create(engine, cache_size=1000)
@@ -82,7 +83,7 @@ async def live(
     serving = asyncio.create_task(server.serve())
     await eventually(lambda: _true(server.started), what="uvicorn started")
     try:
-        yield Live(queries, feed, sessions, f"http://127.0.0.1:{port}", app)
+        yield Live(queries, feed, unit_of_work, f"http://127.0.0.1:{port}", app)
     finally:
         server.should_exit = True
         await serving
@@ -245,7 +246,7 @@ async def test_the_fast_path_and_the_documented_route_answer_alike(live: Live, h
     s = OrderStory(user_id="dave")
     await live.apply(s.created())
     await eventually(lambda: _ok(http, f"/orders/{s.order_id}/status", token("dave")), what="the order")
-    plain = build_api(live.app.state.settings, live.queries, live.feed, lifespan=_no_lifespan, checks={})
+    plain = build_api(services_of(live.app).settings, live.queries, live.feed, lifespan=_no_lifespan, checks={})
     plain.middleware_stack = FastAPI.build_middleware_stack(plain)  # everything but the fast path
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=plain), base_url="http://test") as direct:
         for path, headers in [
@@ -258,6 +259,23 @@ async def test_the_fast_path_and_the_documented_route_answer_alike(live: Live, h
             assert (fast.status_code, fast.content) == (routed.status_code, routed.content), path
             for header in ("etag", "retry-after", "cache-control", "content-type"):
                 assert fast.headers.get(header) == routed.headers.get(header), header
+
+
+async def test_the_fast_path_takes_a_correlation_id_as_the_shared_middleware_does(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    s = OrderStory(user_id="dave")
+    await live.apply(s.created())
+    await eventually(lambda: _ok(http, f"/orders/{s.order_id}/status", token("dave")), what="the order")
+    path = f"/orders/{s.order_id}/status"
+    kept = await http.get(path, headers={**token("dave"), "X-Correlation-ID": "poll-0001"})
+    assert (kept.status_code, kept.headers["x-correlation-id"]) == (200, "poll-0001")
+    for unusable in ("two words", "x" * 201):
+        fast = await http.get(path, headers={**token("dave"), "X-Correlation-ID": unusable})
+        routed = await http.get(path, headers={"X-Correlation-ID": unusable})  # no token: the routed 401
+        assert fast.status_code == 200 and routed.status_code == 401
+        for answer in (fast, routed):
+            assert answer.headers["x-correlation-id"] not in (unusable, unusable[:200]), "replaced, never cut"
 
 
 @asynccontextmanager

@@ -7,20 +7,22 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from status_service_support import OrderStory, redelivered
 from test_projection_properties import histories
 
 from spawnpoint_contracts import Event
 from status_service.domain.projection import project
-from status_service.service_layer.projector import apply_event, rebuild
+from status_service.service_layer.handlers import apply_event
+from status_service.service_layer.projector import rebuild
+from status_service.service_layer.unit_of_work import SqlStatusUnitOfWork
 
 pytestmark = pytest.mark.component
 
@@ -33,10 +35,13 @@ async def _rows(engine: AsyncEngine, table: str, order_ids: list[uuid.UUID] | No
         return [dict(row._mapping) for row in result]
 
 
-async def _deliver(sessions: async_sessionmaker[AsyncSession], arrival: list[Event], concurrency: int) -> None:
+UnitOfWorkFactory = Callable[[], SqlStatusUnitOfWork]
+
+
+async def _deliver(unit_of_work: UnitOfWorkFactory, arrival: list[Event], concurrency: int) -> None:
     """Deliver in arrival order, ``concurrency`` at a time (as competing consumers would)."""
     for start in range(0, len(arrival), concurrency):
-        await asyncio.gather(*(apply_event(sessions, e) for e in arrival[start : start + concurrency]))
+        await asyncio.gather(*(apply_event(unit_of_work, e) for e in arrival[start : start + concurrency]))
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -47,7 +52,7 @@ async def _deliver(sessions: async_sessionmaker[AsyncSession], arrival: list[Eve
 )
 async def test_incremental_projection_in_any_order_equals_the_pure_projection_and_rebuild_changes_nothing(
     engine: AsyncEngine,
-    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     stories: list[list[Event]],
     seed: int,
     concurrency: int,
@@ -56,7 +61,7 @@ async def test_incremental_projection_in_any_order_equals_the_pure_projection_an
     arrival = [e for events in stories for e in events]
     arrival += [redelivered(rng.choice(arrival)) for _ in range(3)]
     rng.shuffle(arrival)
-    await _deliver(sessions, arrival, concurrency)
+    await _deliver(unit_of_work, arrival, concurrency)
 
     order_ids = [events[0].order_id for events in stories]
     status_rows = {row["order_id"]: row for row in await _rows(engine, "order_status", order_ids)}
@@ -85,21 +90,21 @@ async def test_incremental_projection_in_any_order_equals_the_pure_projection_an
 
     before = await _rows(engine, "order_status")
     before_changes = await _rows(engine, "order_status_changes")
-    report = await rebuild(sessions, batch_size=7)
+    report = await rebuild(unit_of_work, batch_size=7)
     assert report.identical, report
     assert await _rows(engine, "order_status") == before  # every row, every column, versions included
     assert await _rows(engine, "order_status_changes") == before_changes
 
 
 async def test_duplicates_count_as_deliveries_and_change_nothing(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     s = OrderStory()
     created, paid = s.created(), s.paid()
-    first = await apply_event(sessions, created)
+    first = await apply_event(unit_of_work, created)
     assert not first.duplicate and first.outcome is not None and first.outcome.changed
-    await apply_event(sessions, paid)
-    again = await apply_event(sessions, redelivered(paid))
+    await apply_event(unit_of_work, paid)
+    again = await apply_event(unit_of_work, redelivered(paid))
     assert again.duplicate
     [row] = await _rows(engine, "order_status", [s.order_id])
     assert (row["status"], row["version"]) == ("PAID", 2)
@@ -113,12 +118,12 @@ async def test_duplicates_count_as_deliveries_and_change_nothing(
 
 
 async def test_rebuild_check_finds_drift_and_rebuild_repairs_it(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     good, drifted, lost = OrderStory(), OrderStory(), OrderStory()
     for story in (good, drifted, lost):
         for event in (story.created(), story.paid(), story.server_created()):
-            await apply_event(sessions, event)
+            await apply_event(unit_of_work, event)
     orphan = uuid.uuid4()
     async with engine.begin() as conn:
         # What a projection bug, a hand edit and a lost write would leave behind:
@@ -137,13 +142,13 @@ async def test_rebuild_check_finds_drift_and_rebuild_repairs_it(
     [good_before] = await _rows(engine, "order_status", [good.order_id])
     [drifted_before] = await _rows(engine, "order_status", [drifted.order_id])
 
-    check = await rebuild(sessions, check=True)
+    check = await rebuild(unit_of_work, check=True)
     assert not check.identical
     assert check.changed >= 2 and check.removed >= 1
     [still_drifted] = await _rows(engine, "order_status", [drifted.order_id])
     assert still_drifted["message"] == "stale"  # --check writes nothing
 
-    repaired = await rebuild(sessions)
+    repaired = await rebuild(unit_of_work)
     assert repaired.changed >= 2 and repaired.removed >= 1
     [drifted_after] = await _rows(engine, "order_status", [drifted.order_id])
     [lost_after] = await _rows(engine, "order_status", [lost.order_id])
@@ -151,4 +156,4 @@ async def test_rebuild_check_finds_drift_and_rebuild_repairs_it(
     assert lost_after["phase"] == "installing"
     assert await _rows(engine, "order_status", [orphan]) == []
     assert await _rows(engine, "order_status", [good.order_id]) == [good_before]
-    assert (await rebuild(sessions)).identical
+    assert (await rebuild(unit_of_work)).identical

@@ -1,4 +1,5 @@
-"""Composition root: settings, runtime (database, broker, the consumer), the change feed, and HTTP.
+"""Composition root: settings, runtime (database, broker, the projection's subscription), the change feed,
+and HTTP (its ``Services`` and its token checker).
 
 One process serves polls, streams and the projection consumer. It holds one LISTEN connection (the
 change feed) that keeps its status cache and its open streams up to date; run several processes behind
@@ -13,19 +14,19 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from spawnpoint_kit.auth import TokenVerifier
+from spawnpoint_kit.auth import TokenVerifier, install_auth
 from spawnpoint_kit.http import ReadinessCheck, install_common
 from spawnpoint_kit.logs import configure_logging
-from spawnpoint_kit.messaging.queues import STATUS_PROJECTION
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .config import Settings
+from .deps import Services
 from .entrypoints.api import router
-from .entrypoints.auth import PrincipalCache
 from .entrypoints.change_feed import ChangeFeed
-from .entrypoints.consumers import projection_handler
 from .entrypoints.polling import PollingFastPath
+from .service_layer.handlers import projection_subscription
 from .service_layer.queries import StatusQueries
+from .service_layer.unit_of_work import SqlStatusUnitOfWork
 
 SERVICE = "status-service"
 
@@ -36,7 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
     runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url)
-    runtime.consume(STATUS_PROJECTION, projection_handler(runtime.sessions))
+
+    def unit_of_work() -> SqlStatusUnitOfWork:
+        return SqlStatusUnitOfWork(runtime.sessions, runtime.topology)
+
+    runtime.consume(projection_subscription(unit_of_work))
     queries = StatusQueries.create(runtime.engine, cache_size=settings.cache_size)
     feed = ChangeFeed(settings.database_url, queries.cache, queries.hub, queries.current)
     runtime.add_job("status-change-feed", feed.run)
@@ -50,7 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         checks={**runtime.readiness_checks(), "change_feed": _feed_check(feed)},
     )
-    app.state.runtime = runtime
     return app
 
 
@@ -71,12 +75,8 @@ def build_api(
         "See docs/status-api.md.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.queries = queries
-    app.state.change_feed = feed
-    verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)
-    app.state.token_verifier = verifier
-    app.state.principals = PrincipalCache(verifier)
+    app.state.services = Services(settings=settings, queries=queries, change_feed=feed)
+    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
     install_common(app, checks=checks)
     app.include_router(router)
     return app

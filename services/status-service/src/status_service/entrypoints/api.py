@@ -14,19 +14,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
-from spawnpoint_kit.auth import OperatorPrincipal, Principal
+from spawnpoint_kit.auth import CurrentPrincipal, OperatorPrincipal, Principal
 
-from ..config import Settings
+from ..deps import QueriesDep, SettingsDep
 from ..domain.ordering import place
 from ..domain.timeline import customer_timeline, operator_summary
 from ..service_layer.queries import StatusQueries
 from ..service_layer.snapshot import Snapshot
-from .auth import Caller
 from .polling import STATUS_PATH, UNAVAILABLE_ERRORS, poll_answer, unavailable_answer
 from .streams import heartbeat, status_events
 
@@ -55,14 +54,9 @@ class StatusOut(BaseModel):
     poll_after_seconds: int = Field(description="Suggested wait before the next poll (also the Retry-After header)")
 
 
-def _queries(request: Request) -> StatusQueries:
-    queries: StatusQueries = request.app.state.queries
-    return queries
-
-
-async def _visible_or_404(request: Request, order_id: uuid.UUID, principal: Principal) -> Snapshot:
+async def _visible_or_404(queries: StatusQueries, order_id: uuid.UUID, principal: Principal) -> Snapshot:
     try:
-        snapshot = await _queries(request).visible(order_id, principal)
+        snapshot = await queries.visible(order_id, principal)
     except UNAVAILABLE_ERRORS as exc:
         raise _unavailable() from exc
     if snapshot is None:
@@ -95,14 +89,14 @@ def _unavailable() -> HTTPException:
 )
 async def order_status(
     order_id: uuid.UUID,
-    request: Request,
-    principal: Caller,
+    queries: QueriesDep,
+    principal: CurrentPrincipal,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     # Well-formed polls are answered by ``PollingFastPath`` before they reach this route; this route
     # documents the endpoint and answers everything else with the same functions.
     try:
-        snapshot = await _queries(request).visible(order_id, principal)
+        snapshot = await queries.visible(order_id, principal)
     except UNAVAILABLE_ERRORS:
         code, headers, body = unavailable_answer()
     else:
@@ -121,14 +115,14 @@ async def order_status(
 )
 async def order_events(
     order_id: uuid.UUID,
-    request: Request,
-    principal: Caller,
+    queries: QueriesDep,
+    settings: SettingsDep,
+    principal: CurrentPrincipal,
     last_event_id: Annotated[str | None, Header(description="The id of the last frame received")] = None,
 ) -> EventSourceResponse:
-    await _visible_or_404(request, order_id, principal)
-    settings: Settings = request.app.state.settings
+    await _visible_or_404(queries, order_id, principal)
     return EventSourceResponse(
-        status_events(_queries(request), order_id, last_event_id, retry_ms=settings.stream_retry_ms),
+        status_events(queries, order_id, last_event_id, retry_ms=settings.stream_retry_ms),
         ping=settings.stream_heartbeat_seconds,
         ping_message_factory=heartbeat,
         send_timeout=settings.stream_send_timeout_seconds,
@@ -161,10 +155,10 @@ class TimelineOut(BaseModel):
     summary="What happened to the order and when, in the customer's words",
     responses={**NOT_FOUND, **UNAVAILABLE},
 )
-async def order_timeline(order_id: uuid.UUID, request: Request, principal: Caller) -> TimelineOut:
-    snapshot = await _visible_or_404(request, order_id, principal)
+async def order_timeline(order_id: uuid.UUID, queries: QueriesDep, principal: CurrentPrincipal) -> TimelineOut:
+    snapshot = await _visible_or_404(queries, order_id, principal)
     try:
-        stored = await _queries(request).events(order_id)
+        stored = await queries.events(order_id)
     except UNAVAILABLE_ERRORS as exc:
         raise _unavailable() from exc
     entries = customer_timeline(s.event for s in stored)
@@ -235,8 +229,7 @@ class TrailOut(BaseModel):
         **UNAVAILABLE,
     },
 )
-async def order_trail(order_id: uuid.UUID, request: Request, operator: OperatorPrincipal) -> TrailOut:
-    queries = _queries(request)
+async def order_trail(order_id: uuid.UUID, queries: QueriesDep, operator: OperatorPrincipal) -> TrailOut:
     try:
         stored = await queries.events(order_id)
         current = await queries.cache.get(order_id)

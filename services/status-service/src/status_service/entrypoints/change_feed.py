@@ -19,10 +19,10 @@ from spawnpoint_kit.db import asyncpg_dsn
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.notify import listen
 
+from ..adapters.repositories import CHANNEL
 from ..metrics import FEED_CONNECTED
 from ..service_layer.cache import StatusCache
 from ..service_layer.hub import ChangeHub
-from ..service_layer.projector import CHANNEL
 from ..service_layer.snapshot import Snapshot
 
 log = get_logger(__name__)

@@ -47,14 +47,22 @@ def rebuild(
 ) -> None:
     """Recompute the whole read model from the stored events (safe while the service runs)."""
     from spawnpoint_kit.db import make_engine, make_session_factory
+    from spawnpoint_kit.messaging.topology import Topology
 
     from ..service_layer.projector import RebuildReport
     from ..service_layer.projector import rebuild as run_rebuild
+    from ..service_layer.unit_of_work import SqlStatusUnitOfWork
 
     console = Console(stderr=True)
 
     async def go() -> RebuildReport:
-        engine = make_engine(Settings().database_url, pool_size=2)
+        settings = Settings()
+        engine = make_engine(settings.database_url, pool_size=2)
+        sessions = make_session_factory(engine)
+
+        def unit_of_work() -> SqlStatusUnitOfWork:
+            return SqlStatusUnitOfWork(sessions, Topology(settings.namespace))
+
         try:
             with Progress(
                 TextColumn("[bold]rebuilding[/]" if not check else "[bold]checking[/]"),
@@ -69,9 +77,7 @@ def rebuild(
                 def advance(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                return await run_rebuild(
-                    make_session_factory(engine), batch_size=batch_size, check=check, progress=advance
-                )
+                return await run_rebuild(unit_of_work, batch_size=batch_size, check=check, progress=advance)
         finally:
             await engine.dispose()
 

@@ -1,9 +1,11 @@
-"""Applying events to the read model, and rebuilding it.
+"""Projecting events into the read model, and rebuilding it.
 
 Each event is stored once (the inbox and the primary key deduplicate it; a duplicate only bumps its
 delivery count) and the order's read model is recomputed from *all* of its stored events with the pure
 ``project`` function, under a per-order advisory lock so that concurrent deliveries for one order
-serialise. ``rebuild`` runs exactly the same recomputation over every order, so it gives exactly what
+serialise. ``project_event`` is the consumer's handler and ``count_delivery`` its duplicate path
+(``handlers.py`` registers both); they run in the kit's unit of work, which claims the inbox key and
+commits. ``rebuild`` runs exactly the same recomputation over every order, so it gives exactly what
 incremental projection gave: it rewrites a row only where the two differ (a projection bug fixed since),
 and then bumps its version like any other change.
 
@@ -15,32 +17,23 @@ to every status-service process, so caches and streams never learn of a change t
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from spawnpoint_contracts import Event, parse_event
-from spawnpoint_kit.db import execute_sql
+from spawnpoint_contracts import Event
 from spawnpoint_kit.logs import get_logger
-from spawnpoint_kit.messaging import inbox
 
-from ..adapters.tables import OrderEventRow, OrderStatusChangeRow, OrderStatusRow
+from ..adapters.tables import OrderStatusChangeRow, OrderStatusRow
 from ..domain.projection import ReadModel, project
 from ..metrics import CHANGES, EVENTS, PROJECTION_LAG
 from .snapshot import Snapshot
+from .unit_of_work import Statuses, StatusUnitOfWork
 
 log = get_logger(__name__)
 
 CONSUMER = "status-service.projection"
-CHANNEL = "spawnpoint_status_changes"
-"""The NOTIFY channel every status-service process listens on; the payload is the new ``Snapshot``."""
+"""The inbox's consumer name (the projection queue's name; the inbox rows already stored carry it)."""
 
 
 @dataclass(frozen=True)
@@ -56,111 +49,55 @@ class Outcome:
     snapshot: Snapshot | None = None
 
 
-@dataclass(frozen=True)
-class Applied:
-    duplicate: bool
-    outcome: Outcome | None = None
+async def project_event(event: Event, uow: StatusUnitOfWork) -> None:
+    """Store one new event and recompute its order's read model (the inbox claimed it already).
+
+    An event whose row is already stored although the inbox had no entry for it (an inbox entry pruned, a
+    manual replay) is a duplicate like any other: it only counts as a delivery."""
+    await uow.statuses.lock_orders([event.order_id])
+    if not await uow.statuses.store_event(event):
+        await count_delivery(event, uow)
+        return
+    [outcome] = await reproject(uow.statuses, [event.order_id], source="projection")
+    uow.projected.append(outcome)
+
+    async def applied() -> None:
+        EVENTS.labels(event.event_type, "applied").inc()
+        PROJECTION_LAG.observe(max(0.0, (datetime.now(UTC) - event.occurred_at).total_seconds()))
+        if outcome.snapshot is not None:
+            log.info("status changed", status=outcome.snapshot.status, phase=outcome.snapshot.phase)
+
+    uow.after_commit(applied)
 
 
-async def apply_event(sessions: async_sessionmaker[AsyncSession], event: Event) -> Applied:
-    """Store and project one event (idempotent: a second delivery only counts as a delivery)."""
-    async with sessions() as session:
-        first = await inbox.claim(
-            session, CONSUMER, str(event.event_id), event_type=event.event_type, order_id=event.order_id
-        )
-        if first:
-            await lock_orders(session, [event.order_id])
-            first = await _store_event(session, event)
-        if not first:
-            await execute_sql(
-                session,
-                sa.text("UPDATE order_events SET deliveries = deliveries + 1 WHERE event_id = :id"),
-                {"id": event.event_id},
-            )
-            await session.commit()
-            EVENTS.labels(event.event_type, "duplicate").inc()
-            return Applied(duplicate=True)
-        [outcome] = await reproject(session, [event.order_id], source="projection")
-        await session.commit()
-    EVENTS.labels(event.event_type, "applied").inc()
-    PROJECTION_LAG.observe(max(0.0, (datetime.now(UTC) - event.occurred_at).total_seconds()))
-    if outcome.snapshot is not None:
-        log.info("status changed", status=outcome.snapshot.status, phase=outcome.snapshot.phase)
-    return Applied(duplicate=False, outcome=outcome)
+async def count_delivery(event: Event, uow: StatusUnitOfWork) -> None:
+    """A duplicate delivery of a stored event: count it (the operator's trail shows it), change nothing else."""
+    await uow.statuses.count_delivery(event.event_id)
 
+    async def counted() -> None:
+        EVENTS.labels(event.event_type, "duplicate").inc()
 
-async def _store_event(session: AsyncSession, event: Event) -> bool:
-    """Insert the event; False when it is already stored (an inbox entry pruned, a manual replay)."""
-    stored = await session.exec(
-        insert(OrderEventRow)
-        .values(
-            event_id=event.event_id,
-            order_id=event.order_id,
-            event_type=event.event_type,
-            occurred_at=event.occurred_at,
-            body=event.model_dump(mode="json"),
-            received_at=datetime.now(UTC),
-            deliveries=1,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(col(OrderEventRow.seq))
-    )
-    return stored.first() is not None
-
-
-async def lock_orders(session: AsyncSession, order_ids: Iterable[uuid.UUID]) -> None:
-    """Per-order advisory locks until the end of the transaction, taken in one fixed order (no deadlock
-    between a rebuild's batch and the consumers)."""
-    keys = sorted({str(o) for o in order_ids})
-    await execute_sql(
-        session,
-        sa.text(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
-            "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS ordered"
-        ),
-        {"keys": keys},
-    )
+    uow.after_commit(counted)
 
 
 async def reproject(
-    session: AsyncSession, order_ids: Sequence[uuid.UUID], *, source: str, write: bool = True
+    statuses: Statuses, order_ids: Sequence[uuid.UUID], *, source: str, write: bool = True
 ) -> list[Outcome]:
     """Recompute the read model of these orders from their stored events (the caller holds their locks)."""
-    rows = await session.exec(
-        select(OrderEventRow.order_id, OrderEventRow.body).where(col(OrderEventRow.order_id).in_(order_ids))
-    )
-    events: dict[uuid.UUID, list[Event]] = defaultdict(list)
-    for order_id, body in rows.all():
-        events[order_id].append(parse_event(body))
-    current = {
-        row.order_id: row
-        for row in (await session.exec(select(OrderStatusRow).where(col(OrderStatusRow.order_id).in_(order_ids)))).all()
-    }
-    missing = [o for o in order_ids if o not in current]
-    logged = await _last_logged_versions(session, missing) if missing else {}
+    events = await statuses.events_of(order_ids)
+    current = await statuses.rows_of(order_ids)
+    # A row rebuilt after being lost continues its version sequence, so a stream's ``Last-Event-ID``
+    # never points at a reused version.
+    logged = await statuses.last_logged_versions([o for o in order_ids if o not in current])
     outcomes = []
     for order_id in order_ids:
         model = project(events.get(order_id, []))
         outcomes.append(
             await _store_model(
-                session, order_id, model, current.get(order_id), logged.get(order_id, 0), source=source, write=write
+                statuses, order_id, model, current.get(order_id), logged.get(order_id, 0), source=source, write=write
             )
         )
     return outcomes
-
-
-async def _last_logged_versions(session: AsyncSession, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """The highest logged version of orders that have no row: a row rebuilt after being lost continues
-    its version sequence, so a stream's ``Last-Event-ID`` never points at a reused version."""
-    rows = await execute_sql(
-        session,
-        sa.text(
-            "SELECT order_id, max(version) AS last FROM order_status_changes "
-            "WHERE order_id = ANY(:ids) GROUP BY order_id"
-        ),
-        {"ids": order_ids},
-    )
-    return {row["order_id"]: int(row["last"]) for row in rows.mappings()}
 
 
 def _visible(row: OrderStatusRow | ReadModel) -> tuple[object, ...]:
@@ -182,7 +119,7 @@ def _bookkeeping(row: OrderStatusRow | ReadModel) -> tuple[object, ...]:
 
 
 async def _store_model(
-    session: AsyncSession,
+    statuses: Statuses,
     order_id: uuid.UUID,
     model: ReadModel | None,
     row: OrderStatusRow | None,
@@ -194,7 +131,7 @@ async def _store_model(
     if model is None:
         # No events, no read model (only a rebuild can meet a row like this).
         if row is not None and write:
-            await session.delete(row)
+            await statuses.remove(row)
         return Outcome(order_id, changed=row is not None, drifted=row is not None, removed=row is not None)
     changed = row is None or _visible(row) != _visible(model)
     drifted = changed or (row is not None and _bookkeeping(row) != _bookkeeping(model))
@@ -226,7 +163,7 @@ async def _store_model(
         row.version += 1
         changed_at = datetime.now(UTC)
         snapshot = Snapshot.of(row, changed_at=changed_at)
-        session.add(
+        await statuses.log_change(
             OrderStatusChangeRow(
                 order_id=order_id,
                 version=row.version,
@@ -238,25 +175,12 @@ async def _store_model(
                 connect_path=row.connect_path,
                 updated_at=row.updated_at,
                 changed_at=changed_at,
-            )
-        )
-        await execute_sql(
-            session,
-            sa.text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL, "payload": snapshot.to_notify()},
+            ),
+            snapshot.to_notify(),
         )
         CHANGES.labels(source).inc()
-    session.add(row)
+    statuses.save(row)
     return Outcome(order_id, changed=changed, drifted=True, snapshot=snapshot)
-
-
-_COUNT_ORDERS = sa.text(
-    "SELECT count(*) FROM (SELECT order_id FROM order_events UNION SELECT order_id FROM order_status) AS o"
-)
-_PAGE_OF_ORDERS = sa.text(
-    "SELECT order_id FROM (SELECT order_id FROM order_events UNION SELECT order_id FROM order_status) AS o "
-    "WHERE CAST(:after AS uuid) IS NULL OR order_id > CAST(:after AS uuid) ORDER BY order_id LIMIT :limit"
-)
 
 
 @dataclass
@@ -274,7 +198,7 @@ class RebuildReport:
 
 
 async def rebuild(
-    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: Callable[[], StatusUnitOfWork],
     *,
     batch_size: int = 200,
     check: bool = False,
@@ -282,24 +206,23 @@ async def rebuild(
 ) -> RebuildReport:
     """Recompute every order's read model from its stored events alone.
 
-    Safe while the service runs: each batch takes the same per-order locks as the consumer. With
-    ``check`` nothing is written and the report says what would change."""
+    Safe while the service runs: each batch is one transaction that takes the same per-order locks as
+    the consumer. With ``check`` nothing is written (each batch rolls back) and the report says what
+    would change."""
     report = RebuildReport()
-    async with sessions() as session:
-        total = (await execute_sql(session, _COUNT_ORDERS)).scalar_one()
+    uow = unit_of_work()
+    async with uow:
+        total = await uow.statuses.count_orders()
     after: uuid.UUID | None = None
     while True:
-        async with sessions() as session:
-            page = await execute_sql(session, _PAGE_OF_ORDERS, {"after": after, "limit": batch_size})
-            batch = [row[0] for row in page.all()]
+        async with uow:
+            batch = await uow.statuses.orders_after(after, limit=batch_size)
             if not batch:
                 break
-            await lock_orders(session, batch)
-            outcomes = await reproject(session, batch, source="rebuild", write=not check)
-            if check:
-                await session.rollback()
-            else:
-                await session.commit()
+            await uow.statuses.lock_orders(batch)
+            outcomes = await reproject(uow.statuses, batch, source="rebuild", write=not check)
+            if not check:
+                await uow.commit()
         after = batch[-1]
         for outcome in outcomes:
             report.orders += 1

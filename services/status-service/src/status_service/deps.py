@@ -1,0 +1,49 @@
+"""Typed dependencies of status-service's routes (``Annotated[..., Depends(...)]``, as the FastAPI template does).
+
+``bootstrap.py`` builds one ``Services`` and puts it on the app; routes ask for what they use and never
+reach into ``request.app.state`` themselves. The polling fast path (``entrypoints/polling.py``) runs before
+FastAPI's routing, with the app object instead of a request: it reads the same ``Services`` through
+``services_of``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from .config import Settings
+from .entrypoints.change_feed import ChangeFeed
+from .service_layer.queries import StatusQueries
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    queries: StatusQueries
+    change_feed: ChangeFeed
+    """No route needs it (the readiness check holds it); it is here so that everything the app was
+    built from can be found in one place."""
+
+
+def services_of(app: Any) -> Services:
+    """The ``Services`` that ``bootstrap.build_api`` gave ``app``."""
+    services: Services = app.state.services
+    return services
+
+
+# Async on purpose, like the kit's bearer dependency: FastAPI runs a synchronous dependency in a worker
+# thread, and that hop costs more than the attribute lookup it would run.
+
+
+async def get_settings(request: Request) -> Settings:
+    return services_of(request.app).settings
+
+
+async def get_queries(request: Request) -> StatusQueries:
+    return services_of(request.app).queries
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+QueriesDep = Annotated[StatusQueries, Depends(get_queries)]
