@@ -92,7 +92,7 @@ def trail_cli(status_url: str, *args: str) -> CliResult:
     """``spawnctl order trail ...`` run in this process (Typer's runner), against the real status-service."""
     from typer.testing import CliRunner
 
-    from provisioner.entrypoints.spawnctl import app
+    from spawnctl.cli import app
 
     result = CliRunner().invoke(
         app, ["order", "trail", *args], env={"STATUS_SERVICE_URL": status_url, "COLUMNS": "220", "NO_COLOR": "1"}

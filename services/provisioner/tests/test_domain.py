@@ -1,5 +1,5 @@
-"""Unit tests of the provisioner's pure rules: failure classification, the state machine's decisions,
-the create request and how the environment is filled."""
+"""Unit tests of the provisioner's pure rules: failure classification, the state machine (its table and
+its decisions), the create request and how the environment is filled."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import pytest
 
 from provisioner.domain.failures import Kind, classify, field_details
 from provisioner.domain.panel import Egg, EggVariable, PanelError, PanelFieldError, PanelUnreachable
-from provisioner.domain.provisioning import Decision, ProvisioningStatus, decide
+from provisioner.domain.provisioning import (
+    PROVISIONING,
+    Decision,
+    ProvisioningStatus,
+    ProvisioningTrigger,
+    decide,
+)
 from provisioner.domain.server_request import create_body, environment_for
 from spawnpoint_contracts import Deploy, FailureReason, FeatureLimits, Limits, OrderSnapshot, ServerSpec
+from spawnpoint_kit.state_machine import InvalidTransition
 
 pytestmark = pytest.mark.unit
 
@@ -107,6 +114,44 @@ def test_decisions(
         delivery_retry_token=token,
     )
     assert got == decision
+
+
+S, T = ProvisioningStatus, ProvisioningTrigger
+
+
+@pytest.mark.parametrize(
+    ("trigger", "allowed_from", "target"),
+    [
+        (T.ATTEMPT, {S.REQUESTED, S.RETRY_SCHEDULED}, S.REQUESTED),
+        (T.OPERATOR_REPLAY, {S.REQUESTED, S.RETRY_SCHEDULED, S.FAILED}, S.REQUESTED),
+        (T.SCHEDULE_RETRY, {S.REQUESTED}, S.RETRY_SCHEDULED),
+        (T.PANEL_FAILED, {S.REQUESTED, S.RETRY_SCHEDULED}, S.FAILED),
+        (T.SERVER_RECORDED, {S.REQUESTED, S.RETRY_SCHEDULED, S.FAILED}, S.INSTALLING),
+        (T.INSTALLED, {S.INSTALLING}, S.READY),
+        (T.INSTALL_FAILED, {S.INSTALLING}, S.FAILED),
+    ],
+)
+def test_the_provisioning_table(
+    trigger: ProvisioningTrigger, allowed_from: set[ProvisioningStatus], target: ProvisioningStatus
+) -> None:
+    """Where each trigger is allowed is what the handlers' guards rely on: nothing records a second server
+    once an order is installing or ready, only a replay restarts a failed order, and a retry is scheduled
+    only from ``requested``."""
+    assert {state for state in S if PROVISIONING.allows(state, trigger)} == allowed_from
+    for state in allowed_from:
+        assert PROVISIONING.step(state, trigger) == target
+
+
+def test_a_move_the_table_does_not_allow_is_a_domain_error() -> None:
+    class Row:
+        status = S.READY
+
+    row = Row()
+    with pytest.raises(InvalidTransition):
+        PROVISIONING.transition(row, T.ATTEMPT)
+    assert row.status == S.READY
+    row.status = S.INSTALLING
+    assert PROVISIONING.transition(row, T.INSTALLED) == S.READY and row.status == S.READY
 
 
 def _order(settings: dict[str, str] | None = None, environment: dict[str, str] | None = None) -> OrderSnapshot:

@@ -13,7 +13,7 @@ from provisioner.domain.panel import PanelError, PanelUnreachable
 from provisioner.domain.retry import RetryPolicy, parse_delays
 from provisioner.service_layer.provision import RETRY_HEADER, RETRY_TOKEN_HEADER, clean_headers, retry_token_of
 from provisioner.service_layer.retrying import retrying, with_retries
-from spawnpoint_kit.messaging.consumer import Delivery
+from spawnpoint_kit.messaging.delivery import Delivery
 
 pytestmark = pytest.mark.unit
 

@@ -1,5 +1,6 @@
-"""Composition root: settings, the panel client and its rate gate, the provisioner, the install watcher,
-the dead-letter metrics, the delay queues, the runtime and HTTP (health, metrics, settings check)."""
+"""Composition root: settings, the panel client and its rate gate, the OrderPaid subscription (its handler
+and unit of work), the install watcher, the dead-letter metrics, the delay queues, the runtime and HTTP
+(health, metrics, settings check)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,24 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from spawnpoint_kit.auth import TokenVerifier
+from spawnpoint_kit.auth import TokenVerifier, install_auth
 from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging
-from spawnpoint_kit.messaging.queues import PROVISIONER_ORDER_PAID
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .adapters.eggs import EggCache
 from .adapters.panel import PanelClient
 from .adapters.rate_gate import RateGate
 from .config import Settings
-from .entrypoints.consumers import order_paid_handler
+from .deps import Services
+from .entrypoints.consumers import order_paid_subscription
 from .entrypoints.dlq_metrics import dlq_depth_job
 from .entrypoints.http import router as settings_router
 from .entrypoints.install_watcher import install_watch_job
+from .queues import PROVISIONER_ORDER_PAID
 from .service_layer.install_watch import InstallWatcher
-from .service_layer.provision import Provisioner
+from .service_layer.provision import ProvisionOrderPaid
+from .service_layer.unit_of_work import SqlProvisionerUnitOfWork
 
 SERVICE = "provisioner"
 
@@ -31,6 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
     runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url)
+
+    def unit_of_work() -> SqlProvisionerUnitOfWork:
+        return SqlProvisionerUnitOfWork(runtime.sessions, runtime.topology)
+
     gate = RateGate(per_minute=settings.panel_rate_limit_per_minute, burst=settings.panel_rate_limit_burst)
     panel = PanelClient(
         settings.panel_url,
@@ -41,23 +48,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     eggs = EggCache(panel, ttl_seconds=settings.egg_cache_seconds)
     policy = settings.retry_policy()
-    provisioner = Provisioner(
-        runtime.sessions,
-        runtime.topology,
-        panel,
-        eggs,
+    provision = ProvisionOrderPaid(
+        panel=panel,
+        eggs=eggs,
+        retry=policy,
+        topology=runtime.topology,
         queue=PROVISIONER_ORDER_PAID,
         install_deadline=timedelta(seconds=settings.install_deadline_seconds),
         first_install_check=timedelta(seconds=settings.install_poll_seconds),
-        retry=policy,
     )
-    runtime.consume(PROVISIONER_ORDER_PAID, order_paid_handler(provisioner))
+    runtime.consume(order_paid_subscription(provision, unit_of_work))
     runtime.after_declare(
         lambda: runtime.topology.declare_retry_queues(runtime.broker, PROVISIONER_ORDER_PAID, policy.broker_delays)
     )
     watcher = InstallWatcher(
-        runtime.sessions,
-        runtime.topology,
+        unit_of_work,
         panel,
         poll_seconds=settings.install_poll_seconds,
         max_interval_seconds=settings.install_max_interval_seconds,
@@ -81,10 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "health, readiness, metrics, and the settings check order-service runs before payment.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
-    app.state.eggs = eggs
-    app.state.token_verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)
+    app.state.services = Services(eggs=eggs)
+    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(settings_router)
     return app

@@ -11,14 +11,13 @@ import time
 
 from prometheus_client import Counter
 
-from ..domain.panel import Egg
-from .panel import PanelClient
+from ..domain.panel import Egg, Panel
 
 LOOKUPS = Counter("provisioner_egg_cache_total", "Egg lookups by result", ["result"])
 
 
 class EggCache:
-    def __init__(self, panel: PanelClient, *, ttl_seconds: float = 300.0) -> None:
+    def __init__(self, panel: Panel, *, ttl_seconds: float = 300.0) -> None:
         self._panel = panel
         self._ttl = ttl_seconds
         self._items: dict[tuple[int | None, int], tuple[float, Egg]] = {}

@@ -16,16 +16,14 @@ import hashlib
 import re
 import secrets
 import time
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 from prometheus_client import Histogram
 
-from ..domain.panel import Egg, EggVariable, PanelError, PanelFieldError, PanelServer, PanelUnreachable
+from ..domain.panel import Egg, EggVariable, Flavor, PanelError, PanelFieldError, PanelServer, PanelUnreachable
 from .rate_gate import RateGate
-
-Flavor = Literal["pterodactyl", "pelican"]
 
 __all__ = ["Egg", "Flavor", "PanelClient", "PanelError", "PanelServer", "PanelUnreachable"]
 

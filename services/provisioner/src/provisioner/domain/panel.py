@@ -1,12 +1,17 @@
-"""The panel as the provisioner understands it: servers, eggs, and the errors the panel can answer.
+"""The panel as the provisioner understands it: servers, eggs, the errors the panel can answer, and what
+the service layer asks of it.
 
-Produced by the HTTP client in ``adapters/panel.py``; classified in ``failures.py``.
+Produced by the HTTP client in ``adapters/panel.py``; classified in ``failures.py``. ``Panel`` and
+``Eggs`` are the service layer's view of that client and of its egg cache (``adapters/eggs.py``), so the
+handlers can be tested with a small fake panel instead of an HTTP server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
+
+Flavor = Literal["pterodactyl", "pelican"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +84,26 @@ class EggVariable:
 class Egg:
     id: int
     variables: tuple[EggVariable, ...]
+
+
+class Panel(Protocol):
+    """The panel calls the service layer makes (``adapters/panel.PanelClient`` on the real panel)."""
+
+    @property
+    def flavor(self) -> Flavor: ...
+
+    async def server_by_external_id(self, external_id: str) -> PanelServer | None: ...
+
+    async def server(self, server_id: int) -> PanelServer | None: ...
+
+    async def create_server(self, body: dict[str, Any]) -> PanelServer: ...
+
+    async def ensure_user(self, *, user_id: str, email: str) -> int: ...
+
+    async def egg(self, *, nest_id: int | None, egg_id: int) -> Egg: ...
+
+
+class Eggs(Protocol):
+    """Egg definitions by id (``adapters/eggs.EggCache``: cached, one panel read per egg and TTL)."""
+
+    async def get(self, *, nest_id: int | None, egg_id: int) -> Egg: ...

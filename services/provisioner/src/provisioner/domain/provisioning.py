@@ -1,12 +1,20 @@
 """The provisioning state machine of one order (one row per order, keyed by the order id).
 
 ```
-requested --server found or created--> installing --panel status null--> ready
-    |   ^                                   |--install_failed / deadline--> failed
-    |   '--delayed redelivery--- retry_scheduled
-    |--transient, retries left--> retry_scheduled
-    '--permanent error / retries exhausted--> failed --operator replay--> requested
+requested --server_recorded (found or created)--> installing --installed (panel status null)--> ready
+    |   ^                                              '--install_failed (failed, gone, deadline)--> failed
+    |   '--attempt (the delayed redelivery)--- retry_scheduled
+    |--schedule_retry (transient, retries left)--> retry_scheduled
+    '--panel_failed (permanent error / retries exhausted)--> failed --operator_replay--> requested
 ```
+
+``PROVISIONING`` is that diagram as a table; every change of ``status`` goes through it
+(``PROVISIONING.transition(row, trigger)``), and the handlers' guards ask it (``allows``), so what may
+happen in which state is written once. A few moves the diagram leaves implicit are in the table because
+two provisioner instances (or a late duplicate) can interleave: an operator's replay also restarts an
+order that is ``requested`` or ``retry_scheduled``; a server found or created is recorded even when
+another instance has meanwhile scheduled a retry or failed the order (the server exists: watching it is
+the truth); and a permanent failure may end a ``retry_scheduled`` order.
 
 The row is the business-key guard that makes a redelivered or duplicated OrderPaid harmless: once an
 order is ``installing`` or ``ready`` nothing creates a server for it again, and the panel's own
@@ -22,6 +30,8 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
+from spawnpoint_kit.state_machine import StateMachine
+
 
 class ProvisioningStatus(StrEnum):
     REQUESTED = "requested"
@@ -31,8 +41,44 @@ class ProvisioningStatus(StrEnum):
     FAILED = "failed"
 
 
-DONE_OR_IN_PROGRESS = frozenset({ProvisioningStatus.INSTALLING, ProvisioningStatus.READY})
-"""States in which another OrderPaid for the order must not touch the panel."""
+class ProvisioningTrigger(StrEnum):
+    ATTEMPT = "attempt"
+    """A delivery works on the panel: the first, a broker redelivery after a crash, the expected delayed retry."""
+    OPERATOR_REPLAY = "operator_replay"
+    """An operator replayed the dead-lettered message (``spawnctl dlq replay``): start again."""
+    SERVER_RECORDED = "server_recorded"
+    """The server was found or created on the panel and recorded: watch its installation."""
+    SCHEDULE_RETRY = "schedule_retry"
+    """The panel is still failing after the in-process retries; a delayed redelivery is parked in the broker."""
+    PANEL_FAILED = "panel_failed"
+    """A permanent panel error, or the delayed retries ran out."""
+    INSTALLED = "installed"
+    """The panel reports the installation finished (``status`` null)."""
+    INSTALL_FAILED = "install_failed"
+    """The installation failed, the server vanished, or the deadline passed."""
+
+
+_S = ProvisioningStatus
+_T = ProvisioningTrigger
+
+PROVISIONING: StateMachine[ProvisioningStatus, ProvisioningTrigger] = StateMachine(
+    "provisioning",
+    {
+        (_S.REQUESTED, _T.ATTEMPT): _S.REQUESTED,
+        (_S.RETRY_SCHEDULED, _T.ATTEMPT): _S.REQUESTED,
+        (_S.REQUESTED, _T.OPERATOR_REPLAY): _S.REQUESTED,
+        (_S.RETRY_SCHEDULED, _T.OPERATOR_REPLAY): _S.REQUESTED,
+        (_S.FAILED, _T.OPERATOR_REPLAY): _S.REQUESTED,
+        (_S.REQUESTED, _T.SCHEDULE_RETRY): _S.RETRY_SCHEDULED,
+        (_S.REQUESTED, _T.PANEL_FAILED): _S.FAILED,
+        (_S.RETRY_SCHEDULED, _T.PANEL_FAILED): _S.FAILED,
+        (_S.REQUESTED, _T.SERVER_RECORDED): _S.INSTALLING,
+        (_S.RETRY_SCHEDULED, _T.SERVER_RECORDED): _S.INSTALLING,
+        (_S.FAILED, _T.SERVER_RECORDED): _S.INSTALLING,
+        (_S.INSTALLING, _T.INSTALLED): _S.READY,
+        (_S.INSTALLING, _T.INSTALL_FAILED): _S.FAILED,
+    },
+)
 
 
 class Decision(StrEnum):
@@ -58,11 +104,11 @@ def decide(
     delivery_retry_token: uuid.UUID | None,
 ) -> Decision:
     if delivery_replays > seen_replays:
-        return Decision.NOTE_REPLAY if status in DONE_OR_IN_PROGRESS else Decision.REPLAY
-    if status in DONE_OR_IN_PROGRESS:
-        return Decision.SKIP_DONE
+        return Decision.REPLAY if PROVISIONING.allows(status, _T.OPERATOR_REPLAY) else Decision.NOTE_REPLAY
     if status == ProvisioningStatus.FAILED:
         return Decision.SKIP_FAILED
+    if not PROVISIONING.allows(status, _T.ATTEMPT):
+        return Decision.SKIP_DONE  # installing or ready
     if status == ProvisioningStatus.RETRY_SCHEDULED:
         matches = delivery_retry_token is not None and delivery_retry_token == expected_retry_token
         return Decision.PROCEED if matches else Decision.SKIP_STALE

@@ -13,13 +13,11 @@ its node tags on Pelican; ``start_on_completion`` starts the server once it has 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from spawnpoint_contracts import OrderSnapshot
 
-from .panel import Egg
-
-Flavor = Literal["pterodactyl", "pelican"]
+from .panel import Egg, Flavor
 
 
 def environment_for(egg: Egg, *, settings: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str, str]:

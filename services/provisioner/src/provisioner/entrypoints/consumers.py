@@ -1,17 +1,30 @@
-"""The provisioner's consumer: OrderPaid from ``provisioner.order-paid``."""
+"""The provisioner's consumer: OrderPaid from ``provisioner.order-paid``, as a kit ``Subscription``.
+
+The table names only OrderPaid, so anything else on the queue (a wrong binding) is dead-lettered by the
+kit with the reason ``unexpected_event``. The handler owns its transactions (it calls the panel between
+two of them, see ``service_layer/provision.py``), so the kit hands it the unit of work unopened, with
+the delivery on ``uow.delivery``; the message is acknowledged after the handler's last commit.
+"""
 
 from __future__ import annotations
 
-from spawnpoint_contracts import Event, OrderPaid
-from spawnpoint_kit.messaging.consumer import DeadLetter, Delivery, Handler
+from collections.abc import Callable
 
-from ..service_layer.provision import Provisioner
+from spawnpoint_contracts import OrderPaid
+from spawnpoint_kit.messaging.handlers import Subscription
+
+from ..queues import PROVISIONER_ORDER_PAID
+from ..service_layer.provision import CONSUMER, ProvisionOrderPaid
+from ..service_layer.unit_of_work import ProvisionerUnitOfWork
 
 
-def order_paid_handler(provisioner: Provisioner) -> Handler:
-    async def handle(event: Event, delivery: Delivery) -> None:
-        if not isinstance(event, OrderPaid):
-            raise DeadLetter("unexpected_event", f"{event.event_type} does not belong on this queue")
-        await provisioner.handle_order_paid(event, delivery)
-
-    return handle
+def order_paid_subscription(
+    provision: ProvisionOrderPaid, unit_of_work: Callable[[], ProvisionerUnitOfWork]
+) -> Subscription[ProvisionerUnitOfWork]:
+    return Subscription(
+        PROVISIONER_ORDER_PAID,
+        {OrderPaid: [provision]},
+        unit_of_work=unit_of_work,
+        consumer=CONSUMER,
+        own_transactions=True,
+    )

@@ -8,9 +8,10 @@ internal network like ``/metrics``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
+from ..deps import EggsDep
 from ..domain.failures import classify
 from ..domain.panel import PanelError, PanelUnreachable
 from ..service_layer.settings_check import check_settings
@@ -50,10 +51,10 @@ class ValidateSettingsOut(BaseModel):
         503: {"description": "The panel could not be asked (unreachable or rate limited); try again"},
     },
 )
-async def validate_settings(body: ValidateSettingsIn, request: Request) -> ValidateSettingsOut:
+async def validate_settings(body: ValidateSettingsIn, eggs: EggsDep) -> ValidateSettingsOut:
     try:
         result = await check_settings(
-            request.app.state.eggs,
+            eggs,
             nest_id=body.nest_id,
             egg_id=body.egg_id,
             settings=body.settings,

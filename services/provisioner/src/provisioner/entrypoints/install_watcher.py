@@ -1,41 +1,17 @@
-"""Background job: runs the install watcher's rounds.
+"""Background job: runs the install watcher's rounds (``service_layer/install_watch.py``).
 
-Each round checks every due installation concurrently (the panel client's rate gate spaces the calls);
-when nothing is due it sleeps ``poll_seconds``. A failing round (database briefly away) is logged and
-the job goes on: the runtime restarts a crashed job, and the leases make a half-done round harmless.
+Each round checks every due installation concurrently (the panel client's rate gate spaces the calls).
+A round that found due work runs again at once (more may be due); otherwise the next one starts
+``poll_seconds`` after this one did. A failing round (database briefly away) is logged by ``periodic``
+and the job goes on; the leases make a half-done round harmless.
 """
 
 from __future__ import annotations
 
-import asyncio
-
-from spawnpoint_kit.logs import get_logger
-from spawnpoint_kit.notify import sleep_or
-from spawnpoint_kit.runtime import BackgroundJob
+from spawnpoint_kit.periodic import BackgroundJob, periodic
 
 from ..service_layer.install_watch import InstallWatcher
 
-log = get_logger(__name__)
-
 
 def install_watch_job(watcher: InstallWatcher, *, poll_seconds: float) -> BackgroundJob:
-    async def run(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                due = await watcher.due()
-                if due:
-                    results = await asyncio.gather(
-                        *(watcher.check(order_id) for order_id in due), return_exceptions=True
-                    )
-                    for result in results:
-                        if isinstance(result, Exception):
-                            log.warning(
-                                "install check crashed; its lease will expire and it is checked again",
-                                error=repr(result),
-                            )
-                    continue
-            except Exception as exc:
-                log.warning("install watch round failed", error=repr(exc))
-            await sleep_or(stop, poll_seconds)
-
-    return run
+    return periodic(watcher.watch_round, every=poll_seconds, name="install-watcher")

@@ -1,9 +1,11 @@
 """Following installations until the panel says they finished (or failed, or took too long).
 
 Rows in ``installing`` are the watch list, so a restart resumes every watch where it was. Each round
-leases the due rows (by pushing ``next_check_at`` forward under ``FOR UPDATE SKIP LOCKED``, so two
-provisioner instances never check the same server at once, and a crashed instance's lease simply
-expires), reads the server's ``status`` from the panel and then:
+(``watch_round``, run by ``entrypoints/install_watcher.py``) leases the due rows through the repository
+(by pushing ``next_check_at`` forward under ``FOR UPDATE SKIP LOCKED``, so two provisioner instances
+never check the same server at once, and a crashed instance's lease simply expires), then checks them
+concurrently, each in units of work of its own: read the row, ask the panel for the server's ``status``
+outside any transaction, and then lock the row again and:
 
 - ``null`` (installed): ready, ServerInstalled;
 - ``install_failed`` / ``reinstall_failed``: failed, ProvisionFailed(install_failed);
@@ -20,15 +22,13 @@ this loop asks the panel about installations.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from prometheus_client import Counter, Gauge
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_contracts import (
     FailureReason,
@@ -37,14 +37,11 @@ from spawnpoint_contracts import (
     ServerInstalled,
     ServerInstalledPayload,
 )
-from spawnpoint_kit.db import execute_sql
 from spawnpoint_kit.logs import get_logger, log_context
-from spawnpoint_kit.messaging.outbox import stage_event
-from spawnpoint_kit.messaging.topology import Topology
 
-from ..adapters.panel import PanelClient
-from ..adapters.tables import ProvisioningRow
-from ..domain.provisioning import ProvisioningStatus
+from ..domain.panel import Panel
+from ..domain.provisioning import PROVISIONING, ProvisioningStatus, ProvisioningTrigger
+from .unit_of_work import ProvisionerUnitOfWork
 
 log = get_logger(__name__)
 PRODUCER = "provisioner"
@@ -52,21 +49,6 @@ PRODUCER = "provisioner"
 INSTALLS_IN_PROGRESS = Gauge("provisioner_installs_in_progress", "Servers created and still installing")
 INSTALL_CHECKS = Counter("provisioner_install_checks_total", "Install status checks by result", ["result"])
 INSTALL_OUTCOMES = Counter("provisioner_install_outcomes_total", "Finished install watches", ["outcome"])
-
-_LEASE = sa.text(
-    """
-    UPDATE provisionings SET next_check_at = now() + make_interval(secs => :lease)
-    WHERE order_id IN (
-        SELECT order_id FROM provisionings
-        WHERE status = 'installing' AND next_check_at <= now()
-        ORDER BY next_check_at
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING order_id
-    """
-)
-_IN_PROGRESS = sa.text("SELECT count(*) FROM provisionings WHERE status = 'installing'")
 
 
 def next_interval(poll_seconds: float, max_interval_seconds: float, checks: int) -> float:
@@ -77,32 +59,42 @@ def next_interval(poll_seconds: float, max_interval_seconds: float, checks: int)
 class InstallWatcher:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        topology: Topology,
-        panel: PanelClient,
+        unit_of_work: Callable[[], ProvisionerUnitOfWork],
+        panel: Panel,
         *,
         poll_seconds: float,
         max_interval_seconds: float = 30.0,
         lease_seconds: float = 60.0,
     ) -> None:
-        self._sessions = sessions
-        self._topology = topology
+        self._unit_of_work = unit_of_work
         self._panel = panel
         self._poll = poll_seconds
         self._max_interval = max_interval_seconds
         self._lease = lease_seconds
 
+    async def watch_round(self) -> bool:
+        """Lease the due installs and check them concurrently; True when any was due (more may be)."""
+        due = await self.due()
+        if not due:
+            return False
+        results = await asyncio.gather(*(self.check(order_id) for order_id in due), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("install check crashed; its lease will expire and it is checked again", error=repr(result))
+        return True
+
     async def due(self, limit: int = 50) -> list[uuid.UUID]:
-        async with self._sessions() as session:
-            rows = (await execute_sql(session, _LEASE, {"limit": limit, "lease": self._lease})).all()
-            in_progress = (await execute_sql(session, _IN_PROGRESS)).scalar_one()
-            await session.commit()
-        INSTALLS_IN_PROGRESS.set(int(in_progress))
-        return [r[0] for r in rows]
+        async with self._unit_of_work() as uow:
+            due = await uow.provisionings.lease_due(limit=limit, lease_seconds=self._lease)
+            in_progress = await uow.provisionings.count_installing()
+            await uow.commit()
+        INSTALLS_IN_PROGRESS.set(in_progress)
+        return due
 
     async def check(self, order_id: uuid.UUID) -> None:
-        async with self._sessions() as session:
-            row = (await session.exec(select(ProvisioningRow).where(ProvisioningRow.order_id == order_id))).first()
+        async with self._unit_of_work() as uow:
+            row = await uow.provisionings.get(order_id)
+            await uow.commit()  # a read, committed: a rollback would expire the row read below
         if row is None or row.status != ProvisioningStatus.INSTALLING or row.server_id is None:
             return
         with log_context(order_id=order_id, correlation_id=row.correlation_id):
@@ -143,28 +135,27 @@ class InstallWatcher:
                 await self._reschedule(order_id)
 
     async def _reschedule(self, order_id: uuid.UUID) -> None:
-        async with self._sessions() as session:
-            row = await session.get(ProvisioningRow, order_id, with_for_update=True)
-            if row is None or row.status != ProvisioningStatus.INSTALLING:
-                await session.commit()
-                return
-            row.install_checks += 1
-            interval = next_interval(self._poll, self._max_interval, row.install_checks)
-            interval *= random.uniform(0.9, 1.1)
-            next_check = datetime.now(UTC) + timedelta(seconds=interval)
-            if row.install_deadline is not None:
-                # Never sleep past the deadline: the timeout is reported on time.
-                next_check = min(next_check, max(row.install_deadline, datetime.now(UTC)))
-            row.next_check_at = next_check
-            session.add(row)
-            await session.commit()
+        async with self._unit_of_work() as uow:
+            row = await uow.provisionings.lock(order_id)
+            if row is not None and row.status == ProvisioningStatus.INSTALLING:
+                row.install_checks += 1
+                interval = next_interval(self._poll, self._max_interval, row.install_checks)
+                interval *= random.uniform(0.9, 1.1)
+                next_check = datetime.now(UTC) + timedelta(seconds=interval)
+                if row.install_deadline is not None:
+                    # Never sleep past the deadline: the timeout is reported on time.
+                    next_check = min(next_check, max(row.install_deadline, datetime.now(UTC)))
+                row.next_check_at = next_check
+            await uow.commit()
 
     async def _finish(self, order_id: uuid.UUID, *, failed: FailureReason | None = None, message: str = "") -> None:
-        async with self._sessions() as session:
-            row = await session.get(ProvisioningRow, order_id, with_for_update=True)
-            if row is None or row.status != ProvisioningStatus.INSTALLING or row.server_id is None:
-                await session.commit()
+        trigger = ProvisioningTrigger.INSTALLED if failed is None else ProvisioningTrigger.INSTALL_FAILED
+        async with self._unit_of_work() as uow:
+            row = await uow.provisionings.lock(order_id)
+            if row is None or row.server_id is None or not PROVISIONING.allows(row.status, trigger):
+                await uow.commit()  # finished meanwhile (another instance, or a replay)
                 return
+            PROVISIONING.transition(row, trigger)
             row.install_checks += 1
             row.updated_at = datetime.now(UTC)
             common = {
@@ -174,13 +165,11 @@ class InstallWatcher:
                 "producer": PRODUCER,
             }
             if failed is None:
-                row.status = ProvisioningStatus.READY
                 event: ServerInstalled | ProvisionFailed = ServerInstalled(
                     **common, payload=ServerInstalledPayload(server_id=row.server_id, identifier=row.identifier or "")
                 )
                 log.info("server installed", server_id=row.server_id, checks=row.install_checks)
             else:
-                row.status = ProvisioningStatus.FAILED
                 row.failure_reason = failed.value
                 row.last_error = message
                 event = ProvisionFailed(
@@ -194,7 +183,6 @@ class InstallWatcher:
                     ),
                 )
                 log.warning("installation failed", reason=failed.value, checks=row.install_checks)
-            session.add(row)
-            await stage_event(session, event, self._topology)
-            await session.commit()
+            uow.publish(event)
+            await uow.commit()
         INSTALL_OUTCOMES.labels(failed.value if failed else "installed").inc()

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..adapters.eggs import EggCache
 from ..domain.egg_rules import check_environment
+from ..domain.panel import Eggs
 from ..domain.server_request import environment_for
 
 
@@ -35,7 +35,7 @@ class SettingsCheck:
 
 
 async def check_settings(
-    eggs: EggCache,
+    eggs: Eggs,
     *,
     nest_id: int | None,
     egg_id: int,

@@ -1,0 +1,45 @@
+"""The provisioner's unit of work: the kit's, with the orders' provisioning rows.
+
+The repository is described here as a protocol (what the handlers and the install watcher need);
+``adapters/repositories.py`` implements it on PostgreSQL and ``provisioner.testing`` in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_contracts import OrderPaid
+from spawnpoint_kit.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+from ..adapters.repositories import ProvisioningRepository
+from ..adapters.tables import ProvisioningRow
+
+
+class Provisionings(Protocol):
+    async def lock_or_create(self, event: OrderPaid) -> ProvisioningRow:
+        """The order's row (inserted on its first OrderPaid), locked until the transaction ends."""
+        ...
+
+    async def get(self, order_id: uuid.UUID) -> ProvisioningRow | None: ...
+
+    async def lock(self, order_id: uuid.UUID) -> ProvisioningRow | None: ...
+
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+        """Up to ``limit`` installs whose check is due, each leased (hidden from other rounds) for a while."""
+        ...
+
+    async def count_installing(self) -> int: ...
+
+
+class ProvisionerUnitOfWork(UnitOfWork):
+    """What the provisioner's handlers and install watcher see."""
+
+    provisionings: Provisionings
+
+
+class SqlProvisionerUnitOfWork(SqlUnitOfWork, ProvisionerUnitOfWork):
+    def _repositories(self, session: AsyncSession) -> None:
+        self.provisionings = ProvisioningRepository(session)

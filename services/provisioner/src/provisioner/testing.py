@@ -1,0 +1,162 @@
+"""In-memory repository, unit of work and panel for the provisioner's handler tests (no database, no
+broker, no HTTP).
+
+Ships with the package, like ``payment_service.testing``; nothing in the service imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from spawnpoint_contracts import (
+    Deploy,
+    FeatureLimits,
+    Limits,
+    OrderPaid,
+    OrderPaidPayload,
+    OrderSnapshot,
+    ServerSpec,
+)
+from spawnpoint_kit.unit_of_work import FakeUnitOfWork
+
+from .adapters.repositories import new_provisioning
+from .adapters.tables import ProvisioningRow
+from .domain.panel import Egg, EggVariable, Flavor, PanelServer, PanelUnreachable
+from .domain.provisioning import ProvisioningStatus
+from .service_layer.unit_of_work import ProvisionerUnitOfWork
+
+
+class FakeProvisionings:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, ProvisioningRow] = {}
+
+    async def lock_or_create(self, event: OrderPaid) -> ProvisioningRow:
+        row = self.rows.get(event.order_id)
+        if row is None:
+            row = self.rows[event.order_id] = new_provisioning(event)
+        return row
+
+    async def get(self, order_id: uuid.UUID) -> ProvisioningRow | None:
+        return self.rows.get(order_id)
+
+    async def lock(self, order_id: uuid.UUID) -> ProvisioningRow | None:
+        return self.rows.get(order_id)
+
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+        now = datetime.now(UTC)
+        due = sorted(
+            (row for row in self.rows.values() if row.status == ProvisioningStatus.INSTALLING and _due(row, now)),
+            key=lambda row: row.next_check_at or now,
+        )[:limit]
+        for row in due:
+            row.next_check_at = now + timedelta(seconds=lease_seconds)
+        return [row.order_id for row in due]
+
+    async def count_installing(self) -> int:
+        return sum(1 for row in self.rows.values() if row.status == ProvisioningStatus.INSTALLING)
+
+
+def _due(row: ProvisioningRow, now: datetime) -> bool:
+    return row.next_check_at is not None and row.next_check_at <= now
+
+
+class FakeProvisionerUnitOfWork(FakeUnitOfWork, ProvisionerUnitOfWork):
+    """Rows live as long as the fake; a rollback does not undo them (tests assert what was committed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.provisionings = self.fake_provisionings = FakeProvisionings()
+
+
+class FakePanel:
+    """The panel's Application API as the service layer sees it, in memory.
+
+    ``create_failures`` are raised by the next ``create_server`` calls in turn; ``(error, True)`` creates
+    the server first and then raises (a create that committed on the panel but whose answer was lost)."""
+
+    flavor: Flavor = "pterodactyl"
+
+    def __init__(self) -> None:
+        self.servers: dict[int, PanelServer] = {}
+        self.calls: list[str] = []
+        self.create_bodies: list[dict[str, Any]] = []
+        self.create_failures: list[tuple[Exception, bool]] = []
+        self.always_unreachable = False
+        self.server_errors: list[Exception] = []
+        self._ids = 0
+
+    def add_server(self, external_id: str, *, status: str | None = "installing", user: int = 42) -> PanelServer:
+        self._ids += 1
+        server_id = self._ids
+        server = PanelServer(server_id, f"uuid-{server_id}", f"id{server_id:06d}", external_id, status, user, 1)
+        self.servers[server_id] = server
+        return server
+
+    def set_status(self, server_id: int, status: str | None) -> None:
+        self.servers[server_id] = dataclasses.replace(self.servers[server_id], status=status)
+
+    async def server_by_external_id(self, external_id: str) -> PanelServer | None:
+        self.calls.append("server_by_external_id")
+        return next((s for s in self.servers.values() if s.external_id == external_id), None)
+
+    async def server(self, server_id: int) -> PanelServer | None:
+        self.calls.append("server")
+        if self.server_errors:
+            raise self.server_errors.pop(0)
+        return self.servers.get(server_id)
+
+    async def create_server(self, body: dict[str, Any]) -> PanelServer:
+        self.calls.append("create_server")
+        self.create_bodies.append(body)
+        if self.always_unreachable:
+            raise PanelUnreachable("POST /servers: ConnectTimeout")
+        if self.create_failures:
+            error, created_anyway = self.create_failures.pop(0)
+            if created_anyway:
+                self.add_server(body["external_id"], user=body["user"])
+            raise error
+        return self.add_server(body["external_id"], user=body["user"])
+
+    async def ensure_user(self, *, user_id: str, email: str) -> int:
+        self.calls.append("ensure_user")
+        return 7
+
+    async def egg(self, *, nest_id: int | None, egg_id: int) -> Egg:
+        self.calls.append("egg")
+        return Egg(egg_id, (EggVariable("SERVER_JARFILE", "server.jar", ("required",)),))
+
+
+def order_paid() -> OrderPaid:
+    """An OrderPaid for a new order (a Minecraft server on the standard plan), as payment-service sends it."""
+    order = OrderSnapshot(
+        order_id=uuid.uuid4(),
+        user_id="alice",
+        email="alice@example.test",
+        game_id="minecraft-paper",
+        game_name="Minecraft",
+        plan_id="standard",
+        plan_name="Standard",
+        server_name="Alice world",
+        amount=900,
+        currency="eur",
+        server_spec=ServerSpec(
+            nest_id=1,
+            egg_id=3,
+            docker_image="img",
+            startup="run",
+            limits=Limits(memory=1024, swap=0, disk=2048, io=500, cpu=100),
+            feature_limits=FeatureLimits(databases=0, backups=0, allocations=0),
+            deploy=Deploy(locations=[1]),
+        ),
+    )
+    return OrderPaid(
+        order_id=order.order_id,
+        correlation_id="corr-1",
+        producer="payment-service",
+        payload=OrderPaidPayload(
+            session_id="cs_1", payment_intent="pi_1", amount=order.amount, currency=order.currency, order=order
+        ),
+    )
