@@ -5,7 +5,7 @@ official SDK exactly as in production. No broker: the outbox rows are the observ
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +17,10 @@ from payment_service.adapters.stripe_gateway import StripeGateway
 from payment_service.service_layer.checkout import CheckoutConfig, CheckoutService
 from payment_service.service_layer.event_intake import EventIntake
 from payment_service.service_layer.fulfilment import Fulfilment
+from payment_service.service_layer.handlers import stripe_handlers
 from payment_service.service_layer.refunds import RefundExecutor
+from payment_service.service_layer.stored_events import StoredEventRunner
+from payment_service.service_layer.unit_of_work import PaymentUnitOfWork, SqlPaymentUnitOfWork
 from payment_service.testing import Db, Orders
 from spawnpoint_kit.db import drop_database, make_engine, make_session_factory, prepare_database
 from spawnpoint_kit.messaging.topology import Topology
@@ -37,19 +40,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_pay_{uuid.uuid4().hex[:8]}"
-    await prepare_database(ALEMBIC_INI, url)
-    engine = make_engine(url, pool_size=5)
+def database_url() -> str:
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_pay_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await prepare_database(ALEMBIC_INI, database_url)
+    engine = make_engine(database_url, pool_size=5)
     yield make_session_factory(engine)
     await engine.dispose()
-    await drop_database(url)
+    await drop_database(database_url)
+
+
+UnitOfWorkFactory = Callable[[], PaymentUnitOfWork]
 
 
 @pytest.fixture
-async def intake(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[EventIntake]:
+def unit_of_work(sessions: async_sessionmaker[AsyncSession], topology: Topology) -> UnitOfWorkFactory:
+    """The real unit of work on the component database, as bootstrap makes it."""
+
+    def make() -> PaymentUnitOfWork:
+        return SqlPaymentUnitOfWork(sessions, topology)
+
+    return make
+
+
+@pytest.fixture
+async def intake(unit_of_work: UnitOfWorkFactory) -> AsyncIterator[EventIntake]:
     """The webhook's event intake, as the endpoint uses it."""
-    intake = EventIntake(sessions)
+    intake = EventIntake(unit_of_work)
     yield intake
     await intake.aclose()
 
@@ -79,25 +99,32 @@ def topology() -> Topology:
 
 
 @pytest.fixture
-def fulfilment(sessions: async_sessionmaker[AsyncSession], topology: Topology, gateway: StripeGateway) -> Fulfilment:
-    return Fulfilment(sessions, topology, gateway)
+def fulfilment(unit_of_work: UnitOfWorkFactory, gateway: StripeGateway) -> Fulfilment:
+    return Fulfilment(gateway, unit_of_work)
 
 
 @pytest.fixture
-def checkout(
-    sessions: async_sessionmaker[AsyncSession], gateway: StripeGateway, fulfilment: Fulfilment
-) -> CheckoutService:
-    return CheckoutService(sessions, gateway, fulfilment, CheckoutConfig(RETURN_URL, timedelta(minutes=60)))
-
-
-@pytest.fixture
-def executor(sessions: async_sessionmaker[AsyncSession], topology: Topology, gateway: StripeGateway) -> RefundExecutor:
-    return RefundExecutor(sessions, topology, gateway)
+def runner(unit_of_work: UnitOfWorkFactory, gateway: StripeGateway, fulfilment: Fulfilment) -> StoredEventRunner:
+    """The webhook worker's runner for one stored event, with the handler table bootstrap registers."""
+    return StoredEventRunner(stripe_handlers(fulfilment), unit_of_work, gateway)
 
 
 @pytest.fixture
 def orders() -> Orders:
     return Orders()
+
+
+@pytest.fixture
+def checkout(
+    unit_of_work: UnitOfWorkFactory, gateway: StripeGateway, fulfilment: Fulfilment, orders: Orders
+) -> CheckoutService:
+    config = CheckoutConfig(RETURN_URL, timedelta(minutes=60))
+    return CheckoutService(unit_of_work, gateway, fulfilment, config, orders)
+
+
+@pytest.fixture
+def executor(unit_of_work: UnitOfWorkFactory, gateway: StripeGateway) -> RefundExecutor:
+    return RefundExecutor(unit_of_work, gateway)
 
 
 @pytest.fixture

@@ -14,23 +14,42 @@ from payment_service.domain.checkout import (
     RemoteVerdict,
     attempt_is_live,
     idempotency_key,
+    mirrored_status,
     next_step,
     session_params,
     verdict,
 )
 from payment_service.domain.fulfilment import Decision, PaymentFacts, SessionFacts, decide
-from payment_service.domain.payment import TRANSITIONS, PaymentStatus, PaymentTrigger, next_status
+from payment_service.domain.payment import PAYMENT, TRANSITIONS, PaymentStatus, PaymentTrigger
 from payment_service.domain.refunds import (
+    REFUND,
     ProvisioningFacts,
     RefundPolicy,
+    RefundState,
+    RefundTrigger,
     duplicate_refund_key,
     order_refund_key,
     reason_for_closed_order,
     refund_due_at,
     refund_warranted,
     retry_delay,
+    superseded_by_progress,
+    why_not_refund_now,
 )
+from payment_service.domain.stripe_events import (
+    ASYNC_FAILED,
+    ASYNC_SUCCEEDED,
+    COMPLETED,
+    EXPIRED,
+    STORED_EVENT,
+    StoredEventStatus,
+    StoredEventTrigger,
+    gives_up,
+    handled_as,
+)
+from payment_service.domain.stripe_events import retry_delay as event_retry_delay
 from payment_service.testing import Orders
+from spawnpoint_kit.state_machine import InvalidTransition
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +61,7 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 def test_every_state_and_trigger_pair_moves_forward_or_not_at_all(
     status: PaymentStatus, trigger: PaymentTrigger
 ) -> None:
-    result = next_status(status, trigger)
+    result = PAYMENT.next(status, trigger)
     assert result == TRANSITIONS.get((status, trigger))
     if result is not None and status in RANK and result in RANK:
         assert RANK[result] > RANK[status]
@@ -50,12 +69,12 @@ def test_every_state_and_trigger_pair_moves_forward_or_not_at_all(
 
 def test_nothing_leaves_a_terminal_state_except_towards_a_refund() -> None:
     for status in (PaymentStatus.PAYMENT_FAILED, PaymentStatus.REFUNDED, PaymentStatus.EXPIRED):
-        assert all(next_status(status, t) in (None, PaymentStatus.REFUND_PENDING) for t in PaymentTrigger)
-    assert next_status(PaymentStatus.EXPIRED, PaymentTrigger.PAID) is None
-    assert next_status(PaymentStatus.PAID, PaymentTrigger.EXPIRED) is None
-    assert next_status(PaymentStatus.PAID, PaymentTrigger.PROCESSING) is None
-    assert next_status(PaymentStatus.REFUNDED, PaymentTrigger.REFUND_REQUESTED) is None
-    assert next_status(PaymentStatus.REFUND_PENDING, PaymentTrigger.REFUND_REQUESTED) is None
+        assert all(PAYMENT.next(status, t) in (None, PaymentStatus.REFUND_PENDING) for t in PaymentTrigger)
+    assert PAYMENT.next(PaymentStatus.EXPIRED, PaymentTrigger.PAID) is None
+    assert PAYMENT.next(PaymentStatus.PAID, PaymentTrigger.EXPIRED) is None
+    assert PAYMENT.next(PaymentStatus.PAID, PaymentTrigger.PROCESSING) is None
+    assert PAYMENT.next(PaymentStatus.REFUNDED, PaymentTrigger.REFUND_REQUESTED) is None
+    assert PAYMENT.next(PaymentStatus.REFUND_PENDING, PaymentTrigger.REFUND_REQUESTED) is None
 
 
 def _payment(status: PaymentStatus, paid_session_id: str | None = None) -> PaymentFacts:
@@ -192,3 +211,54 @@ def test_session_params_carry_the_order_and_its_price() -> None:
     assert "{CHECKOUT_SESSION_ID}" in params["return_url"]
     assert "payment_method_types" not in params and "success_url" not in params
     assert idempotency_key(oid, 2) == f"checkout-session:{oid}:2"
+
+
+def test_a_refund_moves_only_along_its_table_and_its_final_states_stay_final() -> None:
+    scheduled = REFUND.step(RefundState.CANCELLED, RefundTrigger.SCHEDULE)
+    executing = REFUND.step(scheduled, RefundTrigger.EXECUTE)
+    assert (scheduled, executing) == (RefundState.SCHEDULED, RefundState.EXECUTING)
+    assert REFUND.step(executing, RefundTrigger.EXECUTE) == RefundState.EXECUTING  # again after a transient error
+    assert REFUND.step(executing, RefundTrigger.SUCCEED) == RefundState.SUCCEEDED
+    assert REFUND.step(executing, RefundTrigger.FAIL) == RefundState.FAILED
+    assert REFUND.step(scheduled, RefundTrigger.CANCEL) == RefundState.CANCELLED
+    for final in (RefundState.SUCCEEDED, RefundState.FAILED):
+        assert list(REFUND.triggers_from(final)) == []
+    assert not REFUND.allows(RefundState.EXECUTING, RefundTrigger.CANCEL), "money on its way is not cancelled"
+    assert not REFUND.allows(RefundState.FAILED, RefundTrigger.SCHEDULE), "only an operator retries a refusal"
+    with pytest.raises(InvalidTransition):
+        REFUND.step(RefundState.SUCCEEDED, RefundTrigger.FAIL)
+
+
+def test_a_refund_that_came_due_goes_ahead_only_while_it_is_still_warranted() -> None:
+    assert why_not_refund_now(None, "provisioning_failed") == "the order is not known here"
+    assert why_not_refund_now(_facts(), "provisioning_failed") is None
+    assert why_not_refund_now(_facts(installed=True), "provisioning_failed") == "no longer warranted when due"
+    assert why_not_refund_now(_facts(payment_status=PaymentStatus.REFUND_PENDING, installed=True), "x") is None
+    assert why_not_refund_now(_facts(payment_status=PaymentStatus.PAID), "paid_after_expiry") == "the payment is paid"
+    assert superseded_by_progress("provisioning_failed", NOW, NOW + timedelta(seconds=1))
+    assert superseded_by_progress("provisioning_failed", None, NOW)
+    assert not superseded_by_progress("provisioning_failed", NOW, NOW)
+    assert not superseded_by_progress("duplicate_payment", NOW, NOW + timedelta(seconds=1))
+
+
+def test_which_handler_a_stored_event_gets_and_how_a_failing_one_is_retried() -> None:
+    def session(status: str, payment_status: str) -> SessionFacts:
+        return SessionFacts("cs_a", status, payment_status, 500, "eur")
+
+    paid, unpaid, gone = session("complete", "paid"), session("complete", "unpaid"), session("expired", "unpaid")
+    assert {handled_as(t, paid) for t in (COMPLETED, ASYNC_SUCCEEDED, ASYNC_FAILED, EXPIRED)} == {COMPLETED}
+    assert handled_as(ASYNC_FAILED, unpaid) == ASYNC_FAILED and handled_as(EXPIRED, gone) == EXPIRED
+    assert handled_as(ASYNC_SUCCEEDED, unpaid) == ASYNC_SUCCEEDED
+    assert [event_retry_delay(n).total_seconds() for n in (1, 2, 3, 10, 40)] == [0.5, 1, 2, 256, 300]
+    assert not gives_up(NOW - timedelta(days=3), NOW) and gives_up(NOW - timedelta(days=3, seconds=1), NOW)
+    for trigger, target in ((StoredEventTrigger.APPLIED, "processed"), (StoredEventTrigger.GIVEN_UP, "abandoned")):
+        assert STORED_EVENT.step(StoredEventStatus.PENDING, trigger) == target
+        assert not any(STORED_EVENT.allows(StoredEventStatus(target), t) for t in StoredEventTrigger)
+
+
+def test_our_copy_of_a_session_follows_the_states_stripe_reports() -> None:
+    assert mirrored_status("open", "complete") == "complete"
+    assert mirrored_status("creating", "open") == "open"
+    assert mirrored_status("open", "open") is None
+    assert mirrored_status("open", None) is None
+    assert mirrored_status("abandoned", "abandoned") is None

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from payment_service.bootstrap import create_app
 from payment_service.config import Settings
+from payment_service.deps import services_of
 from payment_service.service_layer.event_intake import EventIntake
+from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_service.testing import Db
 
 pytestmark = pytest.mark.component
+
+UnitOfWorkFactory = Callable[[], PaymentUnitOfWork]
 
 
 def _event(order_id: uuid.UUID, *, event_id: str | None = None, note: str = "") -> dict[str, Any]:
@@ -34,12 +37,12 @@ def _event(order_id: uuid.UUID, *, event_id: str | None = None, note: str = "") 
 
 
 async def test_events_arriving_together_are_each_stored_once_and_answered_after_the_commit(
-    sessions: async_sessionmaker[AsyncSession], db: Db
+    unit_of_work: UnitOfWorkFactory, db: Db
 ) -> None:
     order_id = uuid.uuid4()
     events = [_event(order_id) for _ in range(40)]
     repeated = [events[0], events[7], events[7]]  # Stripe retrying while the first delivery is in flight
-    intake = EventIntake(sessions, max_batch=16)
+    intake = EventIntake(unit_of_work, max_batch=16)
     try:
         outcomes = await asyncio.gather(*(intake.record(e) for e in [*events, *repeated]))
     finally:
@@ -49,7 +52,7 @@ async def test_events_arriving_together_are_each_stored_once_and_answered_after_
     stored = await db.stripe_events(order_id)
     assert sorted(r.id for r in stored) == sorted(e["id"] for e in events)
     assert {r.status for r in stored} == {"pending"}
-    intake = EventIntake(sessions)
+    intake = EventIntake(unit_of_work)
     try:
         assert await intake.record(events[3]) == "duplicate"  # a later redelivery
     finally:
@@ -57,12 +60,12 @@ async def test_events_arriving_together_are_each_stored_once_and_answered_after_
 
 
 async def test_one_event_the_database_refuses_fails_only_its_own_request(
-    sessions: async_sessionmaker[AsyncSession], db: Db
+    unit_of_work: UnitOfWorkFactory, db: Db
 ) -> None:
     order_id = uuid.uuid4()
     good = [_event(order_id) for _ in range(5)]
     bad = _event(order_id, note="\u0000")  # jsonb cannot hold NUL: the whole multi-row insert is refused
-    intake = EventIntake(sessions)
+    intake = EventIntake(unit_of_work)
     try:
         outcomes = await asyncio.gather(*(intake.record(e) for e in [good[0], bad, *good[1:]]), return_exceptions=True)
     finally:
@@ -72,12 +75,10 @@ async def test_one_event_the_database_refuses_fails_only_its_own_request(
     assert sorted(r.id for r in await db.stripe_events(order_id)) == sorted(e["id"] for e in good)
 
 
-async def test_a_type_we_do_not_handle_is_acknowledged_and_not_kept(
-    sessions: async_sessionmaker[AsyncSession], db: Db
-) -> None:
+async def test_a_type_we_do_not_handle_is_acknowledged_and_not_kept(unit_of_work: UnitOfWorkFactory, db: Db) -> None:
     order_id = uuid.uuid4()
     event = {**_event(order_id), "type": "payment_intent.created"}
-    intake = EventIntake(sessions)
+    intake = EventIntake(unit_of_work)
     try:
         assert await intake.record(event) == "ignored"
     finally:
@@ -90,6 +91,6 @@ def test_an_intake_only_process_stores_events_and_runs_no_worker() -> None:
     burst), leaving the stored events to the processes that run a worker."""
     intake_only = create_app(Settings(WEBHOOK_WORKER_CONCURRENCY=0))
     default = create_app(Settings())
-    assert "webhook-worker" not in intake_only.state.runtime.job_names
-    assert {"webhook-worker", "sweeper", "refunds"} <= set(default.state.runtime.job_names)
-    assert isinstance(intake_only.state.intake, EventIntake)
+    assert "webhook-worker" not in services_of(intake_only).runtime.job_names
+    assert {"webhook-worker", "sweeper", "refunds"} <= set(services_of(default).runtime.job_names)
+    assert isinstance(services_of(intake_only).intake, EventIntake)

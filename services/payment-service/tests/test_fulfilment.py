@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from payment_service.adapters.stripe_gateway import StripeGateway
+from payment_service.adapters.repositories import ClaimedEvent
+from payment_service.adapters.stripe_gateway import CheckoutSession, StripeGateway
+from payment_service.domain.stripe_events import RetryLater
+from payment_service.entrypoints.webhook_worker import WebhookWorker
 from payment_service.service_layer.checkout import CheckoutService
 from payment_service.service_layer.event_intake import EventIntake
-from payment_service.service_layer.fulfilment import Channel, Fulfilment
+from payment_service.service_layer.fulfilment import Channel, Fulfilment, expire, fail
 from payment_service.service_layer.refunds import RefundExecutor
-from payment_service.service_layer.webhooks import RetryLater
+from payment_service.service_layer.stored_events import StoredEventRunner, StripeHandler
+from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_service.testing import Db, Orders
 from stripe_fake.testing import FakeStripeControl
 
 pytestmark = pytest.mark.component
+
+UnitOfWorkFactory = Callable[[], PaymentUnitOfWork]
+
+
+def _claimed(event: dict[str, Any]) -> ClaimedEvent:
+    """A stored event as the webhook worker leases it (not leased from the table: other tests' events are
+    in the same database)."""
+    obj = event["data"]["object"]
+    return ClaimedEvent(event["id"], event["type"], obj["id"], uuid.UUID(obj["metadata"]["serverOrderId"]), 0)
+
+
+async def _handle(unit_of_work: UnitOfWorkFactory, handler: StripeHandler, checkout: CheckoutSession) -> str:
+    """A Stripe handler in a unit of work of its own, as the sweeper runs it."""
+    uow = unit_of_work()
+    async with uow:
+        outcome = await handler(checkout, uow)
+        await uow.commit()
+    return outcome
 
 
 async def _paid_session(checkout: CheckoutService, orders: Orders, control: FakeStripeControl) -> tuple[uuid.UUID, str]:
@@ -43,7 +66,7 @@ async def test_ten_concurrent_callers_on_three_paths_make_one_order_paid(
 async def test_an_event_is_marked_processed_in_the_transaction_that_applies_it(
     intake: EventIntake,
     checkout: CheckoutService,
-    fulfilment: Fulfilment,
+    runner: StoredEventRunner,
     orders: Orders,
     db: Db,
     stripe_control: FakeStripeControl,
@@ -52,18 +75,48 @@ async def test_an_event_is_marked_processed_in_the_transaction_that_applies_it(
     (event,) = stripe_control.events(type="checkout.session.completed", session_id=session_id)
     assert await intake.record(event) == "stored"
     assert await intake.record(event) == "duplicate"
-    current = await fulfilment.retrieve(session_id)
-    first = await fulfilment.apply(current, via="webhook", event_id=event["id"])
-    again = await fulfilment.apply(current, via="webhook", event_id=event["id"])
-    assert (first.outcome, again.outcome) == ("fulfilled", "duplicate_event")
+    first = await runner.apply(_claimed(event))
+    again = await runner.apply(_claimed(event))
+    assert (first, again) == ("fulfilled", "duplicate_event")
     (stored,) = await db.stripe_events(order_id)
     assert stored.status == "processed" and stored.outcome == "fulfilled" and stored.processed_at is not None
+
+
+async def test_the_webhook_worker_applies_a_stored_event_once_it_is_notified(
+    intake: EventIntake,
+    checkout: CheckoutService,
+    runner: StoredEventRunner,
+    unit_of_work: UnitOfWorkFactory,
+    database_url: str,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
+) -> None:
+    """The loop itself: lease due events, hand each to the runner, wait for NOTIFY (a long poll here)."""
+    order_id, session_id = await _paid_session(checkout, orders, stripe_control)
+    (event,) = stripe_control.events(type="checkout.session.completed", session_id=session_id)
+    worker = WebhookWorker(runner, unit_of_work, database_url=database_url, concurrency=4, poll_seconds=30)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # the worker is idle, listening
+        assert await intake.record(event) == "stored"
+        for _ in range(100):
+            (stored,) = await db.stripe_events(order_id)
+            if stored.status == "processed":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)
+    assert stored.status == "processed" and stored.outcome == "fulfilled"
+    assert len(await db.outbox(order_id, "OrderPaid")) == 1
 
 
 async def test_an_event_for_an_order_not_known_yet_is_kept_for_later(
     intake: EventIntake,
     gateway: StripeGateway,
-    fulfilment: Fulfilment,
+    runner: StoredEventRunner,
     orders: Orders,
     db: Db,
     stripe_control: FakeStripeControl,
@@ -75,9 +128,12 @@ async def test_an_event_for_an_order_not_known_yet_is_kept_for_later(
     (event,) = stripe_control.events(type="checkout.session.completed", session_id=foreign.id)
     await intake.record(event)
     with pytest.raises(RetryLater):
-        await fulfilment.apply(await fulfilment.retrieve(foreign.id), via="webhook", event_id=event["id"])
+        await runner.apply(_claimed(event))
     (stored,) = await db.stripe_events(order.snapshot.order_id)
     assert stored.status == "pending"
+    assert await runner.run(_claimed(event)) is False  # what the worker does with it: a later attempt
+    (kept,) = await db.stripe_events(order.snapshot.order_id)
+    assert kept.status == "pending" and kept.attempts == 1 and "not known" in (kept.last_error or "")
 
 
 async def test_a_mismatched_amount_is_never_fulfilled(
@@ -135,6 +191,7 @@ async def test_money_for_an_expired_order_is_returned_with_order_refunded(
     gateway: StripeGateway,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
+    unit_of_work: UnitOfWorkFactory,
     executor: RefundExecutor,
     orders: Orders,
     db: Db,
@@ -147,7 +204,7 @@ async def test_money_for_an_expired_order_is_returned_with_order_refunded(
         _params(str(order_id), stripe_control), idempotency_key=str(uuid.uuid4())
     )
     await gateway.expire_checkout_session(ours.session_id)
-    assert await fulfilment.mark_expired(await fulfilment.retrieve(ours.session_id)) == "expired"
+    assert await _handle(unit_of_work, expire, await fulfilment.retrieve(ours.session_id)) == "expired"
     stripe_control.pay(stray.id, "paid")  # a page still open somewhere: the customer paid anyway
     result = await fulfilment.apply(await fulfilment.retrieve(stray.id), via="webhook")
     assert result.outcome == "paid_after_close" and result.status == "refund_pending"
@@ -162,7 +219,12 @@ async def test_money_for_an_expired_order_is_returned_with_order_refunded(
 
 
 async def test_a_delayed_payment_waits_then_fails_without_refund(
-    checkout: CheckoutService, fulfilment: Fulfilment, orders: Orders, db: Db, stripe_control: FakeStripeControl
+    checkout: CheckoutService,
+    fulfilment: Fulfilment,
+    unit_of_work: UnitOfWorkFactory,
+    orders: Orders,
+    db: Db,
+    stripe_control: FakeStripeControl,
 ) -> None:
     order = orders.new()
     opened = await checkout.open(order)
@@ -172,8 +234,8 @@ async def test_a_delayed_payment_waits_then_fails_without_refund(
     stripe_control.settle(opened.session_id, "failed")
     failed = await fulfilment.retrieve(opened.session_id)
     assert failed.payment_intent_status == "requires_payment_method"
-    assert await fulfilment.mark_failed(failed) == "payment_failed"
-    assert await fulfilment.mark_failed(failed) == "no_change"
+    assert await _handle(unit_of_work, fail, failed) == "payment_failed"
+    assert await _handle(unit_of_work, fail, failed) == "no_change"
     order_id = order.snapshot.order_id
     assert len(await db.outbox(order_id, "PaymentProcessing")) == 1
     assert len(await db.outbox(order_id, "PaymentFailed")) == 1

@@ -1,22 +1,32 @@
-"""Component tests of refunds after provisioning failures: the policy, the hold, replays, duplicates."""
+"""Component tests of refunds after provisioning failures: the policy, the hold, replays, duplicates.
+
+The provisioning events are delivered through the queue's real subscription (the handler table and inbox
+consumer name bootstrap registers); what each delivery did is read back from what the service shows.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from payment_service.adapters.tables import PaymentRow, RefundRow
-from payment_service.domain.refunds import RefundPolicy
+from payment_service.domain.refunds import RefundPolicy, RefundRules, RefundState
+from payment_service.queues import PAYMENT_PROVISION_FAILED
 from payment_service.service_layer.checkout import CheckoutService
 from payment_service.service_layer.fulfilment import Fulfilment
-from payment_service.service_layer.provisioning import ProvisioningEvents
+from payment_service.service_layer.handlers import provisioning_handlers
+from payment_service.service_layer.provisioning import CONSUMER, ProgressEvent
 from payment_service.service_layer.refunds import RefundExecutor
+from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_service.testing import Db, Orders
 from spawnpoint_contracts import (
+    Event,
     FailureReason,
     ProvisionFailed,
     ProvisionFailedPayload,
@@ -25,9 +35,13 @@ from spawnpoint_contracts import (
     ServerInstalled,
     ServerInstalledPayload,
 )
+from spawnpoint_kit.messaging.delivery import Delivery
+from spawnpoint_kit.messaging.handlers import Subscription
 from stripe_fake.testing import FakeStripeControl
 
 pytestmark = pytest.mark.component
+
+UnitOfWorkFactory = Callable[[], PaymentUnitOfWork]
 
 
 async def _paid(
@@ -77,12 +91,68 @@ def _installed(order_id: uuid.UUID, at: datetime) -> ServerInstalled:
     )
 
 
-def _handlers(sessions: async_sessionmaker[AsyncSession], policy: RefundPolicy, hold: float = 0) -> ProvisioningEvents:
-    return ProvisioningEvents(sessions, policy=policy, hold=timedelta(seconds=hold))
+def _refunds_counted(outcome: str) -> float:
+    sample = REGISTRY.get_sample_value("payment_refunds_total", {"reason": "provisioning_failed", "outcome": outcome})
+    return sample or 0.0
+
+
+class _Queue:
+    """payment-service.provision-failed as the kit consumes it. ``on_failed`` and ``on_progress`` deliver one
+    event and say what it did: ``duplicate`` when the inbox turned it away; otherwise, for a failure, the
+    refund it scheduled (``scheduled``), or none because one is scheduled already (``already_scheduled``) or
+    none is warranted (``not_refunded``); for progress, whether it cancelled a held refund
+    (``cancelled_refund``) or was only recorded (``recorded``). Read from the inbox, the refund counters and
+    the refund rows, never from the handler."""
+
+    def __init__(self, unit_of_work: UnitOfWorkFactory, db: Db, policy: RefundPolicy, hold: float) -> None:
+        self.db = db
+        self.duplicates: list[uuid.UUID] = []
+
+        async def on_duplicate(event: Event, _: PaymentUnitOfWork) -> None:
+            self.duplicates.append(event.event_id)
+
+        self.subscription = Subscription(
+            PAYMENT_PROVISION_FAILED,
+            provisioning_handlers(RefundRules(policy, timedelta(seconds=hold))),
+            unit_of_work=unit_of_work,
+            consumer=CONSUMER,
+            on_duplicate=on_duplicate,
+        )
+
+    async def _deliver(self, event: Event) -> bool:
+        """True when the event was handled, False when the inbox knew it."""
+        before = len(self.duplicates)
+        delivery = Delivery(
+            PAYMENT_PROVISION_FAILED.name, event.to_json_bytes(), {}, str(event.event_id), "c", "", False
+        )
+        await self.subscription.handle(event, delivery)
+        return len(self.duplicates) == before
+
+    async def on_failed(self, event: ProvisionFailed) -> str:
+        scheduled, not_refunded = _refunds_counted("scheduled"), _refunds_counted("not_refunded")
+        if not await self._deliver(event):
+            return "duplicate"
+        if _refunds_counted("scheduled") == scheduled + 1:
+            return "scheduled"
+        if _refunds_counted("not_refunded") == not_refunded + 1:
+            return "not_refunded"
+        held = [r for r in await self.db.refunds(event.order_id) if r.idempotency_key == f"refund:{event.order_id}"]
+        assert held, "a failure that neither scheduled nor declined a refund must have found one scheduled"
+        return "already_scheduled"
+
+    async def on_progress(self, event: ProgressEvent) -> str:
+        cancelled = _refunds_counted("cancelled")
+        if not await self._deliver(event):
+            return "duplicate"
+        return "cancelled_refund" if _refunds_counted("cancelled") > cancelled else "recorded"
+
+
+def _handlers(unit_of_work: UnitOfWorkFactory, db: Db, policy: RefundPolicy, hold: float = 0) -> _Queue:
+    return _Queue(unit_of_work, db, policy, hold)
 
 
 async def test_immediate_policy_refunds_once_even_when_the_failure_arrives_twice_or_again(
-    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     executor: RefundExecutor,
@@ -91,7 +161,7 @@ async def test_immediate_policy_refunds_once_even_when_the_failure_arrives_twice
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    handlers = _handlers(sessions, RefundPolicy.IMMEDIATE)
+    handlers = _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE)
     failure = _failed(order_id)
     assert await handlers.on_failed(failure) == "scheduled"
     assert await handlers.on_failed(failure) == "duplicate"  # the same message redelivered
@@ -107,7 +177,7 @@ async def test_immediate_policy_refunds_once_even_when_the_failure_arrives_twice
 
 
 async def test_replayable_failures_and_the_never_policy_do_not_refund(
-    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     orders: Orders,
@@ -115,16 +185,16 @@ async def test_replayable_failures_and_the_never_policy_do_not_refund(
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    assert await _handlers(sessions, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id, replayable=True)) == (
+    assert await _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id, replayable=True)) == (
         "not_refunded"
     )
-    assert await _handlers(sessions, RefundPolicy.NEVER).on_failed(_failed(order_id)) == "not_refunded"
+    assert await _handlers(unit_of_work, db, RefundPolicy.NEVER).on_failed(_failed(order_id)) == "not_refunded"
     assert await db.refunds(order_id) == []
     assert (await db.payment(order_id)).status == "paid"
 
 
 async def test_a_held_refund_is_cancelled_by_a_successful_replay(
-    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     executor: RefundExecutor,
@@ -133,7 +203,7 @@ async def test_a_held_refund_is_cancelled_by_a_successful_replay(
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    handlers = _handlers(sessions, RefundPolicy.HOLD, hold=3600)
+    handlers = _handlers(unit_of_work, db, RefundPolicy.HOLD, hold=3600)
     failed_at = datetime.now(UTC)
     assert await handlers.on_failed(_failed(order_id, at=failed_at)) == "scheduled"
     (held,) = await db.refunds(order_id)
@@ -149,7 +219,7 @@ async def test_a_held_refund_is_cancelled_by_a_successful_replay(
 
 
 async def test_a_stale_failure_arriving_after_the_replay_succeeded_refunds_nothing(
-    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     orders: Orders,
@@ -157,7 +227,7 @@ async def test_a_stale_failure_arriving_after_the_replay_succeeded_refunds_nothi
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    handlers = _handlers(sessions, RefundPolicy.IMMEDIATE)
+    handlers = _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE)
     failed_at = datetime.now(UTC) - timedelta(minutes=5)
     await handlers.on_progress(_created(order_id, failed_at + timedelta(minutes=1)))
     assert await handlers.on_failed(_failed(order_id, at=failed_at)) == "not_refunded"
@@ -166,6 +236,7 @@ async def test_a_stale_failure_arriving_after_the_replay_succeeded_refunds_nothi
 
 async def test_a_refund_that_comes_due_after_the_server_was_installed_is_cancelled_then(
     sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     executor: RefundExecutor,
@@ -175,7 +246,7 @@ async def test_a_refund_that_comes_due_after_the_server_was_installed_is_cancell
 ) -> None:
     """Belt and braces: the worker re-checks the rule when the refund is due, whatever was cancelled."""
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    handlers = _handlers(sessions, RefundPolicy.HOLD, hold=0)
+    handlers = _handlers(unit_of_work, db, RefundPolicy.HOLD, hold=0)
     failed_at = datetime.now(UTC)
     await handlers.on_failed(_failed(order_id, at=failed_at))
     async with sessions() as session:
@@ -191,7 +262,7 @@ async def test_a_refund_that_comes_due_after_the_server_was_installed_is_cancell
 
 
 async def test_a_new_failure_after_a_cancelled_hold_schedules_the_refund_again(
-    sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     executor: RefundExecutor,
@@ -200,7 +271,7 @@ async def test_a_new_failure_after_a_cancelled_hold_schedules_the_refund_again(
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    handlers = _handlers(sessions, RefundPolicy.HOLD, hold=0)
+    handlers = _handlers(unit_of_work, db, RefundPolicy.HOLD, hold=0)
     start = datetime.now(UTC) - timedelta(minutes=1)
     await handlers.on_failed(_failed(order_id, at=start))
     await handlers.on_progress(_created(order_id, start + timedelta(seconds=10)))
@@ -213,6 +284,7 @@ async def test_a_new_failure_after_a_cancelled_hold_schedules_the_refund_again(
 
 async def test_a_refund_stripe_refuses_is_failed_for_an_operator_who_can_schedule_it_again(
     sessions: async_sessionmaker[AsyncSession],
+    unit_of_work: UnitOfWorkFactory,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
     executor: RefundExecutor,
@@ -221,7 +293,7 @@ async def test_a_refund_stripe_refuses_is_failed_for_an_operator_who_can_schedul
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    await _handlers(sessions, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id))
+    await _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id))
     stripe_control.add_fault(path_prefix="/v1/refunds", method="POST", status=400)
     await executor.run_due()
     (refused,) = await db.refunds(order_id)
@@ -230,7 +302,7 @@ async def test_a_refund_stripe_refuses_is_failed_for_an_operator_who_can_schedul
     async with sessions() as session:  # what the operator does once the cause is fixed
         row = await session.get(RefundRow, refused.id)
         assert row is not None
-        row.status = "scheduled"
+        row.status = RefundState.SCHEDULED
         session.add(row)
         await session.commit()
     await executor.run_due()

@@ -1,5 +1,6 @@
-"""Composition root: settings, Stripe gateway, order-service client, runtime, the webhook worker, the
-sweeper, the refund worker, the provisioning consumer, and the HTTP app."""
+"""Composition root: settings, the Stripe gateway, the order-service client, the runtime, the unit of work,
+the two handler tables (stored Stripe events, provisioning events), the background jobs (webhook worker,
+sweeper, refund worker) and the HTTP app."""
 
 from __future__ import annotations
 
@@ -7,24 +8,30 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from spawnpoint_kit.auth import TokenVerifier
+from spawnpoint_kit.auth import TokenVerifier, install_auth
 from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging
+from spawnpoint_kit.messaging.handlers import Subscription
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .adapters.order_client import OrderClient
 from .adapters.stripe_gateway import StripeGateway
 from .config import Settings
-from .entrypoints import consumers
+from .deps import Services, WebhookKeys
+from .domain.refunds import RefundRules
 from .entrypoints.api import router
 from .entrypoints.jobs import refund_job, sweeper_job
 from .entrypoints.webhook_worker import WebhookWorker
+from .queues import PAYMENT_PROVISION_FAILED
+from .service_layer import provisioning
 from .service_layer.checkout import CheckoutConfig, CheckoutService
 from .service_layer.event_intake import EventIntake
 from .service_layer.fulfilment import Fulfilment
-from .service_layer.provisioning import ProvisioningEvents
+from .service_layer.handlers import provisioning_handlers, stripe_handlers
 from .service_layer.refunds import RefundExecutor
+from .service_layer.stored_events import StoredEventRunner
 from .service_layer.sweeper import Sweeper
+from .service_layer.unit_of_work import SqlPaymentUnitOfWork
 
 SERVICE = "payment-service"
 
@@ -39,37 +46,47 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_network_retries=settings.stripe_max_network_retries,
     )
     order_client = OrderClient(settings.order_service_url)
-    fulfilment = Fulfilment(runtime.sessions, runtime.topology, gateway)
+
+    def unit_of_work() -> SqlPaymentUnitOfWork:
+        return SqlPaymentUnitOfWork(runtime.sessions, runtime.topology)
+
+    fulfilment = Fulfilment(gateway, unit_of_work)
+    runtime.consume(
+        Subscription(
+            PAYMENT_PROVISION_FAILED,
+            provisioning_handlers(RefundRules(settings.refund_policy, settings.refund_hold)),
+            unit_of_work=unit_of_work,
+            consumer=provisioning.CONSUMER,
+        )
+    )
+    if settings.webhook_worker_concurrency:
+        runner = StoredEventRunner(stripe_handlers(fulfilment), unit_of_work, gateway)
+        worker = WebhookWorker(
+            runner,
+            unit_of_work,
+            database_url=settings.database_url,
+            concurrency=settings.webhook_worker_concurrency,
+        )
+        runtime.add_job("webhook-worker", worker.run)
+    sweeper = Sweeper(
+        unit_of_work,
+        fulfilment,
+        after=timedelta(seconds=settings.sweep_after_seconds),
+        batch_size=settings.sweep_batch_size,
+    )
+    runtime.add_job("sweeper", sweeper_job(sweeper, interval_seconds=settings.sweep_interval_seconds))
+    runtime.add_job("refunds", refund_job(RefundExecutor(unit_of_work, gateway)))
+
     checkout = CheckoutService(
-        runtime.sessions,
+        unit_of_work,
         gateway,
         fulfilment,
         CheckoutConfig(
             return_url=settings.checkout_return_url, expiry=timedelta(minutes=settings.checkout_expiry_minutes)
         ),
+        order_client,
     )
-    worker = WebhookWorker(
-        runtime.sessions,
-        fulfilment,
-        database_url=settings.database_url,
-        concurrency=settings.webhook_worker_concurrency,
-    )
-    sweeper = Sweeper(
-        runtime.sessions,
-        fulfilment,
-        after=timedelta(seconds=settings.sweep_after_seconds),
-        batch_size=settings.sweep_batch_size,
-    )
-    executor = RefundExecutor(runtime.sessions, runtime.topology, gateway)
-    if settings.webhook_worker_concurrency:
-        runtime.add_job("webhook-worker", worker.run)
-    runtime.add_job("sweeper", sweeper_job(sweeper, interval_seconds=settings.sweep_interval_seconds))
-    runtime.add_job("refunds", refund_job(executor))
-    consumers.register(
-        runtime, ProvisioningEvents(runtime.sessions, policy=settings.refund_policy, hold=settings.refund_hold)
-    )
-
-    intake = EventIntake(runtime.sessions)
+    intake = EventIntake(unit_of_work)
     lifespan = runtime.lifespan(order_client.aclose, intake.aclose)
 
     app = FastAPI(
@@ -80,15 +97,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "(OrderRefunded) for servers that cannot be provisioned and for duplicate payments.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.runtime = runtime
-    app.state.gateway = gateway
-    app.state.order_client = order_client
-    app.state.fulfilment = fulfilment
-    app.state.intake = intake
-    app.state.checkout = checkout
-    app.state.webhook_secrets = settings.webhook_secrets()
-    app.state.token_verifier = TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience)
+    app.state.services = Services(
+        runtime=runtime,
+        unit_of_work=unit_of_work,
+        fulfilment=fulfilment,
+        checkout=checkout,
+        intake=intake,
+        webhook_keys=WebhookKeys(
+            secrets=tuple(settings.webhook_secrets()), tolerance_seconds=settings.stripe_webhook_tolerance_seconds
+        ),
+    )
+    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(router)
     return app

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from .domain.stripe_events import HANDLED_TYPES
+
 WEBHOOKS = Counter(
     "payment_webhooks_total",
     "Stripe webhook deliveries received, by event type and outcome "
@@ -21,7 +23,8 @@ SIGNATURE_FAILURES = Counter(
 )
 EVENTS_APPLIED = Counter(
     "payment_stripe_events_applied_total",
-    "Stored Stripe events applied by the webhook worker, by event type and outcome",
+    "Stored Stripe events applied by the webhook worker, by event type and outcome (the handler's, or "
+    "duplicate_event, retry, error)",
     ["type", "outcome"],
 )
 FULFILMENTS = Counter(
@@ -44,16 +47,7 @@ WEBHOOK_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
-KNOWN_TYPES = frozenset(
-    {
-        "checkout.session.completed",
-        "checkout.session.async_payment_succeeded",
-        "checkout.session.async_payment_failed",
-        "checkout.session.expired",
-    }
-)
-
 
 def type_label(event_type: object) -> str:
     """An event type as a label value: one of ours, or ``other``."""
-    return event_type if isinstance(event_type, str) and event_type in KNOWN_TYPES else "other"
+    return event_type if isinstance(event_type, str) and event_type in HANDLED_TYPES else "other"

@@ -1,5 +1,6 @@
 """Helpers for payment-service's own tests (component tests here, end-to-end tests in tests/integration):
-orders shaped as order-service hands them over, and read-only views of what the service committed.
+orders shaped as order-service hands them over, read-only views of what the service committed, and the
+in-memory repositories and unit of work for handler tests without a database (``FakePaymentDatabase``).
 
 Like ``stripe_fake.testing``, it ships with the package so that tests in other folders can import it with
 full typing; nothing in the service imports it.
@@ -8,7 +9,10 @@ full typing; nothing in the service imports it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -16,14 +20,29 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_contracts import Deploy, FeatureLimits, Limits, OrderSnapshot, ServerSpec
 from spawnpoint_kit.messaging.outbox import OutboxMessage
+from spawnpoint_kit.unit_of_work import E, FakeUnitOfWork
 
-from .adapters.order_client import OrderView
+from .adapters.order_client import OrderNotFound, OrderView
+from .adapters.repositories import ClaimedEvent
 from .adapters.tables import CheckoutSessionRow, PaymentRow, RefundRow, StripeEventRow
+from .domain.payment import PaymentStatus
+from .domain.refunds import RefundState
+from .domain.stripe_events import StoredEventStatus
+from .service_layer.unit_of_work import PaymentUnitOfWork
 
 
-@dataclass(frozen=True)
 class Orders:
-    """Makes orders as order-service would hand them to payment-service."""
+    """Makes orders as order-service would hand them to payment-service, and hands them out again as
+    order-service would (``get_order``: the checkout's ``OrderReader``)."""
+
+    def __init__(self) -> None:
+        self.known: dict[uuid.UUID, OrderView] = {}
+
+    async def get_order(self, order_id: uuid.UUID, *, bearer_token: str) -> OrderView:
+        try:
+            return self.known[order_id]
+        except KeyError:
+            raise OrderNotFound(str(order_id)) from None
 
     def new(self, *, amount: int = 500, currency: str = "eur", user_id: str = "alice") -> OrderView:
         snapshot = OrderSnapshot(
@@ -46,7 +65,9 @@ class Orders:
                 deploy=Deploy(locations=[1]),
             ),
         )
-        return OrderView(snapshot=snapshot, status="pending_payment", correlation_id=str(uuid.uuid4()))
+        order = OrderView(snapshot=snapshot, status="pending_payment", correlation_id=str(uuid.uuid4()))
+        self.known[snapshot.order_id] = order
+        return order
 
 
 @dataclass(frozen=True)
@@ -88,3 +109,179 @@ class Db:
         async with self.sessions() as session:
             rows = await session.exec(select(StripeEventRow).where(StripeEventRow.order_id == order_id))
             return list(rows.all())
+
+
+# In memory: payment-service's repositories and unit of work, for handler tests without a database -------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FakeCheckoutSessions:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, CheckoutSessionRow] = {}
+
+    def add(self, row: CheckoutSessionRow) -> None:
+        self.rows[row.id] = row
+
+    async def lock(self, row_id: uuid.UUID) -> CheckoutSessionRow | None:
+        return self.rows.get(row_id)
+
+    async def by_stripe_id(self, session_id: str) -> CheckoutSessionRow | None:
+        return next((r for r in self.rows.values() if r.stripe_session_id == session_id), None)
+
+    async def latest(self, order_id: uuid.UUID) -> CheckoutSessionRow | None:
+        rows = await self.of_order(order_id)
+        return rows[-1] if rows else None
+
+    async def of_order(self, order_id: uuid.UUID) -> list[CheckoutSessionRow]:
+        return sorted((r for r in self.rows.values() if r.order_id == order_id), key=lambda r: r.attempt)
+
+
+class FakePayments:
+    def __init__(self, sessions: FakeCheckoutSessions) -> None:
+        self.rows: dict[uuid.UUID, PaymentRow] = {}
+        self._sessions = sessions
+
+    async def add(self, payment: PaymentRow) -> bool:
+        if payment.order_id in self.rows:
+            return False
+        self.rows[payment.order_id] = payment
+        return True
+
+    async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
+        return self.rows.get(order_id)
+
+    async def lock(self, order_id: uuid.UUID) -> PaymentRow | None:
+        return self.rows.get(order_id)
+
+    async def claim_for_sweep(
+        self, *, statuses: Iterable[PaymentStatus], cutoff: datetime, limit: int, now: datetime
+    ) -> list[uuid.UUID]:
+        wanted = set(statuses)
+        due = []
+        for payment in self.rows.values():
+            created = [r.created_at for r in await self._sessions.of_order(payment.order_id)]
+            if payment.status in wanted and created and max(created) < cutoff:
+                due.append(payment)
+        due.sort(key=lambda p: (p.swept_at is not None, p.swept_at or p.created_at, p.created_at))
+        for payment in due[:limit]:
+            payment.swept_at = now
+        return [p.order_id for p in due[:limit]]
+
+
+class FakeStripeEvents:
+    def __init__(self) -> None:
+        self.rows: dict[str, StripeEventRow] = {}
+
+    async def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
+        inserted = set()
+        for row in rows:
+            if row["id"] not in self.rows:
+                self.rows[row["id"]] = StripeEventRow(**row)
+                inserted.add(row["id"])
+        return inserted
+
+    async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[ClaimedEvent]:
+        now = _now()
+        due = sorted(
+            (r for r in self.rows.values() if r.status == StoredEventStatus.PENDING and r.next_attempt_at <= now),
+            key=lambda r: r.received_at,
+        )[:limit]
+        for row in due:
+            row.next_attempt_at = now + timedelta(seconds=lease_seconds)
+        return [ClaimedEvent(r.id, r.type, r.session_id, r.order_id, r.attempts) for r in due]
+
+    async def lock(self, event_id: str) -> StripeEventRow | None:
+        return self.rows.get(event_id)
+
+    async def retry_waiting(self, order_id: uuid.UUID) -> None:
+        now = _now()
+        for row in self.rows.values():
+            if row.order_id == order_id and row.status == StoredEventStatus.PENDING and row.next_attempt_at > now:
+                row.next_attempt_at = now
+
+
+class FakeRefunds:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, RefundRow] = {}
+
+    async def add(self, refund: RefundRow) -> bool:
+        if any(r.idempotency_key == refund.idempotency_key for r in self.rows.values()):
+            return False
+        self.rows[refund.id] = refund
+        return True
+
+    async def get(self, refund_id: uuid.UUID) -> RefundRow | None:
+        return self.rows.get(refund_id)
+
+    async def lock(self, refund_id: uuid.UUID) -> RefundRow | None:
+        return self.rows.get(refund_id)
+
+    async def lock_by_key(self, key: str) -> RefundRow | None:
+        return next((r for r in self.rows.values() if r.idempotency_key == key), None)
+
+    async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[uuid.UUID]:
+        now = _now()
+        due = sorted(
+            (
+                r
+                for r in self.rows.values()
+                if r.status in (RefundState.SCHEDULED, RefundState.EXECUTING)
+                and r.due_at <= now
+                and (r.lease_until is None or r.lease_until < now)
+            ),
+            key=lambda r: r.due_at,
+        )[:limit]
+        for row in due:
+            row.lease_until = now + timedelta(seconds=lease_seconds)
+        return [r.id for r in due]
+
+
+class FakePaymentDatabase:
+    """payment-service's rows in memory, shared by every unit of work made from it (``unit_of_work`` is a
+    factory, as bootstrap's is): a handler that opens a second unit of work after a commit sees the same
+    rows. Rows are changed in place; a rollback does not undo them (tests assert what was committed)."""
+
+    def __init__(self) -> None:
+        self.checkout_sessions = FakeCheckoutSessions()
+        self.payments = FakePayments(self.checkout_sessions)
+        self.stripe_events = FakeStripeEvents()
+        self.refunds = FakeRefunds()
+        self.units: list[FakePaymentUnitOfWork] = []
+
+    def unit_of_work(self) -> FakePaymentUnitOfWork:
+        uow = FakePaymentUnitOfWork(self)
+        self.units.append(uow)
+        return uow
+
+    def events(self, kind: type[E]) -> list[E]:
+        """The events of type ``kind`` committed by any of its units of work, in commit order per unit."""
+        return [event for uow in self.units for event in uow.events(kind)]
+
+    @property
+    def commits(self) -> int:
+        return sum(uow.commits for uow in self.units)
+
+
+class FakePaymentUnitOfWork(FakeUnitOfWork, PaymentUnitOfWork):
+    def __init__(self, database: FakePaymentDatabase | None = None) -> None:
+        super().__init__()
+        self.database = database or FakePaymentDatabase()
+        self.payments = self.database.payments
+        self.checkout_sessions = self.database.checkout_sessions
+        self.stripe_events = self.database.stripe_events
+        self.refunds = self.database.refunds
+
+
+__all__ = [
+    "Db",
+    "FakeCheckoutSessions",
+    "FakePaymentDatabase",
+    "FakePaymentUnitOfWork",
+    "FakePayments",
+    "FakeRefunds",
+    "FakeStripeEvents",
+    "Orders",
+]

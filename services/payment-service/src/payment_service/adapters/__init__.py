@@ -1,1 +1,1 @@
-"""adapters."""
+"""adapters: Stripe, order-service, the webhook signature, the tables and their repositories."""

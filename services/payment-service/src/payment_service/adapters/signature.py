@@ -17,6 +17,7 @@ Each refusal carries a short ``reason`` for metrics and logs: ``missing_header``
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import stripe
 
@@ -48,7 +49,9 @@ def _timestamp_and_v1(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def verify(payload: bytes, header: str | None, secrets: list[str], *, tolerance: int, now: float | None = None) -> None:
+def verify(
+    payload: bytes, header: str | None, secrets: Sequence[str], *, tolerance: int, now: float | None = None
+) -> None:
     """Raise ``InvalidSignature`` unless ``header`` is a valid, recent signature of ``payload``."""
     if not header:
         raise InvalidSignature("missing_header", "No Stripe-Signature header value was provided")

@@ -5,13 +5,16 @@ Results are turned into small typed values at this boundary so the rest of the s
 and 5xx with the same idempotency key (``max_network_retries``), which is safe because every POST we make
 carries our own stable key. Stripe's errors are classified here too (``is_transient``,
 ``is_not_found``, ``not_open_status``, ``is_already_refunded``) so callers never parse messages.
+
+The service layer depends on the two protocols below, not on ``StripeGateway``, so its fast tests hand it a
+small fake instead of the SDK.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import stripe
 
@@ -123,6 +126,23 @@ def is_refused_parameters(exc: Exception) -> bool:
     """Stripe refused the request itself (a 400 that is not an idempotency conflict): resending the
     same parameters can never succeed."""
     return isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 400 and exc.code != "resource_missing"
+
+
+class CheckoutGateway(Protocol):
+    """Stripe's Checkout Sessions, as fulfilment, the stored-event runner and checkout use them."""
+
+    async def create_checkout_session(self, params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession: ...
+    async def retrieve_checkout_session(self, session_id: str) -> CheckoutSession: ...
+    async def expire_checkout_session(self, session_id: str) -> CheckoutSession: ...
+
+
+class RefundGateway(Protocol):
+    """Stripe's refunds, as the refund executor uses them."""
+
+    async def refund(
+        self, *, payment_intent: str, idempotency_key: str, reason: str | None, metadata: dict[str, str]
+    ) -> Refund: ...
+    async def refunds_of(self, payment_intent: str) -> list[Refund]: ...
 
 
 class StripeGateway:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,10 +12,26 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Column, Field, SQLModel
 
 from ..domain.payment import PaymentStatus
+from ..domain.refunds import RefundState
+from ..domain.stripe_events import StoredEventStatus
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _status(enum: type[StrEnum], length: int) -> Any:
+    """A status column holding the enum's values as plain text (the migrations made them VARCHARs)."""
+    return Column(
+        sa.Enum(
+            enum,
+            native_enum=False,
+            length=length,
+            create_constraint=False,
+            values_callable=lambda members: [member.value for member in members],
+        ),
+        nullable=False,
+    )
 
 
 def _ts(nullable: bool = False) -> Any:
@@ -31,18 +48,7 @@ class PaymentRow(SQLModel, table=True):
     email: str = Field(max_length=320)
     amount: int
     currency: str = Field(max_length=3)
-    status: PaymentStatus = Field(
-        sa_column=Column(
-            sa.Enum(
-                PaymentStatus,
-                native_enum=False,
-                length=32,
-                create_constraint=False,
-                values_callable=lambda enum: [member.value for member in enum],
-            ),
-            nullable=False,
-        )
-    )
+    status: PaymentStatus = Field(sa_column=_status(PaymentStatus, 32))
     order_snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     correlation_id: str = Field(max_length=200)
     paid_session_id: str | None = Field(default=None, max_length=255)
@@ -96,7 +102,11 @@ class StripeEventRow(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     session_id: str | None = Field(default=None, max_length=255)
     order_id: uuid.UUID | None = Field(default=None, index=True)
-    status: str = Field(default="pending", max_length=32, description="pending, processed or abandoned")
+    status: StoredEventStatus = Field(
+        default=StoredEventStatus.PENDING,
+        sa_column=_status(StoredEventStatus, 32),
+        description="pending, processed or abandoned (``domain.stripe_events.STORED_EVENT``)",
+    )
     outcome: str | None = Field(default=None, max_length=32, description="what applying it did")
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
@@ -117,7 +127,10 @@ class RefundRow(SQLModel, table=True):
     idempotency_key: str = Field(max_length=255, unique=True)
     kind: str = Field(max_length=16, description="order (the order's payment) or duplicate (an extra payment)")
     reason: str = Field(max_length=64)
-    status: str = Field(max_length=16, description="scheduled, executing, succeeded, cancelled or failed")
+    status: RefundState = Field(
+        sa_column=_status(RefundState, 16),
+        description="scheduled, executing, succeeded, cancelled or failed (``domain.refunds.REFUND``)",
+    )
     session_id: str | None = Field(default=None, max_length=255)
     payment_intent: str | None = Field(default=None, max_length=255)
     amount: int

@@ -1,1 +1,2 @@
-"""Pure rules of payment: the payment state machine. No I/O."""
+"""Pure rules of payment: the payment, refund and stored-event state machines, fulfilment's decision, the
+refund policy and the checkout-session rules. No I/O."""

@@ -33,6 +33,17 @@ class SessionRowStatus(StrEnum):
     ABANDONED = "abandoned"
 
 
+STRIPE_SESSION_STATES = frozenset({SessionRowStatus.OPEN, SessionRowStatus.COMPLETE, SessionRowStatus.EXPIRED})
+"""The session states Stripe reports; our row mirrors them (``creating`` and ``abandoned`` are ours only)."""
+
+
+def mirrored_status(current: str, stripe_status: str | None) -> str | None:
+    """The status our row takes after Stripe reported ``stripe_status``, or None when it stays as it is."""
+    if stripe_status in STRIPE_SESSION_STATES and stripe_status != current:
+        return stripe_status
+    return None
+
+
 def attempt_is_live(status: str, expires_at: datetime, now: datetime) -> bool:
     """An attempt that may still take the customer's money: open at Stripe as far as we know, or being
     created and still within its payment window (a retry may still hand it to the customer)."""

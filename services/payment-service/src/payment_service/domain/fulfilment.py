@@ -1,9 +1,10 @@
 """What a freshly retrieved Checkout Session means for an order: the pure rule behind fulfilment.
 
-Every caller (webhook worker, return page, sweeper, a repeated checkout request) retrieves the session
-from Stripe and asks ``decide``. The answer depends only on the session's state as Stripe reports it now
-and on the payment's state here, never on which event or caller triggered it, so duplicates, arrival
-order and concurrent callers cannot produce a second ``OrderPaid``:
+Every caller (a stored webhook event, the return page, the sweeper, a repeated checkout request)
+retrieves the session from Stripe and ``service_layer.fulfilment`` asks ``decide``. The answer depends
+only on the session's state as Stripe reports it now and on the payment's state here, never on which
+event or caller triggered it, so duplicates, arrival order and concurrent callers cannot produce a second
+``OrderPaid``:
 
 - a session that is not ``complete`` fulfils nothing;
 - amount or currency that differ from the order are never fulfilled (an operator looks at it);
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .payment import UNPAID_FOR_GOOD, PaymentStatus, PaymentTrigger, next_status
+from .payment import PAYMENT, UNPAID_FOR_GOOD, PaymentStatus, PaymentTrigger
 
 
 class Decision(StrEnum):
@@ -75,13 +76,13 @@ def decide(payment: PaymentFacts, session: SessionFacts) -> Decision:
     if is_paid(payment, session):
         if payment.paid_session_id == session.session_id:
             return Decision.ALREADY_PAID
-        if next_status(payment.status, PaymentTrigger.PAID) is not None:
+        if PAYMENT.allows(payment.status, PaymentTrigger.PAID):
             return Decision.FULFIL
         if payment.paid_session_id is None and payment.status in UNPAID_FOR_GOOD:
             return Decision.REFUND_ORDER
         return Decision.REFUND_DUPLICATE
     if session.payment_status == "no_payment_required":
         return Decision.MISMATCH
-    if next_status(payment.status, PaymentTrigger.PROCESSING) is not None:
+    if PAYMENT.allows(payment.status, PaymentTrigger.PROCESSING):
         return Decision.PROCESSING
     return Decision.NO_CHANGE

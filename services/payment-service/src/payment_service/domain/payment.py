@@ -1,8 +1,10 @@
 """The payment state machine of one order.
 
 Stripe events arrive duplicated and in any order, and the return page and a sweeper may act on the same
-session concurrently. So every move is forward-only: a move that is not in the table is a no-op, never an
-error and never a step back (a late ``expired`` does not undo ``paid``).
+session concurrently. So every move is forward-only, and message-driven callers ask ``PAYMENT.allows``
+first: a move the table does not list is a guarded no-op, never a step back (a late ``expired`` does not
+undo ``paid``). A move taken without asking (``PAYMENT.transition``) that the table does not allow raises
+``InvalidTransition``.
 
 ```
 pending_payment --completed&unpaid--> payment_processing --async_failed--> payment_failed
@@ -19,6 +21,8 @@ still create the server.
 from __future__ import annotations
 
 from enum import StrEnum
+
+from spawnpoint_kit.state_machine import StateMachine
 
 
 class PaymentStatus(StrEnum):
@@ -52,12 +56,10 @@ TRANSITIONS: dict[tuple[PaymentStatus, PaymentTrigger], PaymentStatus] = {
     (PaymentStatus.PAYMENT_FAILED, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
     (PaymentStatus.REFUND_PENDING, PaymentTrigger.REFUNDED): PaymentStatus.REFUNDED,
 }
+"""Every allowed move; any pair not listed leaves the payment as it is."""
 
-
-def next_status(current: PaymentStatus, trigger: PaymentTrigger) -> PaymentStatus | None:
-    """The status after ``trigger``, or None when it does not apply (a no-op)."""
-    return TRANSITIONS.get((current, trigger))
-
+PAYMENT: StateMachine[PaymentStatus, PaymentTrigger] = StateMachine("payment", TRANSITIONS)
+"""The payment's machine: every change of ``payments.status`` goes through it."""
 
 OPEN_FOR_CHECKOUT = frozenset({PaymentStatus.PENDING_PAYMENT})
 """States in which a customer may (re)open a checkout for the order."""

@@ -18,6 +18,12 @@ failures marked ``replayable == False`` are refunded automatically; a replayable
 panel credentials, an unknown egg) waits for the operator's replay. A held refund is cancelled when a
 later sign of provisioning progress arrives (the server was created or installed, or the request was
 replayed), and is re-checked just before the money moves.
+
+A refund row moves through ``REFUND`` (below): ``scheduled`` -> ``executing`` (the worker took it; again
+after a transient failure) -> ``succeeded`` or ``failed`` (Stripe refused: an operator looks at it);
+a ``scheduled`` one may be ``cancelled`` (no longer warranted), and a cancelled one scheduled again by a
+later failure. An operator retries a ``failed`` one by setting it back to ``scheduled`` by hand (see
+docs/payments.md); the code never does.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from spawnpoint_kit.state_machine import StateMachine
 
 from .payment import PaymentStatus
 
@@ -54,6 +62,36 @@ class RefundState(StrEnum):
     SUCCEEDED = "succeeded"
     CANCELLED = "cancelled"
     FAILED = "failed"
+
+
+class RefundTrigger(StrEnum):
+    EXECUTE = "execute"
+    SUCCEED = "succeed"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    SCHEDULE = "schedule"
+
+
+REFUND_TRANSITIONS: dict[tuple[RefundState, RefundTrigger], RefundState] = {
+    (RefundState.SCHEDULED, RefundTrigger.EXECUTE): RefundState.EXECUTING,
+    (RefundState.EXECUTING, RefundTrigger.EXECUTE): RefundState.EXECUTING,  # again, after a transient failure
+    (RefundState.EXECUTING, RefundTrigger.SUCCEED): RefundState.SUCCEEDED,
+    (RefundState.EXECUTING, RefundTrigger.FAIL): RefundState.FAILED,
+    (RefundState.SCHEDULED, RefundTrigger.CANCEL): RefundState.CANCELLED,
+    (RefundState.CANCELLED, RefundTrigger.SCHEDULE): RefundState.SCHEDULED,
+}
+"""Every move the code makes; ``succeeded``, ``failed`` and a ``cancelled`` nobody schedules again are final."""
+
+REFUND: StateMachine[RefundState, RefundTrigger] = StateMachine("refund", REFUND_TRANSITIONS)
+"""The refund's machine: every change of ``refunds.status`` goes through it."""
+
+
+@dataclass(frozen=True)
+class RefundRules:
+    """``REFUND_POLICY`` and ``REFUND_HOLD_SECONDS``: when a provisioning failure's refund runs."""
+
+    policy: RefundPolicy
+    hold: timedelta
 
 
 STRIPE_REASON: dict[RefundReason, str | None] = {
@@ -101,6 +139,24 @@ def refund_warranted(facts: ProvisioningFacts) -> bool:
         and facts.replayable is False
         and (facts.progress_at is None or facts.progress_at <= facts.failed_at)
     )
+
+
+def superseded_by_progress(reason: str, cause_at: datetime | None, progress_at: datetime) -> bool:
+    """A held provisioning refund is cancelled by progress newer than the failure that caused it."""
+    return reason == RefundReason.PROVISIONING_FAILED and (cause_at is None or cause_at < progress_at)
+
+
+def why_not_refund_now(facts: ProvisioningFacts | None, reason: str) -> str | None:
+    """Why an order refund that came due must not run now, or None when it goes ahead. ``facts`` is None
+    for an order this service does not know. A payment already ``refund_pending`` was decided before (an
+    earlier run, or an operator re-scheduling a failed one)."""
+    if facts is None:
+        return "the order is not known here"
+    if facts.payment_status == PaymentStatus.REFUND_PENDING:
+        return None
+    if reason == RefundReason.PROVISIONING_FAILED:
+        return None if refund_warranted(facts) else "no longer warranted when due"
+    return f"the payment is {facts.payment_status.value}"
 
 
 def refund_due_at(policy: RefundPolicy, hold: timedelta, failed_at: datetime, now: datetime) -> datetime | None:

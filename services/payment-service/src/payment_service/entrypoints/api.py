@@ -1,4 +1,7 @@
-"""payment-service HTTP API: opening a checkout, the return page's status call, and Stripe's webhook."""
+"""payment-service HTTP API: opening a checkout, the return page's status call, and Stripe's webhook.
+
+Routes translate HTTP to the service layer and back; what they use comes from ``deps.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +16,17 @@ from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from spawnpoint_kit.auth import CurrentPrincipal
+from spawnpoint_kit.auth import BearerToken, CurrentPrincipal
 from spawnpoint_kit.logs import get_logger
 
 from ..adapters.order_client import OrderNotFound, OrderServiceUnavailable
 from ..adapters.signature import InvalidSignature, verify
+from ..deps import CheckoutDep, FulfilmentDep, IntakeDep, UnitOfWorkDep, WebhookKeysDep
 from ..domain.payment import PaymentStatus
 from ..metrics import SIGNATURE_FAILURES, WEBHOOK_SECONDS, WEBHOOKS, type_label
 from ..service_layer.checkout import CheckoutUnavailable, NotPayable
+from ..service_layer.event_intake import MalformedEvent
 from ..service_layer.return_page import SessionNotFound, session_status
-from ..service_layer.webhooks import MalformedEvent
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -74,19 +78,15 @@ def _unavailable(exc: Exception) -> HTTPException:
         503: {"description": "order-service or Stripe is unreachable; retry"},
     },
 )
-async def create_checkout_session(body: CheckoutIn, request: Request, principal: CurrentPrincipal) -> JSONResponse:
-    state = request.app.state
-    token = request.headers["authorization"].split(" ", 1)[1]
+async def create_checkout_session(
+    body: CheckoutIn, principal: CurrentPrincipal, token: BearerToken, checkout: CheckoutDep
+) -> JSONResponse:
     try:
-        order = await state.order_client.get_order(body.order_id, bearer_token=token)
+        opened = await checkout.open_for(principal, body.order_id, bearer_token=token)
     except OrderNotFound as exc:
         raise HTTPException(status_code=404, detail="order not found") from exc
     except OrderServiceUnavailable as exc:
         raise HTTPException(status_code=503, detail="order-service is unavailable; try again") from exc
-    if order.snapshot.user_id != principal.user_id:
-        raise HTTPException(status_code=404, detail="order not found")
-    try:
-        opened = await state.checkout.open(order)
     except NotPayable as exc:
         raise HTTPException(status_code=409, detail=f"the order is not waiting for payment ({exc.status})") from exc
     except (stripe.StripeError, CheckoutUnavailable) as exc:
@@ -111,11 +111,10 @@ async def create_checkout_session(body: CheckoutIn, request: Request, principal:
     },
 )
 async def checkout_session_status(
-    session_id: SessionId, request: Request, principal: CurrentPrincipal
+    session_id: SessionId, principal: CurrentPrincipal, uow: UnitOfWorkDep, fulfilment: FulfilmentDep
 ) -> SessionStatusOut:
-    state = request.app.state
     try:
-        view = await session_status(state.runtime.sessions, state.fulfilment, session_id, user_id=principal.user_id)
+        view = await session_status(uow, fulfilment, session_id, user_id=principal.user_id)
     except SessionNotFound as exc:
         raise HTTPException(status_code=404, detail="checkout session not found") from exc
     except stripe.StripeError as exc:
@@ -137,17 +136,11 @@ async def checkout_session_status(
     summary="Stripe webhook endpoint (signature verified on the raw body)",
     responses={400: {"description": "Missing or invalid signature, or a body that is not a Stripe event"}},
 )
-async def stripe_webhook(request: Request) -> WebhookOut:
+async def stripe_webhook(request: Request, keys: WebhookKeysDep, intake: IntakeDep) -> WebhookOut:
     started = time.perf_counter()
-    state = request.app.state
     payload = await request.body()
     try:
-        verify(
-            payload,
-            request.headers.get("stripe-signature"),
-            state.webhook_secrets,
-            tolerance=state.settings.stripe_webhook_tolerance_seconds,
-        )
+        verify(payload, request.headers.get("stripe-signature"), keys.secrets, tolerance=keys.tolerance_seconds)
     except InvalidSignature as exc:
         SIGNATURE_FAILURES.labels(exc.reason).inc()
         WEBHOOKS.labels("unknown", "invalid_signature").inc()
@@ -159,7 +152,7 @@ async def stripe_webhook(request: Request) -> WebhookOut:
         if not isinstance(event, dict):
             raise MalformedEvent("the body is not a JSON object")
         event_type = event.get("type")
-        outcome = await state.intake.record(event)
+        outcome = await intake.record(event)
     except ValueError as exc:  # json.JSONDecodeError and MalformedEvent are ValueErrors
         WEBHOOKS.labels(type_label(event_type), "malformed").inc()
         raise HTTPException(status_code=400, detail=f"not a Stripe event: {exc}") from exc

@@ -1,37 +1,25 @@
-"""Background job: applies stored Stripe events (woken by NOTIFY, polling as a safety net).
+"""Background job: leases due stored Stripe events and hands each to the runner (woken by NOTIFY, polling as
+a safety net).
 
-Each event's session is re-retrieved from Stripe (the event snapshot is never trusted for the current
-state) and handed to the one fulfilment: ``completed`` and ``async_payment_succeeded`` fulfil (a
-delayed method makes the order ``payment_processing``), ``async_payment_failed`` fails the payment
-unless Stripe now says it is paid, ``expired`` expires the order unless it was paid or has another live
-session. The event row is marked processed in the transaction that applies it.
+It decides nothing: which handler an event needs, the Stripe call, the transaction and the event's
+bookkeeping are ``service_layer.stored_events.StoredEventRunner``'s. Up to ``WEBHOOK_WORKER_CONCURRENCY``
+events are applied at once; a lease that is not finished (a crashed process) runs out and the event is
+leased again. Not a ``periodic`` job: it waits for a NOTIFY or for a slot to free up, not for a period.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
-
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
+from collections.abc import Callable
 
 from spawnpoint_kit.db import asyncpg_dsn
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.notify import listen, wait_for_wake
 
-from ..adapters.stripe_gateway import is_not_found
-from ..service_layer.fulfilment import Fulfilment
-from ..service_layer.webhooks import (
-    ASYNC_FAILED,
-    ASYNC_SUCCEEDED,
-    COMPLETED,
-    EXPIRED,
-    NOTIFY_CHANNEL,
-    RetryLater,
-    claim_pending,
-    process_one,
-)
+from ..adapters.repositories import STRIPE_EVENTS_CHANNEL, ClaimedEvent
+from ..service_layer.stored_events import StoredEventRunner
+from ..service_layer.unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
 
@@ -39,48 +27,37 @@ log = get_logger(__name__)
 class WebhookWorker:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        fulfilment: Fulfilment,
+        runner: StoredEventRunner,
+        unit_of_work: Callable[[], PaymentUnitOfWork],
         *,
         database_url: str,
         concurrency: int,
         poll_seconds: float = 1.0,
     ) -> None:
-        self._sessions = sessions
-        self._fulfilment = fulfilment
+        self._runner = runner
+        self._unit_of_work = unit_of_work
         self._dsn = asyncpg_dsn(database_url)
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._wake = asyncio.Event()
 
-    async def apply(self, payload: dict[str, Any], event_id: str) -> str:
-        """Apply one stored event; returns the outcome (raises ``RetryLater`` to keep it for later)."""
-        event_type = payload["type"]
-        session_id = payload["data"]["object"]["id"]
-        try:
-            checkout = await self._fulfilment.retrieve(session_id)
-        except Exception as exc:
-            if is_not_found(exc):
-                raise RetryLater(f"Stripe does not know session {session_id}") from exc
-            raise
-        paid_now = checkout.status == "complete" and checkout.payment_status == "paid"
-        if event_type in (COMPLETED, ASYNC_SUCCEEDED) or paid_now:
-            return (await self._fulfilment.apply(checkout, via="webhook", event_id=event_id)).outcome
-        if event_type == ASYNC_FAILED:
-            return await self._fulfilment.mark_failed(checkout, event_id=event_id)
-        if event_type == EXPIRED:
-            return await self._fulfilment.mark_expired(checkout, event_id=event_id)
-        raise RetryLater(f"unexpected stored event type {event_type}")
+    async def claim(self, limit: int) -> list[ClaimedEvent]:
+        """Lease up to ``limit`` due events (committed at once: the lease is what keeps others off them)."""
+        uow = self._unit_of_work()
+        async with uow:
+            claimed = await uow.stripe_events.claim_due(limit=limit)
+            await uow.commit()
+        return claimed
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = asyncio.create_task(listen(self._dsn, NOTIFY_CHANNEL, self._wake, stop))
+        listener = asyncio.create_task(listen(self._dsn, STRIPE_EVENTS_CHANNEL, self._wake, stop))
         in_flight: set[asyncio.Task[bool]] = set()
         try:
             while not stop.is_set():
                 free = self._concurrency - len(in_flight)
-                claimed = await claim_pending(self._sessions, limit=free) if free > 0 else []
-                for item in claimed:
-                    task = asyncio.create_task(process_one(self._sessions, item, self.apply))
+                claimed = await self.claim(free) if free > 0 else []
+                for event in claimed:
+                    task = asyncio.create_task(self._runner.run(event))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 if free > 0 and len(claimed) == free:

@@ -1,7 +1,8 @@
 """Opening a Checkout Session for an order: one open session per order.
 
-The order is read from order-service with the customer's own token, so ownership is order-service's
-rule and the amount comes from the order, never from the client. The rules for reusing or replacing a
+``CheckoutService.open_for`` reads the order from order-service with the customer's own token (the amount
+comes from the order, never from the client) and opens it only for its owner: anyone else gets
+``OrderNotFound``, as for an unknown id, so existence is not leaked. The rules for reusing or replacing a
 session are in ``domain.checkout``; this module applies them:
 
 - our latest attempt is ``open``: Stripe is asked for its current state. Still open: its
@@ -18,36 +19,41 @@ session are in ``domain.checkout``; this module applies them:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from spawnpoint_kit.auth import Principal
 from spawnpoint_kit.logs import get_logger
 
-from ..adapters.order_client import OrderView
-from ..adapters.stripe_gateway import CheckoutSession, StripeGateway, is_refused_parameters, not_open_status
+from ..adapters.order_client import OrderNotFound, OrderView
+from ..adapters.stripe_gateway import CheckoutGateway, CheckoutSession, is_refused_parameters, not_open_status
 from ..adapters.tables import CheckoutSessionRow, PaymentRow
 from ..domain.checkout import (
     NextStep,
     RemoteVerdict,
     SessionRowStatus,
     idempotency_key,
+    mirrored_status,
     next_step,
     session_params,
     verdict,
 )
 from ..domain.payment import OPEN_FOR_CHECKOUT, PaymentStatus
 from .fulfilment import Fulfilment
-from .webhooks import retry_waiting_events
+from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
 
 MAX_ROUNDS = 3
 """A replaced session is re-examined at most this many times in one request."""
+
+
+class OrderReader(Protocol):
+    """order-service, read on the customer's behalf (``adapters.order_client.OrderClient``)."""
+
+    async def get_order(self, order_id: uuid.UUID, *, bearer_token: str) -> OrderView: ...
 
 
 @dataclass(frozen=True)
@@ -88,46 +94,55 @@ class _Attempt:
     key: str
 
 
-async def _lock_payment(session: AsyncSession, order: OrderView) -> PaymentRow:
-    """The order's payment row, created on the first checkout request, locked for this transaction."""
+async def _lock_payment(uow: PaymentUnitOfWork, order: OrderView) -> PaymentRow:
+    """The order's payment row, created on the first checkout request, locked for this unit of work. A new
+    one makes the order's stored events that were waiting for it due at once."""
     snap = order.snapshot
     now = datetime.now(UTC)
-    inserted = (
-        await session.exec(
-            insert(PaymentRow)
-            .values(
-                order_id=snap.order_id,
-                user_id=snap.user_id,
-                email=snap.email,
-                amount=snap.amount,
-                currency=snap.currency.lower(),
-                status=PaymentStatus.PENDING_PAYMENT,
-                order_snapshot=snap.model_dump(mode="json"),
-                correlation_id=order.correlation_id,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["order_id"])
-            .returning(col(PaymentRow.order_id))
+    created = await uow.payments.add(
+        PaymentRow(
+            order_id=snap.order_id,
+            user_id=snap.user_id,
+            email=snap.email,
+            amount=snap.amount,
+            currency=snap.currency.lower(),
+            status=PaymentStatus.PENDING_PAYMENT,
+            order_snapshot=snap.model_dump(mode="json"),
+            correlation_id=order.correlation_id,
+            created_at=now,
+            updated_at=now,
         )
-    ).first()
-    if inserted is not None:
-        await retry_waiting_events(session, snap.order_id)
-    return (await session.exec(select(PaymentRow).where(PaymentRow.order_id == snap.order_id).with_for_update())).one()
+    )
+    if created:
+        await uow.stripe_events.retry_waiting(snap.order_id)
+    payment = await uow.payments.lock(snap.order_id)
+    if payment is None:
+        raise RuntimeError(f"the payment of order {snap.order_id} was not stored")
+    return payment
 
 
 class CheckoutService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        gateway: StripeGateway,
+        unit_of_work: Callable[[], PaymentUnitOfWork],
+        gateway: CheckoutGateway,
         fulfilment: Fulfilment,
         config: CheckoutConfig,
+        orders: OrderReader,
     ) -> None:
-        self._sessions = sessions
+        self._unit_of_work = unit_of_work
         self._gateway = gateway
         self._fulfilment = fulfilment
         self._config = config
+        self._orders = orders
+
+    async def open_for(self, principal: Principal, order_id: uuid.UUID, *, bearer_token: str) -> OpenedCheckout:
+        """The caller's order's open session. Raises ``OrderNotFound`` (also for another customer's order),
+        ``OrderServiceUnavailable``, ``NotPayable`` or ``CheckoutUnavailable``."""
+        order = await self._orders.get_order(order_id, bearer_token=bearer_token)
+        if order.snapshot.user_id != principal.user_id:
+            raise OrderNotFound(str(order_id))
+        return await self.open(order)
 
     async def open(self, order: OrderView, *, now: datetime | None = None) -> OpenedCheckout:
         """The order's open session (reused or new). Raises ``NotPayable`` or ``CheckoutUnavailable``."""
@@ -136,7 +151,8 @@ class CheckoutService:
             attempt = await self._next_attempt(order, current)
             if attempt.step != NextStep.VERIFY:
                 return await self._create(order, attempt)
-            assert attempt.stripe_session_id is not None and attempt.client_secret is not None
+            if attempt.stripe_session_id is None or attempt.client_secret is None:
+                raise RuntimeError("an attempt to verify has no session")  # _next_attempt creates instead
             remote = await self._gateway.retrieve_checkout_session(attempt.stripe_session_id)
             outcome = verdict(remote.status, attempt.expires_at, current)
             if outcome == RemoteVerdict.REUSE:
@@ -152,25 +168,18 @@ class CheckoutService:
         raise CheckoutUnavailable("the order's checkout sessions keep changing; try again")
 
     async def _next_attempt(self, order: OrderView, now: datetime) -> _Attempt:
-        async with self._sessions() as session:
-            payment = await _lock_payment(session, order)
+        uow = self._unit_of_work()
+        async with uow:
+            payment = await _lock_payment(uow, order)
             if payment.status not in OPEN_FOR_CHECKOUT:
                 raise NotPayable(payment.status)
-            latest = (
-                await session.exec(
-                    select(CheckoutSessionRow)
-                    .where(CheckoutSessionRow.order_id == payment.order_id)
-                    .order_by(col(CheckoutSessionRow.attempt).desc())
-                    .limit(1)
-                )
-            ).first()
+            latest = await uow.checkout_sessions.latest(payment.order_id)
             step = next_step(latest.status if latest else None, latest.expires_at if latest else None, now)
             if step == NextStep.VERIFY and (latest is None or not latest.stripe_session_id or not latest.client_secret):
                 step = NextStep.CREATE
-            if step == NextStep.CREATE:
+            if step == NextStep.CREATE or latest is None:
                 if latest is not None and latest.status == SessionRowStatus.CREATING:
                     latest.status = SessionRowStatus.ABANDONED  # past Stripe's window: never re-sent
-                    session.add(latest)
                 number = (latest.attempt + 1) if latest is not None else 1
                 expires_at = (now + self._config.expiry).replace(microsecond=0)
                 latest = CheckoutSessionRow(
@@ -181,8 +190,7 @@ class CheckoutService:
                     expires_at=expires_at,
                     status=SessionRowStatus.CREATING,
                 )
-                session.add(latest)
-            assert latest is not None
+                uow.checkout_sessions.add(latest)
             attempt = _Attempt(
                 row_id=latest.id,
                 step=step,
@@ -192,7 +200,7 @@ class CheckoutService:
                 params=dict(latest.params),
                 key=latest.idempotency_key,
             )
-            await session.commit()
+            await uow.commit()
         return attempt
 
     async def _create(self, order: OrderView, attempt: _Attempt) -> OpenedCheckout:
@@ -230,25 +238,27 @@ class CheckoutService:
 
     async def _record(self, row_id: uuid.UUID, remote: CheckoutSession) -> PaymentStatus:
         """Store what Stripe answered for an attempt; returns the payment's status at that moment."""
-        async with self._sessions() as session:
-            row = await session.get(CheckoutSessionRow, row_id, with_for_update=True)
-            assert row is not None
+        uow = self._unit_of_work()
+        async with uow:
+            row = await uow.checkout_sessions.lock(row_id)
+            if row is None:
+                raise RuntimeError(f"checkout attempt {row_id} vanished")
             row.stripe_session_id = remote.id
             row.client_secret = remote.client_secret or row.client_secret
-            if remote.status in ("open", "complete", "expired"):
-                row.status = remote.status
-            session.add(row)
-            payment = await session.get(PaymentRow, row.order_id)
-            assert payment is not None
+            if (mirrored := mirrored_status(row.status, remote.status)) is not None:
+                row.status = mirrored
+            payment = await uow.payments.get(row.order_id)
+            if payment is None:
+                raise RuntimeError(f"checkout attempt {row_id} has no payment")
             status = payment.status
-            await session.commit()
+            await uow.commit()
         return status
 
     async def _abandon(self, row_id: uuid.UUID, why: str) -> None:
-        async with self._sessions() as session:
-            row = await session.get(CheckoutSessionRow, row_id, with_for_update=True)
+        uow = self._unit_of_work()
+        async with uow:
+            row = await uow.checkout_sessions.lock(row_id)
             if row is not None and row.status == SessionRowStatus.CREATING:
                 row.status = SessionRowStatus.ABANDONED
-                session.add(row)
                 log.error("Stripe refused the stored checkout parameters; attempt abandoned", error=why[:500])
-            await session.commit()
+            await uow.commit()

@@ -1,6 +1,12 @@
-"""Storing verified webhook events with group commit: one transaction for the events that arrive together.
+"""The webhook's side of stored Stripe events: which events are kept, and storing them with group commit
+(one transaction for the events that arrive together).
 
-Why: during a sale Stripe delivers many webhooks at once, and the endpoint's cost was dominated by one
+The webhook only verifies, deduplicates on the event id and stores the event, then answers 2xx: it never
+calls Stripe, the panel or anything slow. The event id is the row's primary key, so the row *is* the
+webhook's effect and a redelivery finds it and changes nothing. The webhook worker applies stored events
+later (``service_layer.stored_events``).
+
+Why group commit: during a sale Stripe delivers many webhooks at once, and the endpoint's cost was dominated by one
 transaction per event (begin, insert, notify, commit: several milliseconds of Python and a disk flush
 each). Requests that arrive while a transaction is in flight wait for the next one, which then stores all
 of them with one multi-row insert. Nothing waits for company: a lone webhook is written at once, so
@@ -18,19 +24,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_kit.db import database_unreachable
 from spawnpoint_kit.logs import get_logger
 
-from .webhooks import insert_rows, stored_row
+from ..domain.stripe_events import HANDLED_TYPES, StoredEventStatus, order_ref
+from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
+
+
+class MalformedEvent(ValueError):
+    """Signed by Stripe but not an event we can read (no id, no type, no object)."""
+
+
+def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any] | None:
+    """The ``stripe_events`` row for a verified event, or None for a type we do not handle (acknowledged
+    and not kept). Raises ``MalformedEvent`` for a signed body that is not an event we can read."""
+    event_id, event_type = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
+        raise MalformedEvent("event has no id or type")
+    if event_type not in HANDLED_TYPES:
+        return None
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        raise MalformedEvent("event has no data.object.id")
+    if len(event_id) > 255 or len(obj["id"]) > 255:
+        raise MalformedEvent("event or object id is too long")
+    now = now or datetime.now(UTC)
+    return {
+        "id": event_id,
+        "type": event_type,
+        "payload": event,
+        "session_id": obj["id"],
+        "order_id": order_ref(obj),
+        "status": StoredEventStatus.PENDING,
+        "attempts": 0,
+        "received_at": now,
+        "next_attempt_at": now,
+    }
 
 
 @dataclass
@@ -42,8 +81,8 @@ class _Pending:
 class EventIntake:
     """Stores verified events for the webhook endpoint, several per transaction when they arrive together."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, max_batch: int = 100) -> None:
-        self._sessions = sessions
+    def __init__(self, unit_of_work: Callable[[], PaymentUnitOfWork], *, max_batch: int = 100) -> None:
+        self._unit_of_work = unit_of_work
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -96,9 +135,10 @@ class EventIntake:
             _fail(batch, exc)
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        async with self._sessions() as session:
-            inserted = await insert_rows(session, [item.row for item in batch])
-            await session.commit()
+        uow = self._unit_of_work()
+        async with uow:
+            inserted = await uow.stripe_events.add_many([item.row for item in batch])
+            await uow.commit()
         for item in batch:
             event_id = item.row["id"]
             outcome = "stored" if event_id in inserted else "duplicate"

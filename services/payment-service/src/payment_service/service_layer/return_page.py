@@ -11,13 +11,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from ..adapters.tables import CheckoutSessionRow, PaymentRow
 from ..domain.payment import PaymentStatus
 from .fulfilment import Fulfilment
+from .unit_of_work import PaymentUnitOfWork
 
 
 class SessionNotFound(Exception):
@@ -35,13 +31,12 @@ class SessionStatusView:
 
 
 async def session_status(
-    sessions: async_sessionmaker[AsyncSession], fulfilment: Fulfilment, session_id: str, *, user_id: str
+    uow: PaymentUnitOfWork, fulfilment: Fulfilment, session_id: str, *, user_id: str
 ) -> SessionStatusView:
-    async with sessions() as session:
-        row = (
-            await session.exec(select(CheckoutSessionRow).where(CheckoutSessionRow.stripe_session_id == session_id))
-        ).first()
-        payment = await session.get(PaymentRow, row.order_id) if row is not None else None
+    """The session's state for its owner; ``SessionNotFound`` for anyone else and for an unknown id."""
+    async with uow:
+        row = await uow.checkout_sessions.by_stripe_id(session_id)
+        payment = await uow.payments.get(row.order_id) if row is not None else None
         if row is None or payment is None or payment.user_id != user_id:
             raise SessionNotFound(session_id)
         order_id = payment.order_id
@@ -49,9 +44,10 @@ async def session_status(
     outcome: str | None = None
     if checkout.status == "complete":
         outcome = (await fulfilment.apply(checkout, via="return_page")).outcome
-    async with sessions() as session:
-        current = await session.get(PaymentRow, order_id)
-        assert current is not None
+    async with uow:
+        current = await uow.payments.get(order_id)
+        if current is None:
+            raise SessionNotFound(session_id)
         status = current.status
     return SessionStatusView(
         session_id=checkout.id,

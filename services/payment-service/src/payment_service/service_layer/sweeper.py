@@ -4,10 +4,11 @@ Every ``PAYMENT_SWEEP_INTERVAL_SECONDS`` the sweeper takes the orders still wait
 (``pending_payment`` or ``payment_processing``) whose latest checkout session is older than
 ``PAYMENT_SWEEP_AFTER_SECONDS`` (younger ones are left to the webhook and the return page), least
 recently checked first, at most ``PAYMENT_SWEEP_BATCH_SIZE`` per run. For each it retrieves the order's
-sessions that may still change and hands them to the same functions the webhook uses: a ``complete``
-session is fulfilled (``fulfilled_via = sweeper``), an ``expired`` one expires the order unless another
-session is still live. An order whose attempts never reached the customer and whose payment window is
-over is expired too (no Stripe event will ever come for it).
+sessions that may still change and hands them to the same handlers the stored webhook events use, each
+in a unit of work of its own: a ``complete`` session is fulfilled (``fulfilled_via = sweeper``), an
+``expired`` one expires the order unless another session is still live. An order whose attempts never
+reached the customer and whose payment window is over is expired too (no Stripe event will ever come for
+it).
 
 So a paid order whose webhook is lost waits at most one interval once its session is older than the
 threshold. Each run is independent: a failure for one order is logged and retried at the next run.
@@ -17,39 +18,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from spawnpoint_kit.db import execute_sql
 from spawnpoint_kit.logs import get_logger, log_context
 
 from ..adapters.stripe_gateway import is_not_found
-from ..adapters.tables import CheckoutSessionRow
 from ..domain.checkout import SessionRowStatus
 from ..domain.payment import AWAITING_PAYMENT
 from ..metrics import SWEEPS, SWEPT_SESSIONS
-from .fulfilment import Fulfilment
+from .fulfilment import Fulfilment, expire, expire_if_nothing_live
+from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
 
 CONCURRENCY = 4
 """Orders reconciled at once during a sweep (each holds a database connection while it applies)."""
 
-_CANDIDATES = sa.text(
-    """
-    SELECT p.order_id
-    FROM payments p
-    WHERE p.status = ANY(:statuses)
-      AND (SELECT max(c.created_at) FROM checkout_sessions c WHERE c.order_id = p.order_id) < :cutoff
-    ORDER BY p.swept_at NULLS FIRST, p.created_at
-    LIMIT :limit
-    """
-)
+MAY_CHANGE = frozenset({SessionRowStatus.OPEN, SessionRowStatus.COMPLETE})
+"""Our sessions whose state at Stripe may still mean something for the order."""
 
 
 @dataclass(frozen=True)
@@ -64,38 +52,24 @@ class SweepReport:
 class Sweeper:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        unit_of_work: Callable[[], PaymentUnitOfWork],
         fulfilment: Fulfilment,
         *,
         after: timedelta,
         batch_size: int,
     ) -> None:
-        self._sessions = sessions
+        self._unit_of_work = unit_of_work
         self._fulfilment = fulfilment
         self._after = after
         self._batch = batch_size
 
     async def candidates(self, now: datetime) -> list[uuid.UUID]:
-        async with self._sessions() as session:
-            rows = (
-                await execute_sql(
-                    session,
-                    _CANDIDATES,
-                    {
-                        "statuses": [s.value for s in AWAITING_PAYMENT],
-                        "cutoff": now - self._after,
-                        "limit": self._batch,
-                    },
-                )
-            ).all()
-            ids = [row[0] for row in rows]
-            if ids:
-                await execute_sql(
-                    session,
-                    sa.text("UPDATE payments SET swept_at = :now WHERE order_id = ANY(:ids)"),
-                    {"now": now, "ids": ids},
-                )
-            await session.commit()
+        uow = self._unit_of_work()
+        async with uow:
+            ids = await uow.payments.claim_for_sweep(
+                statuses=AWAITING_PAYMENT, cutoff=now - self._after, limit=self._batch, now=now
+            )
+            await uow.commit()
         return ids
 
     async def sweep(self, now: datetime | None = None) -> SweepReport:
@@ -126,19 +100,15 @@ class Sweeper:
         self, order_id: uuid.UUID, now: datetime, limit: asyncio.Semaphore
     ) -> tuple[int, int, int, int]:
         checked = fulfilled = expired = errors = 0
+        uow = self._unit_of_work()
         async with limit:
             with log_context(order_id=order_id):
-                async with self._sessions() as session:
-                    rows = (
-                        await session.exec(
-                            select(CheckoutSessionRow).where(
-                                CheckoutSessionRow.order_id == order_id,
-                                col(CheckoutSessionRow.stripe_session_id).is_not(None),
-                                col(CheckoutSessionRow.status).in_([SessionRowStatus.OPEN, SessionRowStatus.COMPLETE]),
-                            )
-                        )
-                    ).all()
-                    session_ids = [r.stripe_session_id for r in rows if r.stripe_session_id]
+                async with uow:
+                    session_ids = [
+                        row.stripe_session_id
+                        for row in await uow.checkout_sessions.of_order(order_id)
+                        if row.stripe_session_id and row.status in MAY_CHANGE
+                    ]
                 for session_id in session_ids:
                     checked += 1
                     try:
@@ -148,7 +118,9 @@ class Sweeper:
                             fulfilled += result.outcome == "fulfilled"
                             SWEPT_SESSIONS.labels(result.outcome).inc()
                         elif checkout.status == "expired":
-                            outcome = await self._fulfilment.mark_expired(checkout)
+                            async with uow:
+                                outcome = await expire(checkout, uow)
+                                await uow.commit()
                             expired += outcome == "expired"
                             SWEPT_SESSIONS.labels(f"session_{outcome}").inc()
                         else:
@@ -158,7 +130,10 @@ class Sweeper:
                         SWEPT_SESSIONS.labels("not_found" if is_not_found(exc) else "error").inc()
                         log.warning("sweeper could not reconcile a session", session_id=session_id, error=repr(exc))
                 try:
-                    if await self._fulfilment.expire_if_nothing_live(order_id, now) == "expired":
+                    async with uow:
+                        outcome = await expire_if_nothing_live(order_id, uow, now=now)
+                        await uow.commit()
+                    if outcome == "expired":
                         expired += 1
                         SWEPT_SESSIONS.labels("never_opened_expired").inc()
                 except Exception as exc:

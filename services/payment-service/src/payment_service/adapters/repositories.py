@@ -1,0 +1,249 @@
+"""payment-service's repositories: the only code that reads and writes its tables.
+
+Each is bound to the open unit of work's session (``service_layer/unit_of_work.py``); the handlers, use
+cases and jobs see these methods, never SQL. Their in-memory twins are in ``payment_service.testing``.
+Status changes are not made here: the service layer moves rows through the state machines in ``domain/``,
+and the session writes them at commit. The statements that must be one round trip under concurrency (the
+first payment row of an order, the leases of the background workers, the webhook's multi-row insert) are
+single SQL statements.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from spawnpoint_kit.db import execute_sql
+
+from ..domain.payment import PaymentStatus
+from .tables import CheckoutSessionRow, PaymentRow, RefundRow, StripeEventRow
+
+STRIPE_EVENTS_CHANNEL = "spawnpoint_stripe_events"
+"""The NOTIFY channel that wakes the webhook worker when stored events become due."""
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    """A stored Stripe event leased to one worker (the lease runs out if that worker dies)."""
+
+    id: str
+    type: str
+    session_id: str | None
+    order_id: uuid.UUID | None
+    attempts: int
+
+
+async def _notify(session: AsyncSession) -> None:
+    """Wake the webhook worker when the surrounding transaction commits."""
+    await execute_sql(session, sa.text("SELECT pg_notify(:c, '')"), {"c": STRIPE_EVENTS_CHANNEL})
+
+
+class PaymentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, payment: PaymentRow) -> bool:
+        """Store the order's payment unless it has one already (two first requests racing both pass);
+        True when this one was new. The row is written as it is: read it back with ``lock`` to change it."""
+        inserted = await self._session.exec(
+            insert(PaymentRow)
+            .values(**payment.model_dump())
+            .on_conflict_do_nothing(index_elements=["order_id"])
+            .returning(col(PaymentRow.order_id))
+        )
+        return inserted.first() is not None
+
+    async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
+        return await self._session.get(PaymentRow, order_id)
+
+    async def lock(self, order_id: uuid.UUID) -> PaymentRow | None:
+        """The payment, locked until the transaction ends: everything that changes it serialises here."""
+        statement = select(PaymentRow).where(PaymentRow.order_id == order_id).with_for_update()
+        return (await self._session.exec(statement)).first()
+
+    async def claim_for_sweep(
+        self, *, statuses: Iterable[PaymentStatus], cutoff: datetime, limit: int, now: datetime
+    ) -> list[uuid.UUID]:
+        """Orders in ``statuses`` whose latest checkout session is older than ``cutoff``, least recently
+        swept first; each is marked swept at ``now``."""
+        rows = (
+            await execute_sql(
+                self._session,
+                sa.text(
+                    """
+                    SELECT p.order_id
+                    FROM payments p
+                    WHERE p.status = ANY(:statuses)
+                      AND (SELECT max(c.created_at) FROM checkout_sessions c WHERE c.order_id = p.order_id) < :cutoff
+                    ORDER BY p.swept_at NULLS FIRST, p.created_at
+                    LIMIT :limit
+                    """
+                ),
+                {"statuses": [s.value for s in statuses], "cutoff": cutoff, "limit": limit},
+            )
+        ).all()
+        ids: list[uuid.UUID] = [row[0] for row in rows]
+        if ids:
+            await execute_sql(
+                self._session,
+                sa.text("UPDATE payments SET swept_at = :now WHERE order_id = ANY(:ids)"),
+                {"now": now, "ids": ids},
+            )
+        return ids
+
+
+class CheckoutSessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: CheckoutSessionRow) -> None:
+        self._session.add(row)
+
+    async def lock(self, row_id: uuid.UUID) -> CheckoutSessionRow | None:
+        return await self._session.get(CheckoutSessionRow, row_id, with_for_update=True)
+
+    async def by_stripe_id(self, session_id: str) -> CheckoutSessionRow | None:
+        statement = select(CheckoutSessionRow).where(CheckoutSessionRow.stripe_session_id == session_id)
+        return (await self._session.exec(statement)).first()
+
+    async def latest(self, order_id: uuid.UUID) -> CheckoutSessionRow | None:
+        """The order's most recent attempt."""
+        return (
+            await self._session.exec(
+                select(CheckoutSessionRow)
+                .where(CheckoutSessionRow.order_id == order_id)
+                .order_by(col(CheckoutSessionRow.attempt).desc())
+                .limit(1)
+            )
+        ).first()
+
+    async def of_order(self, order_id: uuid.UUID) -> list[CheckoutSessionRow]:
+        """Every attempt of the order, oldest first (a handful at most)."""
+        rows = await self._session.exec(
+            select(CheckoutSessionRow)
+            .where(CheckoutSessionRow.order_id == order_id)
+            .order_by(col(CheckoutSessionRow.attempt))
+        )
+        return list(rows.all())
+
+
+class StripeEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert verified events, skipping ids already stored (also ids repeated within ``rows``), and wake
+        the worker on commit if any is new. Returns the ids inserted. One statement for the whole batch:
+        the webhook's group commit (``service_layer.event_intake``)."""
+        statement = insert(StripeEventRow).values(rows).on_conflict_do_nothing(index_elements=["id"])
+        result = await self._session.exec(statement.returning(StripeEventRow.id))  # type: ignore[call-overload]  # sqlmodel's exec has no overload for a multi-row insert
+        inserted = {str(r[0]) for r in result.all()}
+        if inserted:
+            await _notify(self._session)
+        return inserted
+
+    async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[ClaimedEvent]:
+        """Lease up to ``limit`` due pending events, oldest first (skipping those another worker holds)."""
+        rows = (
+            await execute_sql(
+                self._session,
+                sa.text(
+                    """
+                    UPDATE stripe_events SET next_attempt_at = now() + make_interval(secs => :lease)
+                    WHERE id IN (
+                        SELECT id FROM stripe_events
+                        WHERE status = 'pending' AND next_attempt_at <= now()
+                        ORDER BY received_at
+                        LIMIT :limit
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    RETURNING id, type, session_id, order_id, attempts
+                    """
+                ),
+                {"limit": limit, "lease": lease_seconds},
+            )
+        ).mappings()
+        return [
+            ClaimedEvent(
+                id=r["id"], type=r["type"], session_id=r["session_id"], order_id=r["order_id"], attempts=r["attempts"]
+            )
+            for r in rows
+        ]
+
+    async def lock(self, event_id: str) -> StripeEventRow | None:
+        """The stored event, locked for this transaction (whatever its status)."""
+        return await self._session.get(StripeEventRow, event_id, with_for_update=True)
+
+    async def retry_waiting(self, order_id: uuid.UUID) -> None:
+        """The order just became known: its pending events that wait for a later attempt are due now."""
+        result = await execute_sql(
+            self._session,
+            sa.text(
+                "UPDATE stripe_events SET next_attempt_at = now() "
+                "WHERE order_id = :order_id AND status = 'pending' AND next_attempt_at > now()"
+            ),
+            {"order_id": order_id},
+        )
+        if result.rowcount:
+            await _notify(self._session)
+
+
+class RefundRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, refund: RefundRow) -> bool:
+        """Store the refund unless its idempotency key exists already; True when this one was new (a
+        concurrent insert of the same key waits for the other transaction, so only one wins). The row is
+        written as it is: read it back with ``lock_by_key`` to change it."""
+        inserted = await self._session.exec(
+            insert(RefundRow)
+            .values(**refund.model_dump())
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(col(RefundRow.id))
+        )
+        return inserted.first() is not None
+
+    async def get(self, refund_id: uuid.UUID) -> RefundRow | None:
+        return await self._session.get(RefundRow, refund_id)
+
+    async def lock(self, refund_id: uuid.UUID) -> RefundRow | None:
+        """The refund, locked and read afresh (another transaction may have moved it since it was read)."""
+        return await self._session.get(RefundRow, refund_id, with_for_update=True, populate_existing=True)
+
+    async def lock_by_key(self, key: str) -> RefundRow | None:
+        return (
+            await self._session.exec(select(RefundRow).where(RefundRow.idempotency_key == key).with_for_update())
+        ).first()
+
+    async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[uuid.UUID]:
+        """Lease up to ``limit`` due refunds (``scheduled`` or ``executing``), earliest first."""
+        rows = (
+            await execute_sql(
+                self._session,
+                sa.text(
+                    """
+                    UPDATE refunds SET lease_until = now() + make_interval(secs => :lease)
+                    WHERE id IN (
+                        SELECT id FROM refunds
+                        WHERE status IN ('scheduled', 'executing') AND due_at <= now()
+                          AND (lease_until IS NULL OR lease_until < now())
+                        ORDER BY due_at
+                        LIMIT :limit
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    RETURNING id
+                    """
+                ),
+                {"limit": limit, "lease": lease_seconds},
+            )
+        ).all()
+        return [row[0] for row in rows]
