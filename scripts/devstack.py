@@ -19,10 +19,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -318,16 +319,40 @@ def replica(
         log.close()
 
 
+def _run_coroutine(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine to completion from synchronous code, also when the caller already runs an event loop
+    (a test's async fixture starting a stack): then in a thread of its own."""
+    import asyncio
+    import threading
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(make())
+        return
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="devstack-coroutine")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 def declare_topology(config: StackConfig) -> None:
     """Declare every service's queues before any service starts: each service declares only its own, and
     an event published before a consumer's queue exists would miss that consumer."""
-    import asyncio
-
     from spawnpoint_kit.settings import CommonSettings
     from system_topology import declare_all
 
-    default = CommonSettings().broker_url.get_secret_value()
-    asyncio.run(declare_all(config.env_for("order-service").get("BROKER_URL", default), config.namespace))
+    url = config.env_for("order-service").get("BROKER_URL", CommonSettings().broker_url.get_secret_value())
+    _run_coroutine(lambda: declare_all(url, config.namespace))
 
 
 def drop_databases(config: StackConfig) -> None:

@@ -80,7 +80,7 @@ class UnitOfWork(abc.ABC):
         self._open = False
         try:
             if not self._committed:
-                await self._rollback()
+                await self._abandon()
         finally:
             await self._end()
 
@@ -160,6 +160,10 @@ class UnitOfWork(abc.ABC):
     async def _end(self) -> None:
         """Release what ``_begin`` opened (after commit or rollback)."""
 
+    async def _abandon(self) -> None:
+        """Undo an uncommitted transaction when the block is left (by default, a rollback)."""
+        await self._rollback()
+
 
 class SqlUnitOfWork(UnitOfWork):
     """The real unit of work: one SQLModel session, its inbox row and its outbox rows in one transaction.
@@ -213,6 +217,11 @@ class SqlUnitOfWork(UnitOfWork):
     async def _rollback(self) -> None:
         if self._session is not None:
             await self._session.rollback()
+
+    async def _abandon(self) -> None:
+        """Leaving without commit: ``_end`` closes the session, which discards the transaction without
+        expiring the rows read in it (a rollback would expire them, and a use case that returns a row it
+        only read, such as a replayed order, would find it unreadable)."""
 
     async def _end(self) -> None:
         if self._session is not None:
