@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spawnpoint_contracts import Event, PaymentProcessing, PaymentProcessingPayload
 from spawnpoint_kit.db import execute_sql
 from spawnpoint_kit.messaging.delivery import DeadLetter, Delivery
+from spawnpoint_kit.messaging.inbox import InboxEntry
 from spawnpoint_kit.messaging.handlers import Subscription
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
@@ -173,3 +174,17 @@ async def test_an_event_type_the_table_does_not_name_is_dead_lettered(
     with pytest.raises(DeadLetter) as raised:
         await subscription.handle(event, _delivery(event))
     assert raised.value.reason == "unexpected_event"
+
+
+async def test_a_row_read_in_a_block_left_without_commit_stays_readable(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A use case that only reads (a replayed order, an owner check) returns the row after the block; a
+    rollback would have expired it and the caller would get DetachedInstanceError (a 500)."""
+    event = _event()
+    async with SqlUnitOfWork(sessions, Topology("tu.")) as uow:
+        assert await uow.claim("uow-read", str(event.event_id), event_type="E", order_id=event.order_id)
+        await uow.commit()
+    async with SqlUnitOfWork(sessions, Topology("tu.")) as uow:
+        row = await uow.session.get(InboxEntry, ("uow-read", str(event.event_id)))
+    assert row is not None and row.event_type == "E" and row.order_id == event.order_id
