@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import pytest
@@ -126,6 +127,12 @@ class Lamp:
     status: Light
 
 
+@dataclass
+class StampedLamp:
+    status: Light
+    updated_at: datetime
+
+
 def test_a_transition_the_table_does_not_allow_is_a_domain_error() -> None:
     machine = StateMachine("lamp", {(Light.RED, Press.GO): Light.GREEN, (Light.GREEN, Press.STOP): Light.RED})
     lamp = Lamp(Light.RED)
@@ -135,6 +142,17 @@ def test_a_transition_the_table_does_not_allow_is_a_domain_error() -> None:
     assert lamp.status == Light.GREEN, "a refused move changes nothing"
     assert machine.next(Light.GREEN, Press.GO) is None and machine.allows(Light.GREEN, Press.STOP)
     assert list(machine.triggers_from(Light.RED)) == [Press.GO]
+
+
+def test_a_transition_stamps_the_rows_updated_at() -> None:
+    machine = StateMachine("lamp", {(Light.RED, Press.GO): Light.GREEN})
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    lamp = StampedLamp(Light.RED, then)
+    machine.transition(lamp, Press.GO)
+    assert lamp.updated_at > then
+    again = StampedLamp(Light.RED, then)
+    machine.transition(again, Press.GO, at=datetime(2026, 2, 2, tzinfo=UTC))
+    assert again.updated_at == datetime(2026, 2, 2, tzinfo=UTC)
 
 
 async def test_periodic_survives_a_failing_run_and_runs_again_at_once_when_more_is_due() -> None:

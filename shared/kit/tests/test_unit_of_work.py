@@ -13,8 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spawnpoint_contracts import Event, PaymentProcessing, PaymentProcessingPayload
 from spawnpoint_kit.db import execute_sql
 from spawnpoint_kit.messaging.delivery import DeadLetter, Delivery
-from spawnpoint_kit.messaging.inbox import InboxEntry
 from spawnpoint_kit.messaging.handlers import Subscription
+from spawnpoint_kit.messaging.inbox import InboxEntry
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.unit_of_work import SqlUnitOfWork

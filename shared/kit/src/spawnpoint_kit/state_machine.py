@@ -12,6 +12,7 @@ it asks ``allows`` (or ``next``) first. Both read the same table, so what is all
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
@@ -56,9 +57,14 @@ class StateMachine(Generic[S, T]):
             raise InvalidTransition(self.name, current, trigger)
         return target
 
-    def transition(self, row: Stateful[S], trigger: T) -> S:
-        """Move ``row.status`` along the table and return the new state (``InvalidTransition`` if not allowed)."""
+    def transition(self, row: Stateful[S], trigger: T, *, at: datetime | None = None) -> S:
+        """Move ``row.status`` along the table and return the new state (``InvalidTransition`` if not allowed).
+
+        A row with an ``updated_at`` (every table of ours has one) is stamped with ``at`` (now by default):
+        a status change and its time are one step, written once."""
         row.status = self.step(row.status, trigger)
+        if hasattr(row, "updated_at"):
+            setattr(row, "updated_at", at or datetime.now(UTC))  # noqa: B010 (only rows that have one)
         return row.status
 
     def triggers_from(self, current: S) -> Iterable[T]:

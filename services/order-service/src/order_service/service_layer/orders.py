@@ -13,7 +13,6 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from spawnpoint_contracts import Event, OrderCreated, OrderCreatedPayload, OrderSnapshot
 from spawnpoint_kit.auth import Principal
@@ -166,7 +165,6 @@ async def apply_payment_event(event: Event, uow: OrderUnitOfWork) -> None:
         return
     if ORDER.allows(order.status, trigger):
         ORDER.transition(order, trigger)
-        order.updated_at = datetime.now(UTC)
         log.info("order status changed", status=str(order.status), trigger=trigger.value)
 
 

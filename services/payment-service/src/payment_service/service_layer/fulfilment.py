@@ -198,8 +198,8 @@ class Fulfilment:
 
 def _paid(uow: PaymentUnitOfWork, payment: PaymentRow, checkout: CheckoutSession, via: Channel) -> None:
     now = datetime.now(UTC)
-    PAYMENT.transition(payment, PaymentTrigger.PAID)
-    payment.updated_at = payment.paid_at = now
+    PAYMENT.transition(payment, PaymentTrigger.PAID, at=now)
+    payment.paid_at = now
     payment.paid_session_id = checkout.id
     payment.payment_intent = checkout.payment_intent
     payment.fulfilled_via = via
@@ -222,7 +222,6 @@ def _paid(uow: PaymentUnitOfWork, payment: PaymentRow, checkout: CheckoutSession
 
 def _processing(uow: PaymentUnitOfWork, payment: PaymentRow, checkout: CheckoutSession) -> None:
     PAYMENT.transition(payment, PaymentTrigger.PROCESSING)
-    payment.updated_at = datetime.now(UTC)
     uow.publish(
         PaymentProcessing(
             order_id=payment.order_id,
@@ -238,8 +237,7 @@ async def _refund_closed_order(uow: PaymentUnitOfWork, payment: PaymentRow, chec
     back (``OrderRefunded`` follows when Stripe confirms)."""
     reason = reason_for_closed_order(payment.status)
     now = datetime.now(UTC)
-    PAYMENT.transition(payment, PaymentTrigger.REFUND_REQUESTED)
-    payment.updated_at = now
+    PAYMENT.transition(payment, PaymentTrigger.REFUND_REQUESTED, at=now)
     payment.paid_session_id = checkout.id
     payment.payment_intent = checkout.payment_intent
     log.warning("payment arrived for an order that had ended unpaid; refunding", reason=reason.value)
@@ -290,7 +288,6 @@ async def fail(checkout: CheckoutSession, uow: PaymentUnitOfWork) -> str:
     if not PAYMENT.allows(payment.status, PaymentTrigger.FAILED) or payment.paid_session_id is not None:
         return "no_change"
     PAYMENT.transition(payment, PaymentTrigger.FAILED)
-    payment.updated_at = datetime.now(UTC)
     uow.publish(
         PaymentFailed(
             order_id=order_id,
@@ -343,7 +340,6 @@ async def expire_if_nothing_live(order_id: uuid.UUID, uow: PaymentUnitOfWork, *,
 
 def _expire(uow: PaymentUnitOfWork, payment: PaymentRow, session_id: str | None) -> None:
     PAYMENT.transition(payment, PaymentTrigger.EXPIRED)
-    payment.updated_at = datetime.now(UTC)
     uow.publish(
         OrderExpired(
             order_id=payment.order_id,

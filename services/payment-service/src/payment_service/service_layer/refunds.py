@@ -95,11 +95,10 @@ async def schedule(uow: PaymentUnitOfWork, request: RefundRequest) -> bool:
     if not scheduled:
         existing = await uow.refunds.lock_by_key(request.key)
         if existing is not None and REFUND.allows(existing.status, RefundTrigger.SCHEDULE):
-            REFUND.transition(existing, RefundTrigger.SCHEDULE)
+            REFUND.transition(existing, RefundTrigger.SCHEDULE, at=now)
             existing.due_at = request.due_at
             existing.cause_at = request.cause_at
             existing.last_error = None
-            existing.updated_at = now
             scheduled = True
     if scheduled:
         REFUNDS.labels(request.reason.value, "scheduled").inc()
@@ -125,7 +124,6 @@ async def cancel_provisioning_refund(uow: PaymentUnitOfWork, order_id: uuid.UUID
         return 0
     REFUND.transition(refund, RefundTrigger.CANCEL)
     refund.last_error = "cancelled: provisioning progressed after the failure"
-    refund.updated_at = datetime.now(UTC)
     REFUNDS.labels(RefundReason.PROVISIONING_FAILED.value, "cancelled").inc()
     log.info("held refund cancelled: provisioning progressed", order_id=str(order_id))
     return 1
@@ -206,16 +204,13 @@ class RefundExecutor:
                 if why is not None:
                     REFUND.transition(refund, RefundTrigger.CANCEL)
                     refund.last_error = f"cancelled: {why}"
-                    refund.updated_at = datetime.now(UTC)
                     await uow.commit()
                     REFUNDS.labels(refund.reason, "cancelled").inc()
                     log.info("refund cancelled", order_id=str(refund.order_id), why=why)
                     return None
                 if payment is not None and payment.status == PaymentStatus.PAID:
                     PAYMENT.transition(payment, PaymentTrigger.REFUND_REQUESTED)
-                    payment.updated_at = datetime.now(UTC)
             REFUND.transition(refund, RefundTrigger.EXECUTE)
-            refund.updated_at = datetime.now(UTC)
             prepared = _Prepared(
                 order_id=refund.order_id,
                 idempotency_key=refund.idempotency_key,
@@ -267,7 +262,6 @@ class RefundExecutor:
                 REFUND.transition(refund, RefundTrigger.FAIL)
                 refund.last_error = error[:2000]
                 refund.lease_until = None
-                refund.updated_at = datetime.now(UTC)
             await uow.commit()
         REFUNDS.labels(reason, "failed").inc()
         log.error("refund refused by Stripe; an operator must look at it", error=error)
@@ -287,17 +281,16 @@ class RefundExecutor:
                 await uow.commit()
                 return refund.status.value
             now = datetime.now(UTC)
-            REFUND.transition(refund, RefundTrigger.SUCCEED)
+            REFUND.transition(refund, RefundTrigger.SUCCEED, at=now)
             refund.stripe_refund_id = result.id
-            refund.completed_at = refund.updated_at = now
+            refund.completed_at = now
             refund.last_error = None
             if (
                 refund.kind == RefundKind.ORDER
                 and payment is not None
                 and PAYMENT.allows(payment.status, PaymentTrigger.REFUNDED)
             ):
-                PAYMENT.transition(payment, PaymentTrigger.REFUNDED)
-                payment.updated_at = now
+                PAYMENT.transition(payment, PaymentTrigger.REFUNDED, at=now)
                 uow.publish(
                     OrderRefunded(
                         order_id=refund.order_id,

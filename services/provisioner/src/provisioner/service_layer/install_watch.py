@@ -157,7 +157,6 @@ class InstallWatcher:
                 return
             PROVISIONING.transition(row, trigger)
             row.install_checks += 1
-            row.updated_at = datetime.now(UTC)
             common = {
                 "order_id": order_id,
                 "correlation_id": row.correlation_id,

@@ -213,7 +213,7 @@ async def record_created(
     )
     now = datetime.now(UTC)
     server = outcome.server
-    PROVISIONING.transition(row, ProvisioningTrigger.SERVER_RECORDED)
+    PROVISIONING.transition(row, ProvisioningTrigger.SERVER_RECORDED, at=now)
     row.server_id, row.server_uuid, row.identifier = server.id, server.uuid, server.identifier
     row.panel_user_id = outcome.panel_user_id
     row.failure_reason = row.last_error = None
@@ -222,7 +222,6 @@ async def record_created(
     row.install_deadline = now + install_deadline
     row.next_check_at = now + first_install_check
     row.install_checks = 0
-    row.updated_at = now
     uow.publish(
         ServerCreated.caused_by(
             event,
@@ -267,7 +266,6 @@ async def retry_later(
     row.retry_token = token = uuid.uuid4()
     row.failure_reason = failure.reason.value
     row.last_error = str(exc)[:2000]
-    row.updated_at = datetime.now(UTC)
     uow.send(
         QueueMessage(
             queue=delay_queue(delay),
@@ -325,7 +323,6 @@ def _stage_failure(
     row.failure_reason = failure.reason.value
     row.last_error = str(exc)[:2000]
     row.retry_token = None
-    row.updated_at = datetime.now(UTC)
     uow.publish(
         ProvisionFailed.caused_by(
             event,
