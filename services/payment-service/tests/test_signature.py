@@ -77,3 +77,23 @@ def test_rotation_several_secrets_and_several_v1_values() -> None:
     verify(body.encode(), f"t={ts},v1={wrong},v1={good},v0=ffff", [SECRET], tolerance=300)
     verify(body.encode(), _header(body, "whsec_old", ts), ["whsec_new", "whsec_old"], tolerance=300)
     assert _reason(body.encode(), f"t={ts},v1={wrong}", ["whsec_new", SECRET]) == "mismatch"
+
+
+def test_a_second_t_cannot_make_an_old_signature_look_recent() -> None:
+    """Finding 3: the parser kept the last ``t`` while the SDK checks the HMAC against the first, so
+    ``t=<a month ago>,v1=<valid>,t=<now>`` was accepted for a month-old signed body."""
+    body = '{"id":"evt_old","type":"checkout.session.completed"}'
+    month_ago = int(time.time()) - 30 * 24 * 3600
+    old = _header(body, timestamp=month_ago)
+    assert _reason(body.encode(), old) == "stale"
+    assert _reason(body.encode(), f"{old},t={int(time.time())}") == "stale"
+    assert _reason(body.encode(), f"t={int(time.time())},{old}") == "mismatch"
+
+
+def test_the_header_is_read_as_the_sdk_reads_it() -> None:
+    body = '{"id":"evt_ws","type":"checkout.session.completed"}'
+    now = int(time.time())
+    header = _header(body, timestamp=now)
+    verify(body.encode(), header + ",v0=ignored", [SECRET], tolerance=300)
+    assert _reason(body.encode(), " " + header) == "malformed_header", "' t' is not 't' for the SDK either"
+    assert _reason(body.encode(), "t,v1=00") == "malformed_header"

@@ -29,21 +29,19 @@ class InvalidSignature(Exception):
 
 
 def _timestamp_and_v1(header: str) -> tuple[int, list[str]]:
-    timestamp: int | None = None
-    signatures: list[str] = []
-    for item in header.split(","):
-        key, sep, value = item.strip().partition("=")
-        if not sep:
-            continue
-        if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError as exc:
-                raise InvalidSignature("malformed_header", "Unable to extract timestamp from header") from exc
-        elif key == "v1":
-            signatures.append(value)
-    if timestamp is None:
+    """The header read exactly as the SDK reads it (``WebhookSignature._get_timestamp_and_signatures``): items
+    split on ``,`` and each on ``=``, no stripping; the *first* ``t`` is the timestamp and every ``v1`` a
+    signature. The SDK checks the HMAC against that first ``t``, so the tolerance must be checked against
+    it too: ``t=<a month ago>,v1=<valid>,t=<now>`` is a month-old signature, whatever comes after it."""
+    items = [item.split("=", 2) for item in header.split(",")]
+    stamps = [item[1] if len(item) > 1 else "" for item in items if item[0] == "t"]
+    if not stamps:
         raise InvalidSignature("malformed_header", "Unable to extract timestamp and signatures from header")
+    try:
+        timestamp = int(stamps[0])
+    except ValueError as exc:
+        raise InvalidSignature("malformed_header", "Unable to extract timestamp from header") from exc
+    signatures = [item[1] for item in items if item[0] == "v1" and len(item) > 1]
     if not signatures:
         raise InvalidSignature("no_v1", "No signatures found with expected scheme v1")
     return timestamp, signatures
