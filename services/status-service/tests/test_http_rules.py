@@ -85,6 +85,13 @@ def test_resume_point(header: str | None, point: int | None) -> None:
     assert resume_point(header) == point
 
 
+@pytest.mark.parametrize("header", ["\u00b2", "\u0663", "1\u00b2", "9" * 40])
+def test_a_last_event_id_that_is_not_plain_digits_starts_the_stream_afresh(header: str) -> None:
+    """Finding 4: ``Last-Event-ID: \\xb2`` arrives as "²", which ``isdigit`` accepts and ``int`` refuses,
+    after the 200 was sent."""
+    assert resume_point(header) is None
+
+
 class CountingVerifier(TokenVerifier):
     calls: int = 0
 

@@ -13,6 +13,7 @@ LISTEN connection feeds (see ``change_feed.py`` and ``service_layer/hub.py``).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,7 +26,8 @@ from ..service_layer.queries import StatusQueries
 
 def resume_point(last_event_id: str | None) -> int | None:
     """The version a reconnecting client last received, when its ``Last-Event-ID`` is one of ours."""
-    if last_event_id is None or not last_event_id.strip().isdigit():
+    # ASCII digits only: "²".isdigit() is True and int("²") raises (after the 200 was sent, the stream died).
+    if last_event_id is None or not re.fullmatch(r"[0-9]{1,18}", last_event_id.strip()):
         return None
     return int(last_event_id.strip())
 
