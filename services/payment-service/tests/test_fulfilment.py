@@ -136,7 +136,7 @@ async def test_an_event_for_an_order_not_known_yet_is_kept_for_later(
     assert kept.status == "pending" and kept.attempts == 1 and "not known" in (kept.last_error or "")
 
 
-async def test_a_mismatched_amount_is_never_fulfilled(
+async def test_a_paid_session_with_the_wrong_amount_is_refunded_once_and_ends_the_order(
     gateway: StripeGateway,
     checkout: CheckoutService,
     fulfilment: Fulfilment,
@@ -152,8 +152,12 @@ async def test_a_mismatched_amount_is_never_fulfilled(
     )
     stripe_control.pay(cheap.id, "paid")
     result = await fulfilment.apply(await fulfilment.retrieve(cheap.id), via="webhook")
-    assert result.outcome == "mismatch"
+    again = await fulfilment.apply(await fulfilment.retrieve(cheap.id), via="sweeper")
+    assert (result.outcome, again.outcome) == ("refund_mismatch", "already_paid")
     assert await db.outbox(order.snapshot.order_id, "OrderPaid") == []
+    (refund,) = await db.refunds(order.snapshot.order_id)
+    assert (refund.reason, refund.amount, refund.kind) == ("amount_mismatch", 1, "order")
+    assert (await db.payment(order.snapshot.order_id)).status == "refund_pending"
 
 
 async def test_a_second_paid_session_is_refunded_on_its_own_and_the_order_keeps_its_payment(

@@ -268,10 +268,21 @@ async def test_a_second_paid_session_is_refunded_on_its_own_once() -> None:
     assert db.events(OrderPaid) == []
 
 
-async def test_a_mismatched_amount_changes_nothing() -> None:
+async def test_money_for_the_wrong_amount_is_refunded_and_the_order_ends() -> None:
+    """Finding 11: it used to be only logged, the money kept and the order left pending."""
     db = FakePaymentDatabase()
     payment = _payment(db)
     result = await _fulfilment(db).apply(_session(payment.order_id, amount=1), via="webhook")
+    assert (result.outcome, result.status) == ("refund_mismatch", PaymentStatus.REFUND_PENDING)
+    assert db.events(OrderPaid) == []
+    (refund,) = db.refunds.rows.values()
+    assert (refund.reason, refund.amount) == ("amount_mismatch", 1)
+
+
+async def test_a_session_with_the_wrong_amount_that_took_no_money_changes_nothing() -> None:
+    db = FakePaymentDatabase()
+    payment = _payment(db)
+    result = await _fulfilment(db).apply(_session(payment.order_id, amount=1, payment_status="unpaid"), via="webhook")
     assert (result.outcome, result.status) == ("mismatch", PaymentStatus.PENDING_PAYMENT)
     assert db.events(OrderPaid) == [] and not db.refunds.rows
 

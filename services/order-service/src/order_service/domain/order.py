@@ -36,6 +36,8 @@ TRANSITIONS: dict[tuple[OrderStatus, Trigger], OrderStatus] = {
     (OrderStatus.PENDING_PAYMENT, Trigger.EXPIRED): OrderStatus.EXPIRED,
     (OrderStatus.PAYMENT_PROCESSING, Trigger.PAYMENT_FAILED): OrderStatus.PAYMENT_FAILED,
     (OrderStatus.PENDING_PAYMENT, Trigger.PAYMENT_FAILED): OrderStatus.PAYMENT_FAILED,
+    (OrderStatus.PENDING_PAYMENT, Trigger.REFUNDED): OrderStatus.REFUNDED,
+    (OrderStatus.PAYMENT_PROCESSING, Trigger.REFUNDED): OrderStatus.REFUNDED,
     (OrderStatus.PAID, Trigger.REFUNDED): OrderStatus.REFUNDED,
     (OrderStatus.EXPIRED, Trigger.REFUNDED): OrderStatus.REFUNDED,
     (OrderStatus.PAYMENT_FAILED, Trigger.REFUNDED): OrderStatus.REFUNDED,

@@ -32,6 +32,7 @@ class Decision(StrEnum):
     NO_CHANGE = "no_change"
     REFUND_ORDER = "paid_after_close"
     REFUND_DUPLICATE = "duplicate_payment"
+    REFUND_MISMATCH = "refund_mismatch"
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,27 @@ def is_paid(payment: PaymentFacts, session: SessionFacts) -> bool:
     return session.payment_status == "no_payment_required" and payment.amount == 0
 
 
+def _mismatch(payment: PaymentFacts, session: SessionFacts) -> Decision:
+    """A session that charged a different amount or currency: money Stripe holds is never kept. It is the
+    order's only payment (refunded, and the order ends), or a second one (refunded alone); a session that
+    took no money changes nothing and is only reported."""
+    if session.payment_status != "paid":
+        return Decision.MISMATCH
+    if payment.paid_session_id == session.session_id:
+        return Decision.ALREADY_PAID  # this very session's money is being returned already
+    if payment.paid_session_id is not None or not PAYMENT.allows(payment.status, PaymentTrigger.REFUND_REQUESTED):
+        return Decision.REFUND_DUPLICATE
+    if payment.status in UNPAID_FOR_GOOD:
+        return Decision.REFUND_ORDER
+    return Decision.REFUND_MISMATCH
+
+
 def decide(payment: PaymentFacts, session: SessionFacts) -> Decision:
     """What to do with ``session`` for the order whose payment is ``payment``."""
     if session.status != "complete":
         return Decision.NOT_COMPLETE
     if not money_matches(payment, session):
-        return Decision.MISMATCH
+        return _mismatch(payment, session)
     if is_paid(payment, session):
         if payment.paid_session_id == session.session_id:
             return Decision.ALREADY_PAID

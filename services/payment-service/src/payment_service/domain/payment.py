@@ -51,6 +51,8 @@ TRANSITIONS: dict[tuple[PaymentStatus, PaymentTrigger], PaymentStatus] = {
     (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.FAILED): PaymentStatus.PAYMENT_FAILED,
     (PaymentStatus.PAYMENT_PROCESSING, PaymentTrigger.FAILED): PaymentStatus.PAYMENT_FAILED,
     (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.EXPIRED): PaymentStatus.EXPIRED,
+    (PaymentStatus.PENDING_PAYMENT, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
+    (PaymentStatus.PAYMENT_PROCESSING, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
     (PaymentStatus.PAID, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
     (PaymentStatus.EXPIRED, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,
     (PaymentStatus.PAYMENT_FAILED, PaymentTrigger.REFUND_REQUESTED): PaymentStatus.REFUND_PENDING,

@@ -49,6 +49,8 @@ class RefundReason(StrEnum):
     PAID_AFTER_EXPIRY = "paid_after_expiry"
     PAID_AFTER_FAILURE = "paid_after_failure"
     DUPLICATE_PAYMENT = "duplicate_payment"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    """Stripe took a different amount or currency than the order costs: the money goes back, the order ends."""
 
 
 class RefundKind(StrEnum):
@@ -99,6 +101,7 @@ STRIPE_REASON: dict[RefundReason, str | None] = {
     RefundReason.PAID_AFTER_EXPIRY: "duplicate",
     RefundReason.PAID_AFTER_FAILURE: "duplicate",
     RefundReason.DUPLICATE_PAYMENT: "duplicate",
+    RefundReason.AMOUNT_MISMATCH: None,
 }
 """Stripe's own ``reason`` (duplicate, fraudulent, requested_by_customer); ours travels in metadata."""
 

@@ -147,11 +147,13 @@ class Fulfilment:
             _processing(uow, payment, checkout)
         elif decision == Decision.REFUND_ORDER:
             await _refund_closed_order(uow, payment, checkout)
+        elif decision == Decision.REFUND_MISMATCH:
+            await _refund_mismatch(uow, payment, checkout)
         elif decision == Decision.REFUND_DUPLICATE:
             await _refund_duplicate(uow, payment, checkout)
         elif decision == Decision.MISMATCH:
             log.error(
-                "session amount or currency does not match the order; not fulfilling",
+                "session amount or currency does not match the order and took no money; not fulfilling",
                 session_id=checkout.id,
                 session_amount=checkout.amount_total,
                 order_amount=payment.amount,
@@ -160,7 +162,7 @@ class Fulfilment:
             )
         others = (
             _open_sessions(await uow.checkout_sessions.of_order(order_id), checkout.id)
-            if decision == Decision.FULFIL
+            if decision in (Decision.FULFIL, Decision.REFUND_MISMATCH)
             else []
         )
 
@@ -168,7 +170,7 @@ class Fulfilment:
             FULFILMENTS.labels(via, decision.value).inc()
             if decision == Decision.FULFIL:
                 log.info("order paid", order_id=str(order_id), session_id=checkout.id, via=via)
-                await self._close(others, via=via)
+            await self._close(others, via=via)
 
         uow.after_commit(after_commit)
         return FulfilmentResult(order_id, decision.value, payment.status)
@@ -251,6 +253,38 @@ async def _refund_closed_order(uow: PaymentUnitOfWork, payment: PaymentRow, chec
             session_id=checkout.id,
             payment_intent=checkout.payment_intent,
             amount=checkout.amount_total or payment.amount,
+            currency=(checkout.currency or payment.currency).lower(),
+            due_at=now,
+        ),
+    )
+
+
+async def _refund_mismatch(uow: PaymentUnitOfWork, payment: PaymentRow, checkout: CheckoutSession) -> None:
+    """The order's first money came from a session that charged another amount or currency: it is never
+    kept. It goes back (``OrderRefunded`` with reason ``amount_mismatch`` follows when Stripe confirms) and the
+    order ends; the customer orders again. Logged as an error: a tampered or misconfigured checkout."""
+    now = datetime.now(UTC)
+    PAYMENT.transition(payment, PaymentTrigger.REFUND_REQUESTED, at=now)
+    payment.paid_session_id = checkout.id
+    payment.payment_intent = checkout.payment_intent
+    log.error(
+        "session amount or currency does not match the order; refunding it and ending the order",
+        session_id=checkout.id,
+        session_amount=checkout.amount_total,
+        order_amount=payment.amount,
+        session_currency=checkout.currency,
+        order_currency=payment.currency,
+    )
+    await refunds.schedule(
+        uow,
+        refunds.RefundRequest(
+            order_id=payment.order_id,
+            key=order_refund_key(payment.order_id),
+            kind=RefundKind.ORDER,
+            reason=RefundReason.AMOUNT_MISMATCH,
+            session_id=checkout.id,
+            payment_intent=checkout.payment_intent,
+            amount=checkout.amount_total or 0,
             currency=(checkout.currency or payment.currency).lower(),
             due_at=now,
         ),
