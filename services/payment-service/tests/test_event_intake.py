@@ -86,6 +86,22 @@ async def test_a_type_we_do_not_handle_is_acknowledged_and_not_kept(unit_of_work
     assert await db.stripe_events(order_id) == []
 
 
+async def test_an_event_for_a_session_that_is_not_ours_is_acknowledged_and_not_kept(
+    unit_of_work: UnitOfWorkFactory, db: Db
+) -> None:
+    """Finding 12: a shared Stripe account's other sessions (no order id of ours) were stored and retried
+    with a Stripe call and a stack trace for three days."""
+    foreign = _event(uuid.uuid4())
+    foreign["data"]["object"]["metadata"] = {"some_other_app": "42"}
+    intake = EventIntake(unit_of_work)
+    try:
+        assert await intake.record(foreign) == "ignored"
+    finally:
+        await intake.aclose()
+    async with unit_of_work() as uow:
+        assert await uow.stripe_events.lock(foreign["id"]) is None
+
+
 def test_an_intake_only_process_stores_events_and_runs_no_worker() -> None:
     """``WEBHOOK_WORKER_CONCURRENCY=0``: a process that only takes webhooks in (replicas scaled for a sale's
     burst), leaving the stored events to the processes that run a worker."""

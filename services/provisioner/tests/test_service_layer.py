@@ -520,3 +520,14 @@ async def test_an_order_no_longer_installing_is_not_checked() -> None:
     await _watcher(uow, panel).check(row.order_id)
     await _watcher(uow, panel).check(uuid.uuid4())
     assert panel.calls == [] and not uow.committed_events and row.install_checks == 0
+
+
+async def test_an_overdue_install_whose_panel_errors_is_asked_again_after_a_pause_not_at_once() -> None:
+    """Finding 12: past its deadline, a row whose check failed was due again immediately, round after round."""
+    uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
+    overdue, _ = _installing(uow, panel, deadline_in=timedelta(seconds=-5))
+    panel.server_errors = [PanelUnreachable("GET /servers/{id}: ConnectTimeout")]
+    before = datetime.now(UTC)
+    await _watcher(uow, panel, poll_seconds=10.0).check(overdue.order_id)
+    assert overdue.status == ProvisioningStatus.INSTALLING and not uow.committed_events
+    assert overdue.next_check_at is not None and overdue.next_check_at - before >= timedelta(seconds=10)

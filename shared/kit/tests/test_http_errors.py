@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy.exc
 from fastapi import FastAPI
 
-from spawnpoint_kit.http import current_correlation_id, install_common
+from spawnpoint_kit.http import NotReady, current_correlation_id, install_common
 from spawnpoint_kit.messaging.wire import is_token
 
 pytestmark = pytest.mark.unit
@@ -99,3 +99,21 @@ async def test_a_well_formed_correlation_id_is_kept() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/echo", headers={"X-Correlation-ID": "shop-checkout:42/a=b"})
     assert response.json()["correlation_id"] == "shop-checkout:42/a=b"
+
+
+async def test_readyz_names_the_failing_check_but_never_its_exception_text() -> None:
+    """Finding 12: /readyz answered anyone with the exception's text (hosts, users, queue names)."""
+
+    async def database() -> None:
+        raise OSError("could not connect to db.internal.example:5432 as spawnpoint_admin")
+
+    async def started() -> None:
+        raise NotReady("starting: waiting for the broker")
+
+    app = FastAPI()
+    install_common(app, checks={"database": database, "started": started})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "failing", "started": "starting: waiting for the broker"}
+    assert "db.internal" not in response.text and "spawnpoint_admin" not in response.text

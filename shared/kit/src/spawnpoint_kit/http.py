@@ -9,7 +9,9 @@
 - Validation errors are 422 with the offending field named in ``field``; no handler lets a raw exception
   become an HTML 500.
 - ``/healthz`` is liveness (the process answers); ``/readyz`` runs the service's readiness checks
-  (database, broker, consumers present) and answers 503 naming what is not ready.
+  (database, broker, consumers present) and answers 503 naming what is not ready. It says *which* check
+  fails, never the exception's text (anyone can call it; the text can name hosts, users and queues): that
+  goes to the log. A check may raise ``NotReady`` with a sentence that is safe to show.
 """
 
 from __future__ import annotations
@@ -134,6 +136,10 @@ async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
+class NotReady(Exception):
+    """A readiness check's failure whose message is ours and safe to show (``starting: waiting for ...``)."""
+
+
 def install_common(app: FastAPI, *, checks: dict[str, ReadinessCheck]) -> None:
     """Add the middleware, error handlers, ``/healthz``, ``/readyz`` and ``/metrics`` to ``app``."""
     app.add_middleware(RequestContextMiddleware)
@@ -159,9 +165,13 @@ def install_common(app: FastAPI, *, checks: dict[str, ReadinessCheck]) -> None:
             try:
                 await check()
                 results[name] = "ok"
+            except NotReady as exc:
+                ready = False
+                results[name] = str(exc)[:200]
             except Exception as exc:
                 ready = False
-                results[name] = f"failing: {exc}"[:300]
+                results[name] = "failing"
+                log.info("readiness check failing", check=name, error=repr(exc)[:300])
         return JSONResponse(
             status_code=200 if ready else 503,
             content={"status": "ready" if ready else "not_ready", "checks": results},

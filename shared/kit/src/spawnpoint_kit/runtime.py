@@ -36,6 +36,7 @@ import aio_pika
 from sqlalchemy import text
 
 from .db import make_engine, make_session_factory, prepare_database
+from .http import NotReady
 from .logs import get_logger
 from .messaging.broker import make_broker
 from .messaging.consumer import Consumers
@@ -233,7 +234,7 @@ class ServiceRuntime:
 
     async def check_started(self) -> None:
         if not self._up.is_set():
-            raise RuntimeError(f"starting: waiting for {self._waiting_for}")
+            raise NotReady(f"starting: waiting for {self._waiting_for}")
 
     async def check_database(self) -> None:
         async with self.engine.connect() as conn:

@@ -45,8 +45,11 @@ class MalformedEvent(ValueError):
 
 
 def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any] | None:
-    """The ``stripe_events`` row for a verified event, or None for a type we do not handle (acknowledged
-    and not kept). Raises ``MalformedEvent`` for a signed body that is not an event we can read."""
+    """The ``stripe_events`` row for a verified event, or None for an event we do not handle (acknowledged
+    and not kept): a type we do not handle, or a session that is not one of ours (no order id in its
+    metadata or ``client_reference_id``: another application on a shared Stripe account; kept, it would be
+    retried with a Stripe call for three days). Raises ``MalformedEvent`` for a signed body that is not an
+    event we can read."""
     event_id, event_type = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise MalformedEvent("event has no id or type")
@@ -58,13 +61,16 @@ def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[st
         raise MalformedEvent("event has no data.object.id")
     if len(event_id) > 255 or len(obj["id"]) > 255:
         raise MalformedEvent("event or object id is too long")
+    order_id = order_ref(obj)
+    if order_id is None:
+        return None
     now = now or datetime.now(UTC)
     return {
         "id": event_id,
         "type": event_type,
         "payload": event,
         "session_id": obj["id"],
-        "order_id": order_ref(obj),
+        "order_id": order_id,
         "status": StoredEventStatus.PENDING,
         "attempts": 0,
         "received_at": now,

@@ -141,10 +141,16 @@ class InstallWatcher:
                 row.install_checks += 1
                 interval = next_interval(self._poll, self._max_interval, row.install_checks)
                 interval *= random.uniform(0.9, 1.1)
-                next_check = datetime.now(UTC) + timedelta(seconds=interval)
-                if row.install_deadline is not None:
+                now = datetime.now(UTC)
+                next_check = now + timedelta(seconds=interval)
+                if row.install_deadline is not None and row.install_deadline > now:
                     # Never sleep past the deadline: the timeout is reported on time.
-                    next_check = min(next_check, max(row.install_deadline, datetime.now(UTC)))
+                    next_check = min(next_check, row.install_deadline)
+                elif row.install_deadline is not None:
+                    # Past the deadline only an answer can end the watch (the panel erred): ask again after
+                    # one poll interval, never at once (a row overdue while the panel errored was re-polled
+                    # without pause).
+                    next_check = now + timedelta(seconds=self._poll)
                 row.next_check_at = next_check
             await uow.commit()
 
