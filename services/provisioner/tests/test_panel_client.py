@@ -119,6 +119,13 @@ async def test_a_taken_email_resolves_to_the_existing_account(client: PanelClien
     assert await client.ensure_user(user_id="customer-2", email="new@example.test") == created
 
 
+async def test_an_administrators_account_is_never_adopted_for_a_customer(client: PanelClient) -> None:
+    """Finding 12: a customer signed up with an admin's e-mail owned the order's server as that admin."""
+    with pytest.raises(PanelError) as refused:
+        await client.ensure_user(user_id="customer-admin-mail", email="ADMIN@spawnpoint.test")
+    assert refused.value.status == 422 and refused.value.has("email", "administrator")
+
+
 async def test_eggs_are_read_with_their_variables_in_both_flavours(client: PanelClient) -> None:
     egg = await client.egg(nest_id=1, egg_id=1)
     by_name = {v.env_variable: v for v in egg.variables}

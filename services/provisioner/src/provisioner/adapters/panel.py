@@ -121,13 +121,25 @@ class PanelClient:
         return int(response.json()["attributes"]["id"])
 
     async def user_by_email(self, email: str) -> int | None:
-        """``filter[email]`` is a partial match: compare exactly (case-insensitively, as the panel does)."""
+        """``filter[email]`` is a partial match: compare exactly (case-insensitively, as the panel does).
+
+        The customer's e-mail comes from the shop's login, which must have verified it (an account is
+        adopted by e-mail only because of that). A panel administrator's account is never adopted: a
+        customer who signed up with an admin's address would otherwise own servers as that admin. Such an
+        order fails with ``invalid_request`` naming the conflict, for an operator to resolve and replay."""
         response = await self._request(
             "GET", "/users", route="/users", params={"filter[email]": email, "per_page": 100}
         )
         for item in response.json().get("data", []):
             attributes = item.get("attributes", {})
             if str(attributes.get("email", "")).lower() == email.lower():
+                if attributes.get("root_admin"):
+                    raise PanelError(
+                        422,
+                        "AccountConflict",
+                        "the customer's e-mail belongs to a panel administrator; it is never adopted",
+                        [PanelFieldError("email", "administrator", "belongs to a panel administrator")],
+                    )
                 return int(attributes["id"])
         return None
 
