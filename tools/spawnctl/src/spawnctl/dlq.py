@@ -374,7 +374,7 @@ def purge(
     async def work(connection: AbstractConnection) -> int:
         dlq = DeadLetterQueue(connection, _queue_name(queue))
         selector = select_by(event_id=event_id, order_id=order_id, reason=reason) if filtered else None
-        return await dlq.purge(selector)
+        return await dlq.purge(selector, limit=matching)  # exactly what was counted (and confirmed)
 
     deleted = _run(work)
     out.print(f"deleted {deleted} message(s) from {name}.")

@@ -516,21 +516,25 @@ class DeadLetterQueue:
         await message.ack()  # only after the publisher confirm
         return ReplayResult(dead, Outcome.REPLAYED, target)
 
-    async def purge(self, select: Selector | None = None) -> int:
-        """Delete every message (``select`` None) or the selected ones; returns how many."""
+    async def purge(self, select: Selector | None = None, *, limit: int | None = None) -> int:
+        """Delete every message (``select`` None) or the selected ones, at most ``limit`` (the oldest first);
+        returns how many. An operator confirms a count: passing it as ``limit`` deletes exactly the messages
+        that were counted, never one that arrived after the count was shown (messages arrive at the tail)."""
         channel = await self.connection.channel()
         try:
             queue = await self._declare(channel)
-            if select is None:
+            if select is None and limit is None:
                 result = await queue.purge()
                 return int(getattr(result, "message_count", 0) or 0)
             total = int(queue.declaration_result.message_count or 0)
             deleted = 0
             for position in range(1, total + 1):
+                if limit is not None and deleted >= limit:
+                    break
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break
-                if select(parse(message, dlq=self.name, position=position)):
+                if select is None or select(parse(message, dlq=self.name, position=position)):
                     await message.ack()
                     deleted += 1
             return deleted
