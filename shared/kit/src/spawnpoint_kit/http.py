@@ -37,6 +37,14 @@ from .messaging.wire import inbound_token
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "x-correlation-id"
+
+MAX_BODY_BYTES = 64 * 1024
+"""Every service's request body limit (FastAPI's ``max_body_size``; 413 past it): our largest request body,
+an order with its settings, is a few kilobytes. Routes that need more say so (the Stripe webhook: 1 MiB)."""
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Metric labels take these; any other method token a client sends is counted as ``OTHER`` (a label per
+arbitrary token would be an unbounded number of series)."""
 _correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -87,8 +95,9 @@ class RequestContextMiddleware:
             _correlation_id.reset(token)
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], template, str(status_holder["status"])).inc()
-            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+            REQUESTS.labels(method, template, str(status_holder["status"])).inc()
+            LATENCY.labels(method, template).observe(time.perf_counter() - started)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -67,8 +67,11 @@ class PlaceOrderIn(BaseModel):
     game_id: str = Field(min_length=1, max_length=64, examples=["minecraft-paper"])
     plan_id: str = Field(min_length=1, max_length=64, examples=["standard"])
     server_name: str = Field(min_length=1, max_length=200, examples=["Alex's world"])
-    settings: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
-        default_factory=dict, examples=[{"MINECRAFT_VERSION": "1.21.1"}]
+    settings: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict,
+        max_length=32,
+        examples=[{"MINECRAFT_VERSION": "1.21.1"}],
+        description="At most 32 settings, names up to 64 characters, values up to 1,000.",
     )
 
 

@@ -31,6 +31,9 @@ from ..service_layer.return_page import SessionNotFound, session_status
 log = get_logger(__name__)
 router = APIRouter()
 
+WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+"""A Stripe event is at most a few hundred kilobytes; anything larger is refused (413) before it is read."""
+
 SessionId = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_]+$")]
 
 
@@ -131,6 +134,7 @@ async def checkout_session_status(
 
 @router.post(
     "/webhooks/stripe",
+    max_body_size=WEBHOOK_MAX_BODY_BYTES,
     response_model=WebhookOut,
     tags=["webhooks"],
     summary="Stripe webhook endpoint (signature verified on the raw body)",
