@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from payment_service.bootstrap import create_app
 from payment_service.config import Settings
 from payment_service.deps import services_of
+from payment_service.domain.stripe_events import StoredEventStatus
+from payment_service.entrypoints.jobs import STRIPE_EVENT_RETENTION, stripe_event_pruning_job
 from payment_service.service_layer.event_intake import EventIntake
 from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_service.testing import Db
@@ -110,3 +113,29 @@ def test_an_intake_only_process_stores_events_and_runs_no_worker() -> None:
     assert "webhook-worker" not in services_of(intake_only).runtime.job_names
     assert {"webhook-worker", "sweeper", "refunds"} <= set(services_of(default).runtime.job_names)
     assert isinstance(services_of(intake_only).intake, EventIntake)
+
+
+async def test_finished_stripe_events_past_stripes_window_are_pruned(unit_of_work: UnitOfWorkFactory, db: Db) -> None:
+    """Finding 10: stripe_events was never pruned. Finished events older than 35 days go; pending ones and
+    recent ones stay."""
+    order_id = uuid.uuid4()
+    old_done, old_pending, recent_done = _event(order_id), _event(order_id), _event(order_id)
+    intake = EventIntake(unit_of_work)
+    try:
+        for event in (old_done, old_pending, recent_done):
+            assert await intake.record(event) == "stored"
+    finally:
+        await intake.aclose()
+    async with unit_of_work() as uow:
+        ages = ((old_done, 40, "processed"), (old_pending, 40, "pending"), (recent_done, 2, "processed"))
+        for event, days, status in ages:
+            row = await uow.stripe_events.lock(event["id"])
+            assert row is not None
+            row.received_at = datetime.now(UTC) - timedelta(days=days)
+            row.status = StoredEventStatus(status)
+        await uow.commit()
+    assert stripe_event_pruning_job(unit_of_work) is not None  # the hourly job wraps exactly this call
+    async with unit_of_work() as uow:
+        assert await uow.stripe_events.prune(before=datetime.now(UTC) - STRIPE_EVENT_RETENTION, limit=100) == 1
+        await uow.commit()
+    assert sorted(r.id for r in await db.stripe_events(order_id)) == sorted([old_pending["id"], recent_done["id"]])

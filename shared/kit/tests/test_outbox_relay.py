@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any, cast
 
 import aio_pika
 import pytest
 import sqlalchemy as sa
+from aiormq.exceptions import AMQPConnectionError
 from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spawnpoint_contracts import PaymentProcessing, PaymentProcessingPayload
+from spawnpoint_contracts import PaymentFailed, PaymentFailedPayload, PaymentProcessing, PaymentProcessingPayload
 from spawnpoint_kit.messaging.delivery import Delivery
 from spawnpoint_kit.messaging.outbox import stage_event, stage_message
 from spawnpoint_kit.messaging.relay import OutboxRelay, backoff_seconds
@@ -236,3 +238,75 @@ async def test_a_message_that_could_never_be_published_is_refused_where_it_is_st
             producer="test",
             payload=PaymentProcessingPayload(session_id="cs_1"),
         )
+
+
+class _Broker:
+    """A publisher whose answer the test decides, per routing key."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        self.failures = failures
+        self.published: list[str] = []
+
+    async def publish(self, body: bytes, **kwargs: Any) -> None:
+        error = self.failures.get(kwargs["routing_key"])
+        if error is not None:
+            raise error
+        self.published.append(kwargs["message_id"])
+
+
+async def _due_again(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE outbox SET available_at = now() WHERE published_at IS NULL"))
+
+
+async def test_a_row_that_keeps_failing_on_its_own_is_parked_and_the_others_go_on(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], topology: Topology, database_url: str
+) -> None:
+    await _clear(engine)
+    good, bad = (
+        _event(),
+        PaymentFailed(
+            order_id=uuid.uuid4(), correlation_id="c-2", producer="test", payload=PaymentFailedPayload(session_id="cs")
+        ),
+    )
+    async with sessions() as session:
+        await stage_event(session, good, topology)
+        await stage_event(session, bad, topology)
+        await session.commit()
+    broker = _Broker({bad.routing_key: ValueError("refused: NO_ROUTE")})
+    relay = OutboxRelay(engine, cast(RabbitBroker, broker), database_url=database_url, park_after_attempts=3)
+    for _ in range(4):
+        await relay.drain_once()
+        await _due_again(engine)
+    assert broker.published == [str(good.event_id)]
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.text("SELECT attempts, parked_at, last_error FROM outbox WHERE id = :id"), {"id": bad.event_id}
+            )
+        ).one()
+    assert row.attempts == 3 and row.parked_at is not None and "NO_ROUTE" in row.last_error
+    assert (await relay.stats()).parked == 1
+    assert await relay.drain_once() == 0, "a parked row is not claimed again"
+
+
+async def test_a_broker_outage_counts_no_attempt_however_long_it_lasts(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], topology: Topology, database_url: str
+) -> None:
+    await _clear(engine)
+    event = _event()
+    async with sessions() as session:
+        await stage_event(session, event, topology)
+        await session.commit()
+    down = _Broker({event.routing_key: AMQPConnectionError("Connect call failed ('127.0.0.1', 5672)")})
+    relay = OutboxRelay(engine, cast(RabbitBroker, down), database_url=database_url, park_after_attempts=2)
+    for _ in range(5):
+        assert await relay.drain_once() == 0
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(sa.text("SELECT attempts, parked_at FROM outbox WHERE id = :id"), {"id": event.event_id})
+        ).one()
+    assert (row.attempts, row.parked_at) == (0, None)
+    up = _Broker({})
+    assert await OutboxRelay(engine, cast(RabbitBroker, up), database_url=database_url).drain_once() == 1
+    assert up.published == [str(event.event_id)]

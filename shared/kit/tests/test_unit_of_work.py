@@ -188,3 +188,30 @@ async def test_a_row_read_in_a_block_left_without_commit_stays_readable(
     async with SqlUnitOfWork(sessions, Topology("tu.")) as uow:
         row = await uow.session.get(InboxEntry, ("uow-read", str(event.event_id)))
     assert row is not None and row.event_type == "E" and row.order_id == event.order_id
+
+
+async def test_inbox_rows_older_than_the_retention_are_pruned_and_recent_ones_kept(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    """Finding 10: the inbox was never pruned; it grows by one row per handled message for ever."""
+    from spawnpoint_kit.runtime import ServiceRuntime
+    from spawnpoint_kit.settings import CommonSettings
+
+    old, recent = str(uuid.uuid4()), str(uuid.uuid4())
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO inbox (consumer, message_key, processed_at) VALUES "
+                "('prune-test', :old, now() - interval '31 days'), ('prune-test', :recent, now() - interval '1 day')"
+            ),
+            {"old": old, "recent": recent},
+        )
+    runtime = ServiceRuntime(CommonSettings(), service="kit-tests", database_url=database_url)
+    try:
+        assert await runtime.prune_inbox() is False
+        assert "inbox-pruning" in runtime.job_names
+    finally:
+        await runtime.engine.dispose()
+    async with engine.connect() as conn:
+        left = (await conn.execute(sa.text("SELECT message_key FROM inbox WHERE consumer = 'prune-test'"))).scalars()
+        assert list(left) == [recent]

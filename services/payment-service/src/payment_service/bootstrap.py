@@ -20,7 +20,7 @@ from .config import Settings
 from .deps import Services, WebhookKeys
 from .domain.refunds import RefundRules
 from .entrypoints.api import router
-from .entrypoints.jobs import refund_job, sweeper_job
+from .entrypoints.jobs import refund_job, stripe_event_pruning_job, sweeper_job
 from .entrypoints.webhook_worker import WebhookWorker
 from .queues import PAYMENT_PROVISION_FAILED
 from .service_layer import provisioning
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.add_job("sweeper", sweeper_job(sweeper, interval_seconds=settings.sweep_interval_seconds))
     runtime.add_job("refunds", refund_job(RefundExecutor(unit_of_work, gateway)))
+    runtime.add_job("stripe-event-pruning", stripe_event_pruning_job(unit_of_work))
 
     checkout = CheckoutService(
         unit_of_work,
@@ -111,4 +112,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(router)
+    app.include_router(runtime.operator_router())
     return app

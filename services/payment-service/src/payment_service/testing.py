@@ -202,6 +202,16 @@ class FakeStripeEvents:
             if row.order_id == order_id and row.status == StoredEventStatus.PENDING and row.next_attempt_at > now:
                 row.next_attempt_at = now
 
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        done = [
+            r.id
+            for r in self.rows.values()
+            if r.status in (StoredEventStatus.PROCESSED, StoredEventStatus.ABANDONED) and r.received_at < before
+        ][:limit]
+        for event_id in done:
+            del self.rows[event_id]
+        return len(done)
+
 
 class FakeRefunds:
     def __init__(self) -> None:

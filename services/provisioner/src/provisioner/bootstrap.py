@@ -91,4 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(settings_router)
+    app.include_router(runtime.operator_router())
     return app

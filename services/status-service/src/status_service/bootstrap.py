@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         checks={**runtime.readiness_checks(), "change_feed": _feed_check(feed)},
     )
+    app.include_router(runtime.operator_router())
     return app
 
 

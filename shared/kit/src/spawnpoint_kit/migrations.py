@@ -78,6 +78,34 @@ def create_messaging_tables() -> None:
     )
 
 
+def add_outbox_parking_and_inbox_age() -> None:
+    """The outbox's ``parked_at`` (a row that kept failing on its own, set aside for an operator) and an
+    index on the inbox's age for pruning; each service's migration after its first calls this."""
+    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
+    op.drop_index("ix_outbox_unpublished", table_name="outbox")
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["available_at", "created_at"],
+        postgresql_where=sa.text("published_at IS NULL AND parked_at IS NULL"),
+    )
+    op.create_index("ix_outbox_parked", "outbox", ["parked_at"], postgresql_where=sa.text("parked_at IS NOT NULL"))
+    op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
+
+
+def drop_outbox_parking_and_inbox_age() -> None:
+    op.drop_index("ix_inbox_processed_at", table_name="inbox")
+    op.drop_index("ix_outbox_parked", table_name="outbox")
+    op.drop_index("ix_outbox_unpublished", table_name="outbox")
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["available_at", "created_at"],
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+    op.drop_column("outbox", "parked_at")
+
+
 def drop_messaging_tables() -> None:
     op.drop_table("inbox")
     op.drop_index("ix_outbox_order_id", table_name="outbox")

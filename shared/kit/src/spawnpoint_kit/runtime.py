@@ -29,10 +29,12 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+from fastapi import APIRouter
 from sqlalchemy import text
 
 from .db import make_engine, make_session_factory, prepare_database
@@ -44,11 +46,17 @@ from .messaging.handlers import Subscription
 from .messaging.relay import OutboxRelay
 from .messaging.specs import QueueSpec
 from .messaging.topology import Topology
-from .periodic import BackgroundJob
+from .operator_api import outbox_router
+from .periodic import BackgroundJob, periodic
 from .settings import CommonSettings
 from .unit_of_work import SqlUnitOfWork
 
 log = get_logger(__name__)
+
+PRUNE_BATCH = 5000
+_PRUNE_INBOX = text(
+    "DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox WHERE processed_at < :before LIMIT :limit)"
+)
 
 MIGRATE_ON_START = "SPAWNPOINT_MIGRATE_ON_START"
 """Set by ``<service> serve`` to the service's ``alembic.ini``: migrate as the first step of starting."""
@@ -83,7 +91,7 @@ class ServiceRuntime:
             else None
         )
         self._consumed: list[QueueSpec] = []
-        self._jobs: dict[str, BackgroundJob] = {}
+        self._jobs: dict[str, BackgroundJob] = {"inbox-pruning": periodic(self.prune_inbox, every=3600, name="inbox")}
         self._after_declare: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -258,6 +266,17 @@ class ServiceRuntime:
                     raise RuntimeError(f"no consumer on {queue.name}")
         finally:
             await channel.close()
+
+    async def prune_inbox(self) -> bool:
+        """Delete inbox rows older than ``INBOX_RETENTION_DAYS``, a batch at a time (True: more are due)."""
+        before = datetime.now(UTC) - timedelta(days=self.settings.inbox_retention_days)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(_PRUNE_INBOX, {"before": before, "limit": PRUNE_BATCH})
+        return int(result.rowcount or 0) >= PRUNE_BATCH
+
+    def operator_router(self) -> APIRouter:
+        """This service's operator endpoints (its outbox's parked rows; ``operator_api.py``)."""
+        return outbox_router(self.engine, service=self.service)
 
     def readiness_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         checks: dict[str, Callable[[], Awaitable[None]]] = {

@@ -48,6 +48,13 @@ class CommonSettings(BaseSettings):
     relay_poll_seconds: float = Field(default=1.0, gt=0, validation_alias="RELAY_POLL_SECONDS")
     consumer_prefetch: int = Field(default=32, ge=1, le=2000, validation_alias="CONSUMER_PREFETCH")
     db_pool_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_SIZE")
+    inbox_retention_days: float = Field(
+        default=30.0,
+        ge=1,
+        validation_alias="INBOX_RETENTION_DAYS",
+        description="Inbox rows older than this are deleted (hourly): far beyond any redelivery; a duplicate "
+        "older than this meets the handlers' own state checks.",
+    )
 
     def development_defaults_in_use(self) -> list[str]:
         """What is still set for development, as ``SETTING (why)``; each service adds its own settings."""

@@ -6,14 +6,15 @@ command group lives in its own module and is registered here:
 
 - ``spawnctl token``: mint a development bearer token (``tokens.py``);
 - ``spawnctl dlq ...``: any service's dead-letter queue (``dlq.py``);
-- ``spawnctl order ...``: an order's event trail (``orders.py``).
+- ``spawnctl order ...``: an order's event trail (``orders.py``);
+- ``spawnctl outbox ...``: outbox rows a relay parked, on any service (``outbox.py``).
 """
 
 from __future__ import annotations
 
 import typer
 
-from . import dlq, orders
+from . import dlq, orders, outbox
 from .tokens import token
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ def _root() -> None:
 app.command()(token)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(orders.app, name="order")
+app.add_typer(outbox.app, name="outbox")
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ five minutes. Exit codes: 0 shown, 1 not found or refused (no such order, not an
 
 from __future__ import annotations
 
-import getpass
 import json
 import uuid
 from datetime import datetime
@@ -24,33 +23,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .operator_http import EXIT_REFUSED, EXIT_UNREACHABLE, fail, operator_token, refusal
+
 app = typer.Typer(help="Orders: the full event trail of one order.", no_args_is_help=True)
 
 DEFAULT_URL = "http://127.0.0.1:8004"
-EXIT_REFUSED = 1
-EXIT_UNREACHABLE = 3
-
-
-def _operator_token(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    # Imported here: the kit's auth module brings FastAPI, which every other spawnctl command can do without.
-    from spawnpoint_kit.auth import OPERATOR_ROLE, mint_token
-    from spawnpoint_kit.settings import CommonSettings
-
-    settings = CommonSettings()
-    return mint_token(
-        settings.jwt_secret.get_secret_value(),
-        sub=f"spawnctl:{getpass.getuser()}",
-        roles=(OPERATOR_ROLE,),
-        ttl_seconds=300,
-        audience=settings.jwt_audience,
-    )
-
-
-def _fail(console: Console, message: str, code: int) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 def fetch_trail(base_url: str, order_id: uuid.UUID, token: str, *, timeout: float = 10.0) -> httpx.Response:
@@ -79,38 +56,20 @@ def trail(
     errors = Console(stderr=True)
     try:
         with errors.status(f"asking {url} for the trail of {order_id}...", spinner="dots"):
-            response = fetch_trail(url, order_id, _operator_token(token), timeout=timeout)
+            response = fetch_trail(url, order_id, operator_token(token), timeout=timeout)
     except httpx.TransportError as exc:
         message = f"status-service at {url} is unreachable ({exc.__class__.__name__}: {exc})"
-        raise _fail(errors, message, EXIT_UNREACHABLE) from exc
+        raise fail(errors, message, EXIT_UNREACHABLE) from exc
     if response.status_code == 404:
-        raise _fail(errors, f"no order {order_id}: status-service has received no event for it", EXIT_REFUSED)
-    if response.status_code in (401, 403):
-        detail = _detail(response)
-        raise _fail(
-            errors,
-            f"status-service refused the token ({response.status_code}: {detail}). "
-            "Use an operator token (--token / SPAWNCTL_TOKEN) or the service's JWT_SECRET.",
-            EXIT_REFUSED,
-        )
-    if response.status_code >= 500:
-        message = f"status-service cannot answer now ({response.status_code}: {_detail(response)})"
-        raise _fail(errors, message, EXIT_UNREACHABLE)
-    if response.status_code != 200:
-        raise _fail(errors, f"unexpected answer {response.status_code}: {_detail(response)}", EXIT_REFUSED)
+        raise fail(errors, f"no order {order_id}: status-service has received no event for it", EXIT_REFUSED)
+    refused = refusal("status-service", response)
+    if refused is not None:
+        raise fail(errors, *refused)
     body: dict[str, Any] = response.json()
     if as_json:
         typer.echo(json.dumps(body, indent=2))
         return
     render(console, body)
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        detail = None
-    return str(detail) if detail is not None else response.text[:200]
 
 
 def _short(value: str | None) -> str:

@@ -27,5 +27,6 @@ def token(
             roles=(OPERATOR_ROLE,) if operator else (),
             ttl_seconds=ttl_hours * 3600,
             audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
         )
     )

@@ -195,6 +195,18 @@ class StripeEventRepository:
         if result.rowcount:
             await _notify(self._session)
 
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` finished events (processed or abandoned) received before ``before``."""
+        result = await execute_sql(
+            self._session,
+            sa.text(
+                "DELETE FROM stripe_events WHERE id IN (SELECT id FROM stripe_events "
+                "WHERE status IN ('processed', 'abandoned') AND received_at < :before LIMIT :limit)"
+            ),
+            {"before": before, "limit": limit},
+        )
+        return int(result.rowcount or 0)
+
 
 class RefundRepository:
     def __init__(self, session: AsyncSession) -> None:

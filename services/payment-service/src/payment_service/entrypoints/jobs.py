@@ -1,4 +1,5 @@
-"""Periodic background jobs: the reconciliation sweeper and the refund worker (``spawnpoint_kit.periodic``).
+"""Periodic background jobs: the reconciliation sweeper, the refund worker and the pruning of finished
+Stripe events (``spawnpoint_kit.periodic``).
 
 Both run for the life of the service (``ServiceRuntime.add_job``); a failing run is logged and the next
 one starts on schedule. The webhook worker is not one of them: it is woken by NOTIFY
@@ -7,11 +8,15 @@ one starts on schedule. The webhook worker is not one of them: it is woken by NO
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
 from spawnpoint_kit.periodic import BackgroundJob, periodic
 
 from ..metrics import SWEEPS
 from ..service_layer.refunds import RefundExecutor
 from ..service_layer.sweeper import Sweeper
+from ..service_layer.unit_of_work import PaymentUnitOfWork
 
 
 def sweeper_job(sweeper: Sweeper, *, interval_seconds: float) -> BackgroundJob:
@@ -25,6 +30,23 @@ def sweeper_job(sweeper: Sweeper, *, interval_seconds: float) -> BackgroundJob:
         SWEEPS.labels("failed").inc()
 
     return periodic(sweep, every=interval_seconds, name="sweeper", on_error=count_failure)
+
+
+STRIPE_EVENT_RETENTION = timedelta(days=35)
+"""Stripe keeps an event retrievable (and an operator can resend it) for 30 days: a finished event older
+than that can never come again, so its row only grows the table."""
+
+
+def stripe_event_pruning_job(unit_of_work: Callable[[], PaymentUnitOfWork], *, batch: int = 5000) -> BackgroundJob:
+    """Hourly: delete finished Stripe events older than ``STRIPE_EVENT_RETENTION``, a batch at a time."""
+
+    async def prune() -> bool:
+        async with unit_of_work() as uow:
+            deleted = await uow.stripe_events.prune(before=datetime.now(UTC) - STRIPE_EVENT_RETENTION, limit=batch)
+            await uow.commit()
+        return deleted >= batch
+
+    return periodic(prune, every=3600, name="stripe-event-pruning")
 
 
 def refund_job(executor: RefundExecutor, *, poll_seconds: float = 1.0) -> BackgroundJob:

@@ -59,6 +59,12 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
     published_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True), nullable=True))
+    parked_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(sa.DateTime(timezone=True), nullable=True),
+        description="Set aside after failing on its own too often (never for a broker outage): an operator "
+        "looks at last_error and retries it (spawnctl outbox).",
+    )
 
 
 def _headers_json_safe(headers: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,14 @@ others. Rows are isolated from each other: the confirmed ones are marked first, 
 marked in a savepoint of its own, so one row's failure (to publish, or even to be marked) never rolls
 back or delays the rest of the batch.
 
+Two kinds of failure are told apart. The broker being unreachable (a connection or channel error, a
+confirm that timed out) is nobody's row's fault: the rows are left as they are and the next round tries
+again, however long the outage lasts. A row that fails *on its own* (unroutable, refused, an encoding
+error) counts an attempt; after ``park_after_attempts`` of them it is parked: set aside with its
+``last_error``, counted (``outbox_parked_total``, the ``outbox_parked_rows`` gauge: alert on it) and left for an
+operator, who can see and retry it (``GET /operator/outbox``, ``spawnctl outbox``). A parked row never
+delays the others.
+
 A crash between the confirm and the commit publishes the row again on the next round: consumers are
 idempotent, so at-least-once is enough. A LISTEN connection wakes the relay when a transaction that
 staged rows commits; a poll interval covers lost notifications and restarts.
@@ -26,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
+from faststream.exceptions import IncorrectState
 from faststream.rabbit import RabbitBroker, RabbitExchange
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -40,7 +50,10 @@ log = get_logger(__name__)
 
 PUBLISHED = Counter("outbox_published_total", "Outbox rows published and confirmed", ["message_type"])
 FAILED = Counter("outbox_publish_failures_total", "Outbox publish attempts that failed", ["message_type"])
-BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
+BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published (parked ones excepted)")
+PARKED = Counter("outbox_parked_total", "Outbox rows parked after failing on their own too often", ["message_type"])
+PARKED_NOW = Gauge("outbox_parked_rows", "Outbox rows parked, waiting for an operator (spawnctl outbox)")
+BROKER_DOWN_ROUNDS = Counter("outbox_broker_unavailable_total", "Publish attempts that met an unreachable broker")
 OLDEST_AGE = Gauge("outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox row")
 STAGE_TO_CONFIRM = Histogram(
     "outbox_commit_to_confirm_seconds",
@@ -52,7 +65,7 @@ _CLAIM = sa.text(
     """
     SELECT id, exchange, routing_key, message_type, body, headers, correlation_id, created_at, attempts
     FROM outbox
-    WHERE published_at IS NULL AND available_at <= now()
+    WHERE published_at IS NULL AND parked_at IS NULL AND available_at <= now()
     ORDER BY created_at
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -60,9 +73,15 @@ _CLAIM = sa.text(
 )
 _MARK_PUBLISHED = sa.text("UPDATE outbox SET published_at = now(), last_error = NULL WHERE id = ANY(:ids)")
 _MARK_FAILED = sa.text(
-    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, available_at = :available_at WHERE id = :id"
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, available_at = :available_at, "
+    "parked_at = CASE WHEN attempts + 1 >= :park_after THEN now() ELSE NULL END WHERE id = :id "
+    "RETURNING parked_at IS NOT NULL AS parked"
 )
-_STATS = sa.text("SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM outbox WHERE published_at IS NULL")
+_STATS = sa.text(
+    "SELECT count(*) FILTER (WHERE parked_at IS NULL), "
+    "extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL)), "
+    "count(*) FILTER (WHERE parked_at IS NOT NULL) FROM outbox WHERE published_at IS NULL"
+)
 _PRUNE = sa.text("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < :before")
 
 
@@ -78,10 +97,21 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}".replace("\x00", "\\0")[:2000]
 
 
+def broker_unavailable(error: BaseException) -> bool:
+    """The broker could not be reached or the channel was lost: no row's fault, no attempt counted."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, AMQPConnectionError | ChannelInvalidStateError | TimeoutError | OSError | IncorrectState):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class RelayStats:
     backlog: int
     oldest_age_seconds: float
+    parked: int = 0
 
 
 class OutboxRelay:
@@ -96,6 +126,7 @@ class OutboxRelay:
         max_backoff_seconds: float = 10.0,
         publish_timeout_seconds: float = 10.0,
         retention: timedelta = timedelta(days=3),
+        park_after_attempts: int = 50,
     ) -> None:
         self._engine = engine
         self._broker = broker
@@ -105,6 +136,7 @@ class OutboxRelay:
         self._max_backoff = max_backoff_seconds
         self._publish_timeout = publish_timeout_seconds
         self._retention = retention
+        self._park_after = park_after_attempts
         self._wake = asyncio.Event()
         self._exchanges: dict[str, RabbitExchange] = {}
 
@@ -160,8 +192,13 @@ class OutboxRelay:
 
     async def _mark_failed(self, conn: AsyncConnection, row: Any, error: BaseException, now: datetime) -> None:
         """Record one row's failure in a savepoint of its own: if even that fails, the row is simply due
-        again next round, and the other rows' marks stand."""
+        again next round, and the other rows' marks stand. A broker outage is recorded nowhere: the row is
+        tried again next round, its attempts untouched."""
         FAILED.labels(row["message_type"]).inc()
+        if broker_unavailable(error):
+            BROKER_DOWN_ROUNDS.inc()
+            log.info("outbox publish waits for the broker", message_id=str(row["id"]), error=repr(error)[:300])
+            return
         log.warning(
             "outbox publish failed",
             message_id=str(row["id"]),
@@ -172,14 +209,25 @@ class OutboxRelay:
         delay = backoff_seconds(row["attempts"], self._max_backoff)
         try:
             async with conn.begin_nested():
-                await conn.execute(
+                marked = await conn.execute(
                     _MARK_FAILED,
                     {
                         "id": row["id"],
                         "error": error_text(error),
                         "available_at": now + timedelta(seconds=delay),
+                        "park_after": self._park_after,
                     },
                 )
+                if marked.scalar():
+                    PARKED.labels(row["message_type"]).inc()
+                    log.error(
+                        "outbox row parked after failing on its own; an operator must look at it",
+                        message_id=str(row["id"]),
+                        message_type=row["message_type"],
+                        routing_key=row["routing_key"],
+                        attempts=row["attempts"] + 1,
+                        error=error_text(error)[:500],
+                    )
         except Exception as exc:
             log.error("could not record an outbox row's failure", message_id=str(row["id"]), error=repr(exc)[:500])
 
@@ -210,12 +258,13 @@ class OutboxRelay:
 
     async def stats(self) -> RelayStats:
         async with self._engine.connect() as conn:
-            count, age = (await conn.execute(_STATS)).one()
-        return RelayStats(backlog=int(count), oldest_age_seconds=float(age or 0.0))
+            count, age, parked = (await conn.execute(_STATS)).one()
+        return RelayStats(backlog=int(count), oldest_age_seconds=float(age or 0.0), parked=int(parked))
 
     async def _housekeeping(self) -> None:
         stats = await self.stats()
         BACKLOG.set(stats.backlog)
         OLDEST_AGE.set(stats.oldest_age_seconds)
+        PARKED_NOW.set(stats.parked)
         async with self._engine.begin() as conn:
             await conn.execute(_PRUNE, {"before": datetime.now(UTC) - self._retention})
