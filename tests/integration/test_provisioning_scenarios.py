@@ -99,7 +99,7 @@ async def test_happy_path_uses_a_bounded_number_of_panel_calls(harness: Harness)
     metrics = await harness.metrics(harness.config.url("provisioner"))
     assert metric(metrics, "provisioner_attempts_total", outcome="created") >= 1
     assert metric(metrics, "provisioner_panel_request_seconds_count", route="/servers", method="POST") >= 1
-    for family in ("provisioner_installs_in_progress", "provisioner_dead_letter_queue_depth"):
+    for family in ("provisioner_installs_in_progress", "dead_letter_queue_depth"):
         assert family in metrics
 
 

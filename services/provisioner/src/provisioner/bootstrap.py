@@ -19,7 +19,6 @@ from .adapters.rate_gate import RateGate
 from .config import Settings
 from .deps import Services
 from .entrypoints.consumers import order_paid_subscription
-from .entrypoints.dlq_metrics import dlq_depth_job
 from .entrypoints.http import router as settings_router
 from .entrypoints.install_watcher import install_watch_job
 from .queues import PROVISIONER_ORDER_PAID
@@ -68,14 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_interval_seconds=settings.install_max_interval_seconds,
     )
     runtime.add_job("install-watcher", install_watch_job(watcher, poll_seconds=settings.install_poll_seconds))
-    runtime.add_job(
-        "dlq-metrics",
-        dlq_depth_job(
-            settings.broker_url.get_secret_value(),
-            runtime.topology.dlq_name(PROVISIONER_ORDER_PAID),
-            interval=settings.dlq_metrics_seconds,
-        ),
-    )
 
     lifespan = runtime.lifespan(panel.aclose)
 

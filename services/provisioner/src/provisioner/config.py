@@ -45,7 +45,6 @@ class Settings(CommonSettings):
     install_poll_seconds: float = Field(default=2.0, gt=0, validation_alias="INSTALL_POLL_SECONDS")
     install_max_interval_seconds: float = Field(default=30.0, gt=0, validation_alias="INSTALL_MAX_INTERVAL_SECONDS")
     install_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="INSTALL_DEADLINE_SECONDS")
-    dlq_metrics_seconds: float = Field(default=15.0, gt=0, validation_alias="DLQ_METRICS_SECONDS")
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -42,6 +42,7 @@ from .http import NotReady
 from .logs import get_logger
 from .messaging.broker import make_broker
 from .messaging.consumer import Consumers
+from .messaging.dlq_depth import DeadLetterDepths
 from .messaging.handlers import Subscription
 from .messaging.relay import OutboxRelay
 from .messaging.specs import QueueSpec
@@ -171,6 +172,16 @@ class ServiceRuntime:
         await self._step("admin", "the broker (admin connection)", self._connect_admin)
         if self.relay is not None:
             self._spawn("outbox-relay", self.relay.run)
+        if self._consumed:
+            depths = DeadLetterDepths(
+                self.settings.broker_url.get_secret_value(), [self.topology.dlq_name(s) for s in self._consumed]
+            )
+            self._spawn(
+                "dlq-metrics",
+                periodic(
+                    depths.read, every=self.settings.dlq_metrics_seconds, name="dlq-metrics", on_stop=depths.close
+                ),
+            )
         for name, job in self._jobs.items():
             self._spawn(name, job)
         self._waiting_for = ""

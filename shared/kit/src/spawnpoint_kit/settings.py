@@ -48,6 +48,9 @@ class CommonSettings(BaseSettings):
     relay_poll_seconds: float = Field(default=1.0, gt=0, validation_alias="RELAY_POLL_SECONDS")
     consumer_prefetch: int = Field(default=32, ge=1, le=2000, validation_alias="CONSUMER_PREFETCH")
     db_pool_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_SIZE")
+    dlq_metrics_seconds: float = Field(
+        default=15.0, gt=0, validation_alias="DLQ_METRICS_SECONDS", description="How often DLQ depths are read."
+    )
     inbox_retention_days: float = Field(
         default=30.0,
         ge=1,
