@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from spawnpoint_kit.settings import CommonSettings
 
 from .domain.refunds import RefundPolicy
+
+DEVELOPMENT_STRIPE_KEY = "sk_test_spawnpoint_dev"
+DEVELOPMENT_WEBHOOK_SECRET = "whsec_spawnpoint_dev"
+
+
+def _is_local(url: str | None) -> bool:
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")
 
 
 class Settings(CommonSettings):
@@ -17,14 +26,14 @@ class Settings(CommonSettings):
         validation_alias="PAYMENT_DB_URL",
     )
     order_service_url: str = Field(default="http://127.0.0.1:8001", validation_alias="ORDER_SERVICE_URL")
-    stripe_api_key: SecretStr = Field(default=SecretStr("sk_test_spawnpoint_dev"), validation_alias="STRIPE_API_KEY")
+    stripe_api_key: SecretStr = Field(default=SecretStr(DEVELOPMENT_STRIPE_KEY), validation_alias="STRIPE_API_KEY")
     stripe_api_base: str | None = Field(
         default="http://127.0.0.1:12111",
         validation_alias="STRIPE_API_BASE",
         description="Base address of the Stripe API; empty for the real Stripe.",
     )
     stripe_webhook_secrets: SecretStr = Field(
-        default=SecretStr("whsec_spawnpoint_dev"),
+        default=SecretStr(DEVELOPMENT_WEBHOOK_SECRET),
         validation_alias="STRIPE_WEBHOOK_SECRETS",
         description="Comma-separated endpoint secrets; several are accepted at once while rotating.",
     )
@@ -71,6 +80,27 @@ class Settings(CommonSettings):
         if "{CHECKOUT_SESSION_ID}" not in value:
             raise ValueError("CHECKOUT_RETURN_URL must contain the literal {CHECKOUT_SESSION_ID}")
         return value
+
+    @model_validator(mode="after")
+    def _no_live_key_against_a_stand_in(self) -> Settings:
+        """A live key sent to a local address would hand the shop's Stripe secret to whatever listens there."""
+        if self.stripe_api_key.get_secret_value().startswith(("sk_live_", "rk_live_")) and _is_local(
+            self.stripe_api_base
+        ):
+            raise ValueError("STRIPE_API_KEY is a live key but STRIPE_API_BASE points at a local stand-in; unset it")
+        return self
+
+    def development_defaults_in_use(self) -> list[str]:
+        used = super().development_defaults_in_use()
+        if self.stripe_api_key.get_secret_value() == DEVELOPMENT_STRIPE_KEY:
+            used.append("STRIPE_API_KEY (the stand-in's development key)")
+        if DEVELOPMENT_WEBHOOK_SECRET in self.webhook_secrets():
+            used.append("STRIPE_WEBHOOK_SECRETS (the stand-in's development secret)")
+        if _is_local(self.stripe_api_base):
+            used.append("STRIPE_API_BASE (the local Stripe stand-in; empty for the real Stripe)")
+        if _is_local(self.checkout_return_url):
+            used.append("CHECKOUT_RETURN_URL (a local address customers' browsers cannot reach)")
+        return used
 
     def webhook_secrets(self) -> list[str]:
         return [s.strip() for s in self.stripe_webhook_secrets.get_secret_value().split(",") if s.strip()]

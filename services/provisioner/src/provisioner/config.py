@@ -10,15 +10,19 @@ from spawnpoint_kit.settings import CommonSettings
 
 from .domain.retry import RetryPolicy, parse_delays
 
+DEVELOPMENT_PANEL_URL = "http://127.0.0.1:8081"
+DEVELOPMENT_PANEL_KEY = "ptla_spawnpointdevkey0000000000000000000000000000"
+"""The panel stand-in's address and seeded admin key (``sandbox/panel-fake``): refused in production."""
+
 
 class Settings(CommonSettings):
     database_url: str = Field(
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/spawnpoint_provisioner",
         validation_alias="PROVISIONER_DB_URL",
     )
-    panel_url: str = Field(default="http://127.0.0.1:8081", validation_alias="PANEL_URL")
+    panel_url: str = Field(default=DEVELOPMENT_PANEL_URL, validation_alias="PANEL_URL")
     panel_api_key: SecretStr = Field(
-        default=SecretStr("ptla_spawnpointdevkey0000000000000000000000000000"),
+        default=SecretStr(DEVELOPMENT_PANEL_KEY),
         validation_alias="PANEL_API_KEY",
         description="Application API key of a root admin (ptla_... on Pterodactyl, papp_... on Pelican).",
     )
@@ -45,6 +49,17 @@ class Settings(CommonSettings):
     install_poll_seconds: float = Field(default=2.0, gt=0, validation_alias="INSTALL_POLL_SECONDS")
     install_max_interval_seconds: float = Field(default=30.0, gt=0, validation_alias="INSTALL_MAX_INTERVAL_SECONDS")
     install_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="INSTALL_DEADLINE_SECONDS")
+
+    def development_defaults_in_use(self) -> list[str]:
+        used = super().development_defaults_in_use()
+        if self.panel_url.rstrip("/") == DEVELOPMENT_PANEL_URL:
+            used.append("PANEL_URL (the local panel stand-in)")
+        if self.panel_api_key.get_secret_value() in (
+            DEVELOPMENT_PANEL_KEY,
+            DEVELOPMENT_PANEL_KEY.replace("ptla", "papp"),
+        ):
+            used.append("PANEL_API_KEY (the stand-in's seeded key)")
+        return used
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -26,13 +26,14 @@ from .events.provisioning import (
     ServerInstalled,
     ServerInstalledPayload,
 )
-from .models import Deploy, FeatureLimits, Limits, OrderSnapshot, ServerSpec
+from .models import REDACTED, Deploy, FeatureLimits, Limits, OrderSnapshot, ServerSpec, redact_order
 from .registry import ALL_EVENTS, BY_ROUTING_KEY, BY_TYPE, AnyEvent, parse_event
 
 __all__ = [
     "ALL_EVENTS",
     "BY_ROUTING_KEY",
     "BY_TYPE",
+    "REDACTED",
     "AnyEvent",
     "Deploy",
     "Event",
@@ -65,5 +66,6 @@ __all__ = [
     "ServerSpec",
     "WireModel",
     "parse_event",
+    "redact_order",
     "utc_now",
 ]

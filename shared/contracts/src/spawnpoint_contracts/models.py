@@ -9,6 +9,7 @@ changed since.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import Field
 
@@ -71,6 +72,29 @@ class OrderSnapshot(WireModel):
     plan_name: str
     server_name: str
     settings: dict[str, str] = Field(default_factory=dict, description="What the customer chose.")
+    secret_settings: list[str] = Field(
+        default_factory=list,
+        description="Names of settings that are secrets (a server password): only the way to the panel carries "
+        "their values; every other copy, trail and log shows them redacted (see ``redacted``).",
+    )
     amount: int = Field(ge=0, description="Price in the currency's minor unit, computed by the server.")
     currency: str = Field(min_length=3, max_length=3)
     server_spec: ServerSpec
+
+
+REDACTED = "[redacted]"
+
+
+def redact_order(order: dict[str, Any]) -> dict[str, Any]:
+    """A JSON order snapshot with its secret settings' values replaced, in ``settings`` and in the server's
+    ``environment`` (where the same variable travels to the panel)."""
+    secret = set(order.get("secret_settings") or ())
+    if not secret:
+        return order
+    copy = dict(order)
+    copy["settings"] = {k: (REDACTED if k in secret else v) for k, v in (order.get("settings") or {}).items()}
+    spec = dict(order.get("server_spec") or {})
+    if isinstance(spec.get("environment"), dict):
+        spec["environment"] = {k: (REDACTED if k in secret else v) for k, v in spec["environment"].items()}
+        copy["server_spec"] = spec
+    return copy

@@ -67,6 +67,8 @@ class CommonSettings(BaseSettings):
             used.append("JWT_SECRET (the development secret, published in this repository)")
         elif len(secret) < 32:
             used.append("JWT_SECRET (shorter than 32 characters)")
+        if "guest:guest@" in self.broker_url.get_secret_value():
+            used.append("BROKER_URL (RabbitMQ's default guest account)")
         return used
 
     @model_validator(mode="after")

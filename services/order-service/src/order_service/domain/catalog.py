@@ -47,6 +47,10 @@ class SettingRule(_Frozen):
     choices: tuple[str, ...] | None = None
     pattern: str | None = None
     max_length: int = Field(default=191, ge=1, le=1000)
+    secret: bool = Field(
+        default=False,
+        description="A secret (a server password): it travels to the panel, and every other copy shows it redacted.",
+    )
 
     @model_validator(mode="after")
     def _pattern_compiles(self) -> SettingRule:

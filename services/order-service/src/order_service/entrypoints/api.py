@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from spawnpoint_contracts import ServerSpec
-from spawnpoint_kit.auth import CurrentPrincipal
+from spawnpoint_contracts import ServerSpec, redact_order
+from spawnpoint_kit.auth import CurrentPrincipal, Principal
 from spawnpoint_kit.http import current_correlation_id
 
 from ..adapters.tables import OrderRow
@@ -29,6 +29,7 @@ class SettingOut(BaseModel):
     choices: list[str] | None
     pattern: str | None
     max_length: int
+    secret: bool = Field(description="A password-like setting: never shown back (answers carry it redacted).")
 
 
 class GameOut(BaseModel):
@@ -85,7 +86,12 @@ class OrderOut(BaseModel):
     plan_id: str
     plan_name: str
     server_name: str
-    settings: dict[str, str]
+    settings: dict[str, str] = Field(
+        description="What the customer chose; secret settings are redacted for anyone but the order's owner."
+    )
+    secret_settings: list[str] = Field(
+        default_factory=list, description="Which settings are secrets (redacted for anyone but the owner)."
+    )
     amount: int = Field(description="Price in minor units, computed from the catalog")
     currency: str
     server_spec: ServerSpec
@@ -94,8 +100,10 @@ class OrderOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: OrderRow) -> OrderOut:
-        snap: dict[str, Any] = row.snapshot
+    def of(cls, row: OrderRow, *, caller: Principal) -> OrderOut:
+        """The order as ``caller`` may see it: its owner (and payment-service, which reads it with the owner's
+        token on the way to the panel) sees every setting; anyone else, an operator, sees secrets redacted."""
+        snap: dict[str, Any] = row.snapshot if caller.user_id == row.user_id else redact_order(row.snapshot)
         return cls(
             id=row.id,
             status=row.status,
@@ -107,6 +115,7 @@ class OrderOut(BaseModel):
             plan_name=snap["plan_name"],
             server_name=row.server_name,
             settings=snap.get("settings", {}),
+            secret_settings=snap.get("secret_settings", []),
             amount=row.amount,
             currency=row.currency,
             server_spec=ServerSpec.model_validate(snap["server_spec"]),
@@ -133,6 +142,7 @@ async def read_catalog(catalog: CatalogDep) -> CatalogOut:
                         choices=list(r.choices) if r.choices else None,
                         pattern=r.pattern,
                         max_length=r.max_length,
+                        secret=r.secret,
                     )
                     for k, r in g.settings.items()
                 },
@@ -214,7 +224,7 @@ async def create_order(
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/orders/{placed.order.id}"
-    return OrderOut.of(placed.order)
+    return OrderOut.of(placed.order, caller=principal)
 
 
 @router.get(
@@ -226,6 +236,6 @@ async def create_order(
 )
 async def read_order(order_id: uuid.UUID, principal: CurrentPrincipal, uow: UnitOfWorkDep) -> OrderOut:
     try:
-        return OrderOut.of(await get_order(uow, order_id, principal=principal))
+        return OrderOut.of(await get_order(uow, order_id, principal=principal), caller=principal)
     except OrderNotFound as exc:
         raise HTTPException(status_code=404, detail="order not found") from exc

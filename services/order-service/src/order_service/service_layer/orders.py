@@ -115,6 +115,7 @@ async def place_order(
             plan_name=plan.name,
             server_name=server_name,
             settings=settings,
+            secret_settings=sorted(k for k, rule in game.settings.items() if rule.secret),
             amount=plan.price.amount,
             currency=plan.price.currency,
             server_spec=spec,

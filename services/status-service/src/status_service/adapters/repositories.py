@@ -12,13 +12,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spawnpoint_contracts import Event, parse_event
+from spawnpoint_contracts import Event, parse_event, redact_order
 from spawnpoint_kit.db import execute_sql
 
 from .tables import OrderEventRow, OrderStatusChangeRow, OrderStatusRow
@@ -33,6 +34,17 @@ _PAGE_OF_ORDERS = sa.text(
     "SELECT order_id FROM (SELECT order_id FROM order_events UNION SELECT order_id FROM order_status) AS o "
     "WHERE CAST(:after AS uuid) IS NULL OR order_id > CAST(:after AS uuid) ORDER BY order_id LIMIT :limit"
 )
+
+
+def stored_body(event: Event) -> dict[str, Any]:
+    """The event as status-service keeps it: an order snapshot's secret settings (a server password) redacted.
+    The projection never reads settings, so the read model and a rebuild are the same either way; the trail
+    an operator reads shows the setting was chosen, never its value."""
+    body: dict[str, Any] = event.model_dump(mode="json")
+    payload = body.get("payload")
+    if isinstance(payload, dict) and isinstance(payload.get("order"), dict):
+        body["payload"] = {**payload, "order": redact_order(payload["order"])}
+    return body
 
 
 class StatusRepository:
@@ -50,7 +62,7 @@ class StatusRepository:
                 order_id=event.order_id,
                 event_type=event.event_type,
                 occurred_at=event.occurred_at,
-                body=event.model_dump(mode="json"),
+                body=stored_body(event),
                 received_at=datetime.now(UTC),
                 deliveries=1,
             )
