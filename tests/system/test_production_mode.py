@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -16,7 +17,7 @@ from status_service.config import Settings as StatusSettings
 
 pytestmark = pytest.mark.unit
 
-OWN = {
+OWN: dict[str, Any] = {
     "SPAWNPOINT_ENV": "production",
     "JWT_SECRET": "a-production-secret-of-at-least-thirty-two-characters",
     "BROKER_URL": "amqps://spawnpoint:s3cret@rabbit.shop.example:5671/spawnpoint",
