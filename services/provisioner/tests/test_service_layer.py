@@ -16,7 +16,7 @@ from provisioner.domain.failures import classify
 from provisioner.domain.panel import PanelError, PanelFieldError, PanelServer, PanelUnreachable
 from provisioner.domain.provisioning import ProvisioningStatus
 from provisioner.domain.retry import RetryPolicy
-from provisioner.entrypoints.consumers import order_paid_subscription
+from provisioner.entrypoints.consumers import order_paid_subscription, order_refunded_subscription
 from provisioner.queues import PROVISIONER_ORDER_PAID
 from provisioner.service_layer.install_watch import InstallWatcher
 from provisioner.service_layer.panel_work import ServerOutcome
@@ -29,11 +29,14 @@ from provisioner.service_layer.provision import (
     record_created,
     retry_later,
 )
+from provisioner.service_layer.refunded import SuspendRefunded
 from provisioner.testing import FakePanel, FakeProvisionerUnitOfWork, order_paid
 from spawnpoint_contracts import (
     Event,
     FailureReason,
     OrderPaid,
+    OrderRefunded,
+    OrderRefundedPayload,
     ProvisionFailed,
     ProvisioningReplayed,
     ProvisioningRetryScheduled,
@@ -531,3 +534,70 @@ async def test_an_overdue_install_whose_panel_errors_is_asked_again_after_a_paus
     await _watcher(uow, panel, poll_seconds=10.0).check(overdue.order_id)
     assert overdue.status == ProvisioningStatus.INSTALLING and not uow.committed_events
     assert overdue.next_check_at is not None and overdue.next_check_at - before >= timedelta(seconds=10)
+
+
+# finding 8: a refunded order gets no server, and the one it has is suspended -----------------------------
+
+
+def _refunded(event: OrderPaid) -> OrderRefunded:
+    return OrderRefunded(
+        order_id=event.order_id,
+        correlation_id=event.correlation_id,
+        producer="payment-service",
+        payload=OrderRefundedPayload(refund_id="re_1", amount=500, currency="eur", reason="provisioning_failed"),
+    )
+
+
+async def test_a_replay_of_a_refunded_order_is_refused_and_dead_lettered_with_the_reason() -> None:
+    """Finding 8: the provisioner's decision knew nothing of refunds; a replay created a server for it."""
+    uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
+    provision = _provision(panel)
+    event = order_paid()
+    panel.create_failures = [(NO_ROOM, False)]
+    await _deliver(provision, uow, event, _delivery(event))
+    assert _status(_row(uow, event)) == ProvisioningStatus.FAILED
+    refund = _refunded(event)
+    await order_refunded_subscription(lambda: uow).handle(refund, _delivery(refund))
+    assert _row(uow, event).refunded_at is not None
+    panel.calls.clear()
+    await _deliver(provision, uow, event, _delivery(event, {"x-replay-count": 1}))
+    assert panel.calls == [], "nothing was asked of the panel"
+    refused = [m for m in uow.messages(DLQ) if m.headers["x-spawnpoint-reason"] == "order_refunded"]
+    assert len(refused) == 1 and "refunded" in refused[0].headers["x-spawnpoint-detail"]
+    await _deliver(provision, uow, event, _delivery(event, redelivered=True))
+    assert panel.calls == [] and _status(_row(uow, event)) == ProvisioningStatus.FAILED
+
+
+def _suspensions(uow: FakeProvisionerUnitOfWork, panel: FakePanel) -> SuspendRefunded:
+    return SuspendRefunded(lambda: uow, panel, poll_seconds=5)
+
+
+async def test_a_refunded_orders_server_is_suspended_once_the_panel_confirms_it_and_never_mid_install() -> None:
+    uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
+    row, server = _installing(uow, panel)
+    row.status = ProvisioningStatus.FAILED  # install_timeout: the panel may still be installing
+    row.refunded_at = datetime.now(UTC)
+    row.next_check_at = None
+    jobs = _suspensions(uow, panel)
+    await jobs.round()
+    assert row.suspended_at is None and "suspend" not in panel.calls, "never while the panel is installing"
+    panel.set_status(server.id, None)
+    row.next_check_at = None
+    panel.suspend_errors = [PanelUnreachable("POST /servers/1/suspend: ConnectTimeout")]
+    await jobs.round()
+    assert row.suspended_at is None and row.next_check_at is not None, "tried again later"
+    row.next_check_at = None
+    await jobs.round()
+    assert panel.servers[server.id].status == "suspended" and row.suspended_at is not None
+    calls = len(panel.calls)
+    await jobs.round()
+    assert len(panel.calls) == calls, "done once"
+
+
+async def test_a_refunded_order_whose_server_is_gone_needs_nothing() -> None:
+    uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
+    row, server = _installing(uow, panel)
+    row.refunded_at, row.next_check_at = datetime.now(UTC), None
+    del panel.servers[server.id]
+    await _suspensions(uow, panel).round()
+    assert row.suspended_at is not None and "suspend" not in panel.calls

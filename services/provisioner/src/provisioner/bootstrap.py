@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from spawnpoint_kit.auth import TokenVerifier, install_auth
 from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
 from spawnpoint_kit.logs import configure_logging
+from spawnpoint_kit.periodic import periodic
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .adapters.eggs import EggCache
@@ -18,12 +19,13 @@ from .adapters.panel import PanelClient
 from .adapters.rate_gate import RateGate
 from .config import Settings
 from .deps import Services
-from .entrypoints.consumers import order_paid_subscription
+from .entrypoints.consumers import order_paid_subscription, order_refunded_subscription
 from .entrypoints.http import router as settings_router
 from .entrypoints.install_watcher import install_watch_job
 from .queues import PROVISIONER_ORDER_PAID
 from .service_layer.install_watch import InstallWatcher
 from .service_layer.provision import ProvisionOrderPaid
+from .service_layer.refunded import SuspendRefunded
 from .service_layer.unit_of_work import SqlProvisionerUnitOfWork
 
 SERVICE = "provisioner"
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         first_install_check=timedelta(seconds=settings.install_poll_seconds),
     )
     runtime.consume(order_paid_subscription(provision, unit_of_work))
+    runtime.consume(order_refunded_subscription(unit_of_work))
     runtime.after_declare(
         lambda: runtime.topology.declare_retry_queues(runtime.broker, PROVISIONER_ORDER_PAID, policy.broker_delays)
     )
@@ -67,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_interval_seconds=settings.install_max_interval_seconds,
     )
     runtime.add_job("install-watcher", install_watch_job(watcher, poll_seconds=settings.install_poll_seconds))
+    suspensions = SuspendRefunded(unit_of_work, panel, poll_seconds=max(5.0, settings.install_poll_seconds))
+    runtime.add_job("refunded-suspensions", periodic(suspensions.round, every=5.0, name="refunded-suspensions"))
 
     lifespan = runtime.lifespan(panel.aclose)
 

@@ -16,4 +16,11 @@ PROVISIONER_ORDER_PAID = QueueSpec(
     description="provisioner: a paid order becomes a server.",
 )
 
-QUEUES = (PROVISIONER_ORDER_PAID,)
+PROVISIONER_ORDER_REFUNDED = QueueSpec(
+    "provisioner.order-refunded",
+    (rk.ORDER_REFUNDED,),
+    delivery_limit=10,
+    description="provisioner: a refunded order gets no server again, and the one it has is suspended.",
+)
+
+QUEUES = (PROVISIONER_ORDER_PAID, PROVISIONER_ORDER_REFUNDED)

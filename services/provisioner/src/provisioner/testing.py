@@ -24,7 +24,7 @@ from spawnpoint_kit.unit_of_work import FakeUnitOfWork
 
 from .adapters.repositories import new_provisioning
 from .adapters.tables import ProvisioningRow
-from .domain.panel import Egg, EggVariable, Flavor, PanelServer, PanelUnreachable
+from .domain.panel import Egg, EggVariable, Flavor, PanelError, PanelServer, PanelUnreachable
 from .domain.provisioning import ProvisioningStatus
 from .service_layer.unit_of_work import ProvisionerUnitOfWork
 
@@ -58,6 +58,20 @@ class FakeProvisionings:
     async def count_installing(self) -> int:
         return sum(1 for row in self.rows.values() if row.status == ProvisioningStatus.INSTALLING)
 
+    async def lease_to_suspend(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+        now = datetime.now(UTC)
+        due = [
+            row
+            for row in self.rows.values()
+            if row.refunded_at is not None
+            and row.server_id is not None
+            and row.suspended_at is None
+            and (row.next_check_at is None or row.next_check_at <= now)
+        ][:limit]
+        for row in due:
+            row.next_check_at = now + timedelta(seconds=lease_seconds)
+        return [row.order_id for row in due]
+
 
 def _due(row: ProvisioningRow, now: datetime) -> bool:
     return row.next_check_at is not None and row.next_check_at <= now
@@ -86,6 +100,7 @@ class FakePanel:
         self.create_failures: list[tuple[Exception, bool]] = []
         self.always_unreachable = False
         self.server_errors: list[Exception] = []
+        self.suspend_errors: list[Exception] = []
         self._ids = 0
 
     def add_server(self, external_id: str, *, status: str | None = "installing", user: int = 42) -> PanelServer:
@@ -119,6 +134,14 @@ class FakePanel:
                 self.add_server(body["external_id"], user=body["user"])
             raise error
         return self.add_server(body["external_id"], user=body["user"])
+
+    async def suspend(self, server_id: int) -> None:
+        self.calls.append("suspend")
+        if self.suspend_errors:
+            raise self.suspend_errors.pop(0)
+        if server_id not in self.servers:
+            raise PanelError(404, "NotFoundHttpException", "The requested resource could not be found on the server.")
+        self.set_status(server_id, "suspended")
 
     async def ensure_user(self, *, user_id: str, email: str) -> int:
         self.calls.append("ensure_user")

@@ -107,6 +107,10 @@ class PanelClient:
         response = await self._request("POST", "/servers", route="/servers", json=body)
         return PanelServer.of(response.json()["attributes"])
 
+    async def suspend(self, server_id: int) -> None:
+        """``POST /servers/{id}/suspend``: 204, a no-op when it is suspended already."""
+        await self._request("POST", f"/servers/{server_id}/suspend", route="/servers/{id}/suspend")
+
     # users --------------------------------------------------------------------------------------
 
     async def user_by_external_id(self, external_id: str) -> int | None:

@@ -34,6 +34,20 @@ _LEASE = sa.text(
     """
 )
 _INSTALLING = sa.text("SELECT count(*) FROM provisionings WHERE status = 'installing'")
+_LEASE_TO_SUSPEND = sa.text(
+    """
+    UPDATE provisionings SET next_check_at = now() + make_interval(secs => :lease)
+    WHERE order_id IN (
+        SELECT order_id FROM provisionings
+        WHERE refunded_at IS NOT NULL AND server_id IS NOT NULL AND suspended_at IS NULL
+          AND (next_check_at IS NULL OR next_check_at <= now())
+        ORDER BY next_check_at NULLS FIRST
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING order_id
+    """
+)
 
 
 def new_provisioning(event: OrderPaid) -> ProvisioningRow:
@@ -100,3 +114,8 @@ class ProvisioningRepository:
 
     async def count_installing(self) -> int:
         return int((await execute_sql(self._session, _INSTALLING)).scalar_one())
+
+    async def lease_to_suspend(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+        """Refunded orders whose server is not confirmed suspended yet, each leased like an install check."""
+        rows = (await execute_sql(self._session, _LEASE_TO_SUSPEND, {"limit": limit, "lease": lease_seconds})).all()
+        return [r[0] for r in rows]

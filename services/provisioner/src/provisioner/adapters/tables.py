@@ -57,5 +57,10 @@ class ProvisioningRow(SQLModel, table=True):
     install_deadline: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     next_check_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     install_checks: int = Field(default=0)
+    refunded_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    """The order's money went back (OrderRefunded): no server is created for it again, and one that exists
+    is suspended."""
+    suspended_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    """When the panel confirmed the refunded order's server suspended (or that it is gone)."""
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=_now, sa_column=_ts())

@@ -93,6 +93,10 @@ class Decision(StrEnum):
     """Failed before; only an operator's replay starts it again."""
     SKIP_STALE = "skip_stale"
     """A duplicate of a message whose delayed retry is pending: the retry will do the work."""
+    SKIP_REFUNDED = "skip_refunded"
+    """The order was refunded: nothing is provisioned for it any more."""
+    REFUSE_REFUNDED_REPLAY = "refuse_refunded_replay"
+    """An operator replayed a refunded order: refused (dead-lettered again with the reason), nothing made."""
 
 
 def decide(
@@ -102,7 +106,11 @@ def decide(
     expected_retry_token: uuid.UUID | None,
     delivery_replays: int,
     delivery_retry_token: uuid.UUID | None,
+    refunded: bool = False,
 ) -> Decision:
+    if refunded:
+        # The money went back: a server would be one nobody pays for.
+        return Decision.REFUSE_REFUNDED_REPLAY if delivery_replays > seen_replays else Decision.SKIP_REFUNDED
     if delivery_replays > seen_replays:
         return Decision.REPLAY if PROVISIONING.allows(status, _T.OPERATOR_REPLAY) else Decision.NOTE_REPLAY
     if status == ProvisioningStatus.FAILED:

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spawnpoint_contracts import OrderPaid
+from spawnpoint_contracts import OrderPaid, OrderRefunded
 from spawnpoint_kit.messaging.handlers import Subscription
 
-from ..queues import PROVISIONER_ORDER_PAID
+from ..queues import PROVISIONER_ORDER_PAID, PROVISIONER_ORDER_REFUNDED
 from ..service_layer.provision import CONSUMER, ProvisionOrderPaid
+from ..service_layer.refunded import on_order_refunded
 from ..service_layer.unit_of_work import ProvisionerUnitOfWork
+
+
+def order_refunded_subscription(
+    unit_of_work: Callable[[], ProvisionerUnitOfWork],
+) -> Subscription[ProvisionerUnitOfWork]:
+    """``provisioner.order-refunded``: a refunded order is never provisioned again (``service_layer/refunded.py``)."""
+    return Subscription(PROVISIONER_ORDER_REFUNDED, {OrderRefunded: [on_order_refunded]}, unit_of_work=unit_of_work)
 
 
 def order_paid_subscription(

@@ -163,7 +163,17 @@ async def begin(event: OrderPaid, uow: ProvisionerUnitOfWork) -> bool:
         expected_retry_token=row.retry_token,
         delivery_replays=delivery.replay_count,
         delivery_retry_token=retry_token_of(delivery),
+        refunded=row.refunded_at is not None,
     )
+    if decision == Decision.REFUSE_REFUNDED_REPLAY:
+        log.warning("operator replay of a refunded order refused", refunded_at=str(row.refunded_at))
+        row.replay_count = delivery.replay_count
+        uow.dead_letter(
+            "order_refunded",
+            f"the order was refunded at {row.refunded_at.isoformat() if row.refunded_at else '?'}; a replay would "
+            "provision a server nobody pays for. Purge this message (spawnctl dlq purge --event-id ...).",
+            delivery=dataclasses.replace(delivery, headers=clean_headers(delivery.headers)),
+        )
     if decision in (Decision.REPLAY, Decision.NOTE_REPLAY):
         _count_after_commit(uow, REPLAYS.inc)
         log.info("operator replay picked up", replay_count=delivery.replay_count, status=row.status.value)

@@ -33,6 +33,10 @@ class Provisionings(Protocol):
 
     async def count_installing(self) -> int: ...
 
+    async def lease_to_suspend(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+        """Refunded orders whose server is not confirmed suspended yet, each leased for a while."""
+        ...
+
 
 class ProvisionerUnitOfWork(UnitOfWork):
     """What the provisioner's handlers and install watcher see."""
