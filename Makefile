@@ -5,7 +5,7 @@ PY := .venv/bin/python
 PACKAGES := shared/contracts shared/kit services/order-service services/payment-service \
             services/provisioner services/status-service sandbox/stripe-fake sandbox/panel-fake tools/spawnctl
 
-.PHONY: run up down test lint typecheck unit integration demo bench install infra schemas asyncapi definitions clean help
+.PHONY: run up down test lint typecheck unit integration demo bench chaos install infra schemas asyncapi definitions clean help
 
 help:
 	@echo "make run    - the whole system in the foreground (Ctrl-C stops it)"
@@ -14,6 +14,7 @@ help:
 	@echo "make demo   - with the system up: walk one order to CREATED"
 	@echo "make test   - lint, type checks and every test (starts what the tests need)"
 	@echo "make bench  - measured throughput and latency (writes bench/results/)"
+	@echo "make chaos  - a fault campaign: every figure must be zero (writes bench/results/chaos.json)"
 
 install:
 	@scripts/bootstrap.sh
@@ -42,7 +43,7 @@ typecheck: install
 	  targets="$$p/src"; [ -d $$p/tests ] && targets="$$targets $$p/tests"; \
 	  echo ".venv/bin/mypy $$targets"; .venv/bin/mypy $$targets; \
 	done
-	.venv/bin/mypy scripts tests/integration bench
+	.venv/bin/mypy scripts tests bench chaos
 
 test: lint typecheck infra
 	.venv/bin/pytest
@@ -55,6 +56,9 @@ integration: install infra
 
 bench: install infra
 	@$(PY) -m bench $(ARGS)
+
+chaos: install infra
+	@PYTHONPATH=scripts $(PY) -m chaos $(ARGS)
 
 definitions: install
 	$(PY) scripts/system_topology.py definitions deploy/rabbitmq/definitions.json

@@ -255,6 +255,10 @@ class Stack:
         self._spawn(name)
         self.wait_ready((name,), timeout=timeout)
 
+    def respawn(self, name: str) -> None:
+        """Start ``name`` again without waiting for it (an orchestrator's restart: readiness follows)."""
+        self._spawn(name)
+
     def stop(self, *, timeout: float = 20.0) -> None:
         for name in reversed(list(self.procs)):
             proc = self.procs[name]
@@ -357,17 +361,17 @@ def declare_topology(config: StackConfig) -> None:
 
 def drop_databases(config: StackConfig) -> None:
     """Drop a test stack's databases (they are created by each service's migrate step)."""
-    import asyncio
+
+    from functools import partial
 
     from spawnpoint_kit.db import drop_database
 
     for name in SERVICES:
-        asyncio.run(drop_database(config.database_url(name)))
+        _run_coroutine(partial(drop_database, config.database_url(name)))
 
 
 def drop_namespace(config: StackConfig) -> None:
     """Delete a test or benchmark stack's queues and exchanges (its namespace) from the broker."""
-    import asyncio
 
     import aio_pika
 
@@ -393,7 +397,7 @@ def drop_namespace(config: StackConfig) -> None:
         finally:
             await connection.close()
 
-    asyncio.run(delete())
+    _run_coroutine(delete)
 
 
 # command line --------------------------------------------------------------------------------------

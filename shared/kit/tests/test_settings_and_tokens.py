@@ -29,7 +29,13 @@ def test_production_refuses_a_development_or_weak_jwt_secret_naming_it(secret: s
 
 
 def test_production_starts_with_settings_of_its_own() -> None:
-    assert CommonSettings(SPAWNPOINT_ENV="production", JWT_SECRET=STRONG).environment == "production"
+    own = CommonSettings(SPAWNPOINT_ENV="production", JWT_SECRET=STRONG, BROKER_URL="amqp://shop:s3cret@mq:5672/")
+    assert own.environment == "production"
+
+
+def test_production_refuses_rabbitmqs_guest_account() -> None:
+    with pytest.raises(ValidationError, match="BROKER_URL"):
+        CommonSettings(SPAWNPOINT_ENV="production", JWT_SECRET=STRONG)
 
 
 def test_a_token_without_exp_is_refused() -> None:
