@@ -601,3 +601,15 @@ async def test_a_refunded_order_whose_server_is_gone_needs_nothing() -> None:
     del panel.servers[server.id]
     await _suspensions(uow, panel).round()
     assert row.suspended_at is not None and "suspend" not in panel.calls
+
+
+async def test_a_delayed_retry_carries_only_headers_that_can_travel_again() -> None:
+    """A header nobody could publish again (a NUL, an over-long value) made staging the retry fail; the
+    message then looped to the broker's dead-letter queue instead of being retried."""
+    uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
+    event = order_paid()
+    panel.create_failures = [(PanelUnreachable("POST /servers: ConnectTimeout"), False)]
+    await _deliver(_provision(panel), uow, event, _delivery(event, {"x-bad": "a\x00b", "x-long": "v" * 5000}))
+    (retry,) = uow.messages(RETRY_30S)
+    assert "x-bad" not in retry.headers and "x-long" not in retry.headers
+    assert retry.headers["traceparent"] == "00-trace-span-01"

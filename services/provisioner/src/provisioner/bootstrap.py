@@ -14,7 +14,7 @@ from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.periodic import periodic
 from spawnpoint_kit.runtime import ServiceRuntime
 
-from .adapters.eggs import EggCache
+from .adapters.eggs import BudgetedEggs, EggCache
 from .adapters.panel import PanelClient
 from .adapters.rate_gate import RateGate
 from .config import Settings
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "health, readiness, metrics, and the settings check order-service runs before payment.",
         lifespan=lifespan,
     )
-    app.state.services = Services(eggs=eggs)
+    app.state.services = Services(eggs=BudgetedEggs(eggs, misses_per_minute=settings.settings_check_misses_per_minute))
     install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(settings_router)

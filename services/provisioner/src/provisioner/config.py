@@ -50,6 +50,13 @@ class Settings(CommonSettings):
     install_max_interval_seconds: float = Field(default=30.0, gt=0, validation_alias="INSTALL_MAX_INTERVAL_SECONDS")
     install_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="INSTALL_DEADLINE_SECONDS")
 
+    settings_check_misses_per_minute: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="SETTINGS_CHECK_MISSES_PER_MINUTE",
+        description="Panel egg lookups POST /validate-settings may cause per minute (cache misses); past it, 503.",
+    )
+
     def development_defaults_in_use(self) -> list[str]:
         used = super().development_defaults_in_use()
         if self.panel_url.rstrip("/") == DEVELOPMENT_PANEL_URL:

@@ -17,7 +17,8 @@ from .domain.panel import Eggs
 @dataclass(frozen=True)
 class Services:
     eggs: Eggs
-    """The panel's egg definitions, cached (``adapters/eggs.EggCache``): the settings check reads them."""
+    """The panel's egg definitions as the settings check may read them: cached, and misses on a budget of
+    their own (``adapters/eggs.BudgetedEggs``)."""
 
 
 def get_services(request: Request) -> Services:
@@ -25,7 +26,7 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_eggs(request: Request) -> Eggs:
+async def get_eggs(request: Request) -> Eggs:
     return get_services(request).eggs
 
 

@@ -54,6 +54,7 @@ from spawnpoint_kit.messaging.headers import BROKER_ANNOTATIONS
 from spawnpoint_kit.messaging.messages import QueueMessage
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
+from spawnpoint_kit.messaging.wire import publishable_headers
 
 from ..adapters.tables import ProvisioningRow
 from ..domain.failures import Classified, classify, field_details
@@ -283,7 +284,8 @@ async def retry_later(
             message_id=event.event_id,
             message_type=event.event_type,
             headers={
-                **clean_headers(delivery.headers),
+                # Anyone may have published the original: only headers that can go on the wire again travel.
+                **publishable_headers(clean_headers(delivery.headers))[0],
                 RETRY_HEADER: row.broker_retries,
                 RETRY_TOKEN_HEADER: str(token),
             },
