@@ -34,6 +34,8 @@ def bench_config(**overrides: object) -> StackConfig:
             "PANEL_RATE_LIMIT_BURST": "1000",
             "INSTALL_POLL_SECONDS": "0.2",
         },
+        # status-polling watches one order from 1,000 streams of one customer: far past the per-user cap.
+        "status-service": {"STATUS_STREAMS_PER_USER": "5000"},
     }
     for key, value in overrides.items():
         setattr(config, key, value)

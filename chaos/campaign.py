@@ -87,6 +87,9 @@ class Report:
     """Orders refunded although their server exists (or refunded more than once)."""
     not_terminal: list[str] = field(default_factory=list)
     customer_errors: list[str] = field(default_factory=list)
+    server_errors: dict[str, int] = field(default_factory=dict)
+    """Unhandled errors (500 answers, crashed handlers) per process, from its log: patient customers retry
+    them, so the other figures alone would not show them."""
     dead_letters: dict[str, int] = field(default_factory=dict)
     kills: dict[str, int] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
@@ -102,6 +105,7 @@ class Report:
             or self.wrong_refunds
             or self.not_terminal
             or self.customer_errors
+            or any(self.server_errors.values())
             or any(self.dead_letters.values())
         )
 
@@ -115,6 +119,7 @@ class Report:
             ("orders not terminal at the deadline", str(len(self.not_terminal))),
             ("customers who met a definite error", str(len(self.customer_errors))),
             ("dead-lettered messages at the end", str(sum(self.dead_letters.values()))),
+            ("unhandled errors in the services' logs (500s)", str(sum(self.server_errors.values()))),
             ("process kills / restarts", f"{sum(self.kills.values())} / {sum(self.restarts.values())}"),
             ("CREATED / FAILED", f"{self.created} / {self.failed}"),
             ("fulfilled by the sweeper (webhook held back)", str(self.sweeper_fulfilments)),
@@ -229,6 +234,11 @@ async def _audit(stack: Stack, http: httpx.AsyncClient, outcomes: list[dict[str,
     finally:
         await payments.close()
     report.dead_letters = await _dead_letters(stack.config)
+    for name in SERVICES:
+        log = stack.log_path(name)
+        count = log.read_text(errors="replace").count('"event": "unhandled error"') if log.exists() else 0
+        if count:
+            report.server_errors[name] = count
 
 
 async def _inject(plan: list[Fault], started: float, injected: list[str]) -> None:

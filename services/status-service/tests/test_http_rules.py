@@ -14,6 +14,7 @@ from spawnpoint_kit.auth import InvalidToken, Principal, PrincipalCache, TokenVe
 from status_service.entrypoints.polling import etag_matches, poll_answer
 from status_service.entrypoints.streams import resume_point
 from status_service.service_layer.snapshot import Snapshot
+from status_service.service_layer.stream_slots import StreamsFull, StreamSlots
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +122,22 @@ def test_invalid_tokens_are_refused_every_time() -> None:
         with pytest.raises(InvalidToken):
             cache.verify(forged)
     assert verifier.calls == 2
+
+
+def test_stream_slots_per_user_and_per_process_are_given_back_once() -> None:
+    slots = StreamSlots(per_user=2, per_process=3)
+    a1, a2 = slots.take("a"), slots.take("a")
+    with pytest.raises(StreamsFull) as per_user:
+        slots.take("a")
+    assert per_user.value.status == 429
+    b1 = slots.take("b")
+    with pytest.raises(StreamsFull) as per_process:
+        slots.take("c")
+    assert per_process.value.status == 503
+    a1()
+    a1()  # twice: still one slot given back
+    assert slots.open == 2
+    slots.take("c")
+    for release in (a2, b1):
+        release()
+    assert slots.open == 1

@@ -60,7 +60,8 @@ class Live:
 async def live(
     database_url: str, engine: AsyncEngine, unit_of_work: Callable[[], SqlStatusUnitOfWork]
 ) -> AsyncIterator[Live]:
-    settings = Settings(database_url=database_url, jwt_secret=SECRET, stream_heartbeat_seconds=0.5)
+    # 50 streams per user: test_many_streams_share_one_change opens 20 for one customer.
+    settings = Settings(database_url=database_url, jwt_secret=SECRET, stream_heartbeat_seconds=0.5, streams_per_user=50)
     queries = StatusQueries.create(engine, cache_size=1000)
     feed = ChangeFeed(database_url, queries.cache, queries.hub, queries.current)
 
@@ -457,3 +458,36 @@ async def test_many_streams_share_one_change(live: Live) -> None:
         results = await asyncio.gather(*streams)
     assert all(r == [("1", "awaiting_payment"), ("2", "paid")] for r in results)
     await eventually(lambda: _true(live.queries.hub.streams == 0), what="streams released")
+
+
+async def test_a_user_holding_every_stream_slot_is_answered_429_and_a_slot_comes_back(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    """Finding 10: no cap on event streams per user or per process."""
+    s = OrderStory(user_id="mallory")
+    await live.apply(s.created())
+    await eventually(lambda: _ok(http, f"/orders/{s.order_id}/status", token("mallory")), what="the order")
+    slots = services_of(live.app).stream_slots
+    held = [slots.take("mallory") for _ in range(50)]
+    refused = await http.get(f"/orders/{s.order_id}/events", headers=token("mallory"))
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "5"
+    assert "at most 50 open event streams" in refused.json()["detail"]
+    held.pop()()
+    async with aconnect_sse(http, "GET", f"/orders/{s.order_id}/events", headers=token("mallory")) as source:
+        assert _phases(await Frames(source).take(1)) == [("1", "awaiting_payment")]
+    for release in held:
+        release()
+    await eventually(lambda: _true(slots.open == 0), what="every slot given back")
+
+
+async def test_a_stream_ends_when_the_token_that_opened_it_expires(live: Live, http: httpx.AsyncClient) -> None:
+    """Finding 10: a stream outlived its token (an hour's cache, then for ever)."""
+    s = OrderStory(user_id="nina")
+    await live.apply(s.created())
+    short = {"Authorization": f"Bearer {mint_token(SECRET, sub='nina', ttl_seconds=2)}"}
+    await eventually(lambda: _ok(http, f"/orders/{s.order_id}/status", short), what="the order")
+    async with asyncio.timeout(15), http.stream("GET", f"/orders/{s.order_id}/events", headers=short) as response:
+        seen = ""
+        async for text in response.aiter_text():
+            seen += text
+    assert "id: 1" in seen, "the stream answered, then ended by itself when its token expired"

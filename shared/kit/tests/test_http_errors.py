@@ -117,3 +117,19 @@ async def test_readyz_names_the_failing_check_but_never_its_exception_text() -> 
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "failing", "started": "starting: waiting for the broker"}
     assert "db.internal" not in response.text and "spawnpoint_admin" not in response.text
+
+
+async def test_a_refused_database_connection_that_arrives_unwrapped_is_a_503() -> None:
+    """make chaos found it: during a PostgreSQL outage asyncpg's connect raised ConnectionRefusedError itself,
+    not wrapped in a DBAPIError, and every request during the outage was a 500."""
+    app = FastAPI()
+    install_common(app, checks={})
+
+    @app.get("/refused")
+    async def refused() -> None:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/refused")
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"

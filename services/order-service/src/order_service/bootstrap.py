@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from spawnpoint_kit.auth import TokenVerifier, install_auth
+from spawnpoint_kit.auth import install_auth, verifier_from
 from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.messaging.handlers import Subscription
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = Services(catalog=catalog, unit_of_work=unit_of_work, settings_check=settings_check)
-    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
+    install_auth(app, verifier_from(settings))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(router)
     app.include_router(runtime.operator_router())

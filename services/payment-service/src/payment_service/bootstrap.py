@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from spawnpoint_kit.auth import TokenVerifier, install_auth
+from spawnpoint_kit.auth import install_auth, verifier_from
 from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.messaging.handlers import Subscription
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secrets=tuple(settings.webhook_secrets()), tolerance_seconds=settings.stripe_webhook_tolerance_seconds
         ),
     )
-    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
+    install_auth(app, verifier_from(settings))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(router)
     app.include_router(runtime.operator_router())

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from spawnpoint_kit.auth import TokenVerifier, install_auth
+from spawnpoint_kit.auth import install_auth, verifier_from
 from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.periodic import periodic
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = Services(eggs=BudgetedEggs(eggs, misses_per_minute=settings.settings_check_misses_per_minute))
-    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
+    install_auth(app, verifier_from(settings))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(settings_router)
     app.include_router(runtime.operator_router())

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from spawnpoint_kit.auth import TokenVerifier, install_auth
+from spawnpoint_kit.auth import install_auth, verifier_from
 from spawnpoint_kit.http import MAX_BODY_BYTES, ReadinessCheck, install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.runtime import ServiceRuntime
@@ -26,6 +26,7 @@ from .entrypoints.change_feed import ChangeFeed
 from .entrypoints.polling import PollingFastPath
 from .service_layer.handlers import projection_subscription
 from .service_layer.queries import StatusQueries
+from .service_layer.stream_slots import StreamSlots
 from .service_layer.unit_of_work import SqlStatusUnitOfWork
 
 SERVICE = "status-service"
@@ -77,8 +78,9 @@ def build_api(
         "See docs/status-api.md.",
         lifespan=lifespan,
     )
-    app.state.services = Services(settings=settings, queries=queries, change_feed=feed)
-    install_auth(app, TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_audience))
+    slots = StreamSlots(per_user=settings.streams_per_user, per_process=settings.streams_per_process)
+    app.state.services = Services(settings=settings, queries=queries, change_feed=feed, stream_slots=slots)
+    install_auth(app, verifier_from(settings))
     install_common(app, checks=checks)
     app.include_router(router)
     return app

@@ -32,6 +32,18 @@ class Settings(CommonSettings):
         validation_alias="STATUS_STREAM_RETRY_MS",
         description="The reconnection delay the event stream suggests to browsers (the SSE retry field).",
     )
+    streams_per_user: int = Field(
+        default=10,
+        ge=1,
+        validation_alias="STATUS_STREAMS_PER_USER",
+        description="Event streams one user may hold open on one process (more: 429).",
+    )
+    streams_per_process: int = Field(
+        default=5000,
+        ge=1,
+        validation_alias="STATUS_STREAMS_PER_PROCESS",
+        description="Event streams one process holds open at most (more: 503, try another replica).",
+    )
     stream_send_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

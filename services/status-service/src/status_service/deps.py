@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from .config import Settings
 from .entrypoints.change_feed import ChangeFeed
 from .service_layer.queries import StatusQueries
+from .service_layer.stream_slots import StreamSlots
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Services:
     change_feed: ChangeFeed
     """No route needs it (the readiness check holds it); it is here so that everything the app was
     built from can be found in one place."""
+    stream_slots: StreamSlots
+    """The open event streams, per user and per process (``service_layer/stream_slots.py``)."""
 
 
 def services_of(app: Any) -> Services:
@@ -45,5 +48,10 @@ async def get_queries(request: Request) -> StatusQueries:
     return services_of(request.app).queries
 
 
+async def get_stream_slots(request: Request) -> StreamSlots:
+    return services_of(request.app).stream_slots
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]
 QueriesDep = Annotated[StatusQueries, Depends(get_queries)]

@@ -36,6 +36,8 @@ class Principal:
     user_id: str
     email: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
+    expires_at: float | None = field(default=None, compare=False)
+    """The token's ``exp`` (epoch seconds): a long-lived answer (an event stream) ends there."""
 
     @property
     def is_operator(self) -> bool:
@@ -78,10 +80,12 @@ class TokenVerifier:
         if not isinstance(roles, list):
             raise InvalidToken("roles must be a list")
         email = claims.get("email")
+        exp = claims.get("exp")
         return Principal(
             user_id=sub,
             email=email if isinstance(email, str) else None,
             roles=frozenset(str(r) for r in roles),
+            expires_at=float(exp) if isinstance(exp, int | float) else None,
         )
 
 

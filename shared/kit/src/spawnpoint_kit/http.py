@@ -134,7 +134,9 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if database_unreachable(exc):  # a refused connection can arrive unwrapped (asyncpg's connect)
+        return await _database_error(request, exc)
     log.exception("unhandled error", error=repr(exc))
     return JSONResponse(
         status_code=500,

@@ -37,7 +37,7 @@ import aio_pika
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from .db import make_engine, make_session_factory, prepare_database
+from .db import database_unreachable, make_engine, make_session_factory, prepare_database
 from .http import NotReady
 from .logs import get_logger
 from .messaging.broker import make_broker
@@ -208,7 +208,10 @@ class ServiceRuntime:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.exception("background job crashed; restarting", job=name, error=repr(exc))
+                    if database_unreachable(exc):  # an outage, not a bug: no stack trace every two seconds
+                        log.warning("background job waits for the database", job=name, error=repr(exc)[:200])
+                    else:
+                        log.exception("background job crashed; restarting", job=name, error=repr(exc))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), timeout=2.0)
 

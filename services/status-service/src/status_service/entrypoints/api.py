@@ -18,14 +18,16 @@ from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from spawnpoint_kit.auth import CurrentPrincipal, OperatorPrincipal, Principal
 
-from ..deps import QueriesDep, SettingsDep
+from ..deps import QueriesDep, SettingsDep, StreamSlotsDep
 from ..domain.ordering import place
 from ..domain.timeline import customer_timeline, operator_summary
 from ..service_layer.queries import StatusQueries
 from ..service_layer.snapshot import Snapshot
+from ..service_layer.stream_slots import StreamsFull
 from .polling import STATUS_PATH, UNAVAILABLE_ERRORS, poll_answer, unavailable_answer
 from .streams import heartbeat, status_events
 
@@ -118,11 +120,24 @@ async def order_events(
     queries: QueriesDep,
     settings: SettingsDep,
     principal: CurrentPrincipal,
+    slots: StreamSlotsDep,
     last_event_id: Annotated[str | None, Header(description="The id of the last frame received")] = None,
 ) -> EventSourceResponse:
     await _visible_or_404(queries, order_id, principal)
+    try:
+        release = slots.take(principal.user_id)
+    except StreamsFull as full:
+        raise HTTPException(status_code=full.status, detail=full.detail, headers={"Retry-After": "5"}) from full
     return EventSourceResponse(
-        status_events(queries, order_id, last_event_id, retry_ms=settings.stream_retry_ms),
+        status_events(
+            queries,
+            order_id,
+            last_event_id,
+            retry_ms=settings.stream_retry_ms,
+            ends_at=principal.expires_at,
+            release=release,
+        ),
+        background=BackgroundTask(release),
         ping=settings.stream_heartbeat_seconds,
         ping_message_factory=heartbeat,
         send_timeout=settings.stream_send_timeout_seconds,

@@ -13,10 +13,11 @@ LISTEN connection feeds (see ``change_feed.py`` and ``service_layer/hub.py``).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from sse_starlette import ServerSentEvent
 
@@ -33,9 +34,17 @@ def resume_point(last_event_id: str | None) -> int | None:
 
 
 async def status_events(
-    queries: StatusQueries, order_id: uuid.UUID, last_event_id: str | None, *, retry_ms: int
+    queries: StatusQueries,
+    order_id: uuid.UUID,
+    last_event_id: str | None,
+    *,
+    retry_ms: int,
+    ends_at: float | None = None,
+    release: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The frames of one stream, until the client goes away (the generator is then cancelled).
+    """The frames of one stream, until the client goes away (the generator is then cancelled) or its token
+    expires at ``ends_at`` (the stream ends; the browser reconnects with a fresh token and ``Last-Event-ID``,
+    missing nothing).
 
     The caller has checked that the customer may see the order. Everything that must be undone lives
     inside this generator, so a client that leaves before the first frame leaks nothing."""
@@ -55,7 +64,14 @@ async def status_events(
             yield current.sse
             sent = current.version
         while True:
-            for change in await subscription.changes_after(sent):
+            remaining = None if ends_at is None else ends_at - time.time()
+            if remaining is not None and remaining <= 0:
+                return  # the token has expired: a stream never outlives the credentials that opened it
+            try:
+                changes = await asyncio.wait_for(subscription.changes_after(sent), timeout=remaining)
+            except TimeoutError:
+                return
+            for change in changes:
                 if change.version <= sent:
                     continue
                 yield change.sse
@@ -66,6 +82,8 @@ async def status_events(
     finally:
         subscription.close()
         OPEN_STREAMS.dec()
+        if release is not None:
+            release()
 
 
 def heartbeat() -> ServerSentEvent:
