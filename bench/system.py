@@ -36,6 +36,7 @@ def bench_config(**overrides: object) -> StackConfig:
         },
         # status-polling watches one order from 1,000 streams of one customer: far past the per-user cap.
         "status-service": {"STATUS_STREAMS_PER_USER": "5000"},
+        "payment-service": {"STRIPE_CALLS_PER_CUSTOMER_PER_MINUTE": "1000000"},
     }
     for key, value in overrides.items():
         setattr(config, key, value)

@@ -236,7 +236,8 @@ async def _audit(stack: Stack, http: httpx.AsyncClient, outcomes: list[dict[str,
     report.dead_letters = await _dead_letters(stack.config)
     for name in SERVICES:
         log = stack.log_path(name)
-        count = log.read_text(errors="replace").count('"event": "unhandled error"') if log.exists() else 0
+        text = log.read_text(errors="replace") if log.exists() else ""
+        count = text.count('"event": "unhandled error"') + text.count('"event": "Exception in ASGI application')
         if count:
             report.server_errors[name] = count
 

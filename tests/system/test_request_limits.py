@@ -73,3 +73,19 @@ async def test_an_unknown_method_token_is_one_metric_label_not_one_per_token() -
         for sample in metric.samples
     }
     assert "OTHER" in labels and not labels & {"BREW", "SPAM1", "SPAM2"}
+
+
+async def test_a_customer_past_their_budget_of_stripe_calls_gets_a_429_and_others_are_not_touched() -> None:
+    """Finding 10: every POST /checkout-sessions and status check was a live Stripe call, with no limit."""
+    from payment_service.config import Settings as PaymentSettings
+
+    app = payment_app(PaymentSettings(STRIPE_CALLS_PER_CUSTOMER_PER_MINUTE=3))
+    greedy = {"Authorization": f"Bearer {mint_token(DEVELOPMENT_JWT_SECRET, sub='greedy')}"}
+    other = {"Authorization": f"Bearer {mint_token(DEVELOPMENT_JWT_SECRET, sub='other')}"}
+    async with _client(app) as client:
+        answers = [
+            (await client.get("/checkout-sessions/cs_test_nope/status", headers=greedy)).status_code for _ in range(5)
+        ]
+        others = (await client.get("/checkout-sessions/cs_test_nope/status", headers=other)).status_code
+    assert answers[:3] != [429] * 3 and answers[3:] == [429, 429]
+    assert others != 429

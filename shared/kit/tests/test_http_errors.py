@@ -129,7 +129,7 @@ async def test_a_refused_database_connection_that_arrives_unwrapped_is_a_503() -
     async def refused() -> None:
         raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
 
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app)  # raises if anything escapes the app (uvicorn would log it)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/refused")
     assert response.status_code == 503 and response.headers["retry-after"] == "1"

@@ -12,6 +12,7 @@ from spawnpoint_kit.auth import install_auth, verifier_from
 from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.messaging.handlers import Subscription
+from spawnpoint_kit.ratelimit import PerKeyLimit
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .adapters.order_client import OrderClient
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhook_keys=WebhookKeys(
             secrets=tuple(settings.webhook_secrets()), tolerance_seconds=settings.stripe_webhook_tolerance_seconds
         ),
+        stripe_calls=PerKeyLimit(settings.stripe_calls_per_customer_per_minute, 60.0),
     )
     install_auth(app, verifier_from(settings))
     install_common(app, checks=runtime.readiness_checks())

@@ -43,6 +43,13 @@ class Settings(CommonSettings):
         default="http://localhost:3000/checkout/return?session_id={CHECKOUT_SESSION_ID}",
         validation_alias="CHECKOUT_RETURN_URL",
     )
+    stripe_calls_per_customer_per_minute: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias="STRIPE_CALLS_PER_CUSTOMER_PER_MINUTE",
+        description="Checkout openings and return-page checks (each a live Stripe call) one customer may make "
+        "per minute on one process; past it, 429.",
+    )
     checkout_expiry_minutes: int = Field(default=60, ge=31, le=24 * 60, validation_alias="CHECKOUT_EXPIRY_MINUTES")
     webhook_worker_concurrency: int = Field(
         default=16,

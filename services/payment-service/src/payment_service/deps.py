@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 
+from spawnpoint_kit.auth import CurrentPrincipal
+from spawnpoint_kit.ratelimit import PerKeyLimit
 from spawnpoint_kit.runtime import ServiceRuntime
 
 from .service_layer.checkout import CheckoutService
@@ -37,6 +39,8 @@ class Services:
     checkout: CheckoutService
     intake: EventIntake
     webhook_keys: WebhookKeys
+    stripe_calls: PerKeyLimit
+    """Each customer's budget of calls that cost a live Stripe call (finding 10 of the reliability issue)."""
 
 
 def services_of(app: FastAPI) -> Services:
@@ -72,7 +76,18 @@ async def get_webhook_keys(request: Request) -> WebhookKeys:
     return get_services(request).webhook_keys
 
 
+async def spend_stripe_call(request: Request, principal: CurrentPrincipal) -> None:
+    """A customer past their budget of Stripe calls gets a 429 at once; nothing reaches Stripe."""
+    if not await get_services(request).stripe_calls.allow(principal.user_id):
+        raise HTTPException(
+            status_code=429,
+            detail="too many checkout calls for this customer; try again in a few seconds",
+            headers={"Retry-After": "5"},
+        )
+
+
 UnitOfWorkDep = Annotated[PaymentUnitOfWork, Depends(get_unit_of_work)]
+StripeCallDep = Annotated[None, Depends(spend_stripe_call)]
 FulfilmentDep = Annotated[Fulfilment, Depends(get_fulfilment)]
 CheckoutDep = Annotated[CheckoutService, Depends(get_checkout)]
 IntakeDep = Annotated[EventIntake, Depends(get_intake)]

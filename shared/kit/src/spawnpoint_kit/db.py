@@ -112,7 +112,7 @@ async def execute_sql(
     return await connection.execute(sql, dict(params or {}))
 
 
-_UNAVAILABLE = (
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -129,7 +129,7 @@ def database_unreachable(exc: BaseException) -> bool:
         return True
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, _UNAVAILABLE):
+        if isinstance(cause, UNREACHABLE_ERRORS):
             return True
         cause = cause.__cause__
     return False

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .db import database_unreachable
+from .db import UNREACHABLE_ERRORS, database_unreachable
 from .logs import get_logger
 from .messaging.wire import inbound_token
 
@@ -157,6 +157,10 @@ def install_common(app: FastAPI, *, checks: dict[str, ReadinessCheck]) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(sqlalchemy.exc.TimeoutError, _database_error)
+    # A connection refused at the pool's connect arrives unwrapped (OSError, asyncpg's own errors). Handled by
+    # type here, not in the catch-all: Starlette re-raises whatever reaches the catch-all after answering.
+    for unwrapped in UNREACHABLE_ERRORS:
+        app.add_exception_handler(unwrapped, _database_error)
     app.add_exception_handler(Exception, _unhandled)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process is up")

@@ -10,6 +10,7 @@ nothing matched), 2 bad usage, 3 broker unreachable. docs/provisioning.md is the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -50,6 +51,9 @@ app = typer.Typer(
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 DEFAULT_QUEUE = DEFAULT_DLQ_QUEUE
+LIST_LIMIT = 500
+"""``list`` shows the first 500 unless told otherwise: a longer table is not read, and holding a whole
+queue of messages in memory to draw it could take the operator's machine down (``export`` streams)."""
 PROGRESS_FROM = 20
 """Replays that scan at least this many messages show a progress bar."""
 
@@ -184,7 +188,7 @@ def queues(
 @app.command("list")
 def list_(
     queue: QueueOption = DEFAULT_QUEUE,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Show at most this many.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")] = LIST_LIMIT,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """List dead-lettered messages without consuming them."""
@@ -201,7 +205,8 @@ def list_(
     if not messages:
         out.print(f"[green]{name} is empty.[/]")
         return
-    out.print(_table(messages, f"{name}: {depth} message(s)" + (f", first {len(messages)}" if limit else "")))
+    shown = f", first {len(messages)} (--limit N for more, or export)" if depth > len(messages) else ""
+    out.print(_table(messages, f"{name}: {depth} message(s)" + shown))
     out.print("Inspect one with [bold]spawnctl dlq show EVENT_ID[/]; replay with [bold]spawnctl dlq replay --help[/].")
 
 
@@ -214,7 +219,11 @@ def show(
     """Show one message: properties, headers, x-death history and body."""
 
     async def work(connection: AbstractConnection) -> list[DeadLetteredMessage]:
-        return [m for m in await DeadLetterQueue(connection, _queue_name(queue)).peek() if m.matches(event_id=event_id)]
+        async with contextlib.aclosing(DeadLetterQueue(connection, _queue_name(queue)).scan()) as messages:
+            async for m in messages:  # stops at the first match: the rest is never fetched
+                if m.matches(event_id=event_id):
+                    return [m]
+        return []
 
     found = _run(work)
     if not found:
@@ -391,15 +400,22 @@ def export(
     """Write dead-lettered messages as JSON lines (whole message: properties, headers, x-death, body),
     without consuming them."""
 
-    async def work(connection: AbstractConnection) -> list[DeadLetteredMessage]:
-        messages = await DeadLetterQueue(connection, _queue_name(queue)).peek()
-        return [m for m in messages if m.matches(event_id=event_id, order_id=order_id, reason=reason)]
+    async def work(connection: AbstractConnection) -> int:
+        """Each message written as it is read: the queue is never held in memory."""
+        written = 0
+        with contextlib.ExitStack() as files:
+            target = files.enter_context(output.open("w")) if output is not None else None
+            async for m in DeadLetterQueue(connection, _queue_name(queue)).scan():
+                if not m.matches(event_id=event_id, order_id=order_id, reason=reason):
+                    continue
+                for line in export_lines([m]):
+                    if target is None:
+                        typer.echo(line)
+                    else:
+                        target.write(line + "\n")
+                written += 1
+        return written
 
-    messages = _run(work)
-    lines = list(export_lines(messages))
-    if output is None:
-        for line in lines:
-            typer.echo(line)
-    else:
-        output.write_text("".join(line + "\n" for line in lines))
-        err.print(f"wrote {len(lines)} message(s) to {output}")
+    written = _run(work)
+    if output is not None:
+        err.print(f"wrote {written} message(s) to {output}")

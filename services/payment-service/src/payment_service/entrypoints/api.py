@@ -21,7 +21,7 @@ from spawnpoint_kit.logs import get_logger
 
 from ..adapters.order_client import OrderNotFound, OrderServiceUnavailable
 from ..adapters.signature import InvalidSignature, verify
-from ..deps import CheckoutDep, FulfilmentDep, IntakeDep, UnitOfWorkDep, WebhookKeysDep
+from ..deps import CheckoutDep, FulfilmentDep, IntakeDep, StripeCallDep, UnitOfWorkDep, WebhookKeysDep
 from ..domain.payment import PaymentStatus
 from ..metrics import SIGNATURE_FAILURES, WEBHOOK_SECONDS, WEBHOOKS, type_label
 from ..service_layer.checkout import CheckoutUnavailable, NotPayable
@@ -78,11 +78,12 @@ def _unavailable(exc: Exception) -> HTTPException:
         200: {"description": "The order already has an open session: the same client_secret"},
         404: {"description": "No such order for this caller"},
         409: {"description": "The order is not waiting for payment (paid, processing, expired, ...)"},
+        429: {"description": "This customer's budget of Stripe calls is spent for now (Retry-After)"},
         503: {"description": "order-service or Stripe is unreachable; retry"},
     },
 )
 async def create_checkout_session(
-    body: CheckoutIn, principal: CurrentPrincipal, token: BearerToken, checkout: CheckoutDep
+    body: CheckoutIn, principal: CurrentPrincipal, token: BearerToken, checkout: CheckoutDep, _: StripeCallDep
 ) -> JSONResponse:
     try:
         opened = await checkout.open_for(principal, body.order_id, bearer_token=token)
@@ -110,11 +111,16 @@ async def create_checkout_session(
     summary="The return page's call: the session's state, fulfilling it if Stripe says it is paid",
     responses={
         404: {"description": "No such session for this caller"},
+        429: {"description": "This customer's budget of Stripe calls is spent for now (Retry-After)"},
         503: {"description": "Stripe is unreachable; retry"},
     },
 )
 async def checkout_session_status(
-    session_id: SessionId, principal: CurrentPrincipal, uow: UnitOfWorkDep, fulfilment: FulfilmentDep
+    session_id: SessionId,
+    principal: CurrentPrincipal,
+    uow: UnitOfWorkDep,
+    fulfilment: FulfilmentDep,
+    _: StripeCallDep,
 ) -> SessionStatusOut:
     try:
         view = await session_status(uow, fulfilment, session_id, user_id=principal.user_id)

@@ -30,7 +30,7 @@ import base64
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -437,18 +437,22 @@ class DeadLetterQueue:
     async def peek(self, *, limit: int | None = None) -> list[DeadLetteredMessage]:
         """Every message (or the first ``limit``) without consuming: fetched unacknowledged, then requeued
         in order when the channel closes."""
+        return [message async for message in self.scan(limit=limit)]
+
+    async def scan(self, *, limit: int | None = None) -> AsyncGenerator[DeadLetteredMessage, None]:
+        """The messages one at a time, without consuming (requeued in order when the scan ends, however it
+        ends): a caller that stops early (``show`` found its message) or writes each as it comes
+        (``export``) never holds the whole queue in memory."""
         channel = await self.connection.channel()
         try:
             queue = await self._declare(channel)
             total = int(queue.declaration_result.message_count or 0)
             wanted = total if limit is None else min(limit, total)
-            found: list[DeadLetteredMessage] = []
             for position in range(1, wanted + 1):
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break
-                found.append(parse(message, dlq=self.name, position=position))
-            return found
+                yield parse(message, dlq=self.name, position=position)
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
