@@ -152,14 +152,7 @@ class Fulfilment:
         elif decision == Decision.REFUND_DUPLICATE:
             await _refund_duplicate(uow, payment, checkout)
         elif decision == Decision.MISMATCH:
-            log.error(
-                "session amount or currency does not match the order and took no money; not fulfilling",
-                session_id=checkout.id,
-                session_amount=checkout.amount_total,
-                order_amount=payment.amount,
-                session_currency=checkout.currency,
-                order_currency=payment.currency,
-            )
+            _log_mismatch("took no money; not fulfilling", payment, checkout)
         others = (
             _open_sessions(await uow.checkout_sessions.of_order(order_id), checkout.id)
             if decision in (Decision.FULFIL, Decision.REFUND_MISMATCH)
@@ -259,6 +252,17 @@ async def _refund_closed_order(uow: PaymentUnitOfWork, payment: PaymentRow, chec
     )
 
 
+def _log_mismatch(what: str, payment: PaymentRow, checkout: CheckoutSession) -> None:
+    log.error(
+        f"session amount or currency does not match the order; {what}",
+        session_id=checkout.id,
+        session_amount=checkout.amount_total,
+        order_amount=payment.amount,
+        session_currency=checkout.currency,
+        order_currency=payment.currency,
+    )
+
+
 async def _refund_mismatch(uow: PaymentUnitOfWork, payment: PaymentRow, checkout: CheckoutSession) -> None:
     """The order's first money came from a session that charged another amount or currency: it is never
     kept. It goes back (``OrderRefunded`` with reason ``amount_mismatch`` follows when Stripe confirms) and the
@@ -267,14 +271,7 @@ async def _refund_mismatch(uow: PaymentUnitOfWork, payment: PaymentRow, checkout
     PAYMENT.transition(payment, PaymentTrigger.REFUND_REQUESTED, at=now)
     payment.paid_session_id = checkout.id
     payment.payment_intent = checkout.payment_intent
-    log.error(
-        "session amount or currency does not match the order; refunding it and ending the order",
-        session_id=checkout.id,
-        session_amount=checkout.amount_total,
-        order_amount=payment.amount,
-        session_currency=checkout.currency,
-        order_currency=payment.currency,
-    )
+    _log_mismatch("refunding it and ending the order", payment, checkout)
     await refunds.schedule(
         uow,
         refunds.RefundRequest(
