@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from spawnpoint_kit.auth import install_auth, verifier_from
-from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
+from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.messaging.handlers import Subscription
 from spawnpoint_kit.runtime import ServiceRuntime
@@ -38,7 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     lifespan = runtime.lifespan(*([settings_check.aclose] if settings_check is not None else []))
 
     app = FastAPI(
-        max_body_size=MAX_BODY_BYTES,
         title="Spawnpoint order-service",
         version="1.0.0",
         description="The catalog of games and plans, and the customer's orders. Placing an order stores it "

@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from spawnpoint_kit.auth import install_auth, verifier_from
-from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
+from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.messaging.handlers import Subscription
 from spawnpoint_kit.ratelimit import PerKeyLimit
@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     lifespan = runtime.lifespan(order_client.aclose, intake.aclose)
 
     app = FastAPI(
-        max_body_size=MAX_BODY_BYTES,
         title="Spawnpoint payment-service",
         version="1.0.0",
         description="Embedded Stripe Checkout for orders, the return page's status call, and the Stripe webhook "

@@ -9,7 +9,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from spawnpoint_kit.auth import install_auth, verifier_from
-from spawnpoint_kit.http import MAX_BODY_BYTES, install_common
+from spawnpoint_kit.http import install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.periodic import periodic
 from spawnpoint_kit.runtime import ServiceRuntime
@@ -76,7 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     lifespan = runtime.lifespan(panel.aclose)
 
     app = FastAPI(
-        max_body_size=MAX_BODY_BYTES,
         title="Spawnpoint provisioner",
         version="1.0.0",
         description="Consumes OrderPaid and creates the game server on the panel. This HTTP surface is internal: "

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from spawnpoint_kit.auth import install_auth, verifier_from
-from spawnpoint_kit.http import MAX_BODY_BYTES, ReadinessCheck, install_common
+from spawnpoint_kit.http import ReadinessCheck, install_common
 from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.runtime import ServiceRuntime
 
@@ -70,7 +70,6 @@ def build_api(
 ) -> FastAPI:
     """The HTTP surface alone (component tests run it with their own lifespan)."""
     app = StatusServiceApp(
-        max_body_size=MAX_BODY_BYTES,
         title="Spawnpoint status-service",
         version="1.0.0",
         description="The customer-facing status of an order, projected from every event: poll it (with ETags), "

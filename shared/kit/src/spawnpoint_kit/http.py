@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .db import UNREACHABLE_ERRORS, database_unreachable
@@ -39,8 +41,11 @@ log = get_logger(__name__)
 CORRELATION_HEADER = "x-correlation-id"
 
 MAX_BODY_BYTES = 64 * 1024
-"""Every service's request body limit (FastAPI's ``max_body_size``; 413 past it): our largest request body,
-an order with its settings, is a few kilobytes. Routes that need more say so (the Stripe webhook: 1 MiB)."""
+"""Every service's request body limit (413 past it): our largest request body, an order with its settings,
+is a few kilobytes. Routes that need more say so with FastAPI's route ``max_body_size`` (the Stripe webhook:
+1 MiB). ``install_common`` puts Starlette's limiter *inside* the request-context middleware rather than
+passing ``max_body_size`` to ``FastAPI()``: the app-level limiter sits outside every user middleware, so a
+refusal of a declared ``Content-Length`` left without a correlation id and as plain text."""
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Metric labels take these; any other method token a client sends is counted as ``OTHER`` (a label per
@@ -80,12 +85,24 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status_holder = {"status": 500}
 
+        too_large: bytes | None = None
+
         async def send_wrapper(message: Message) -> None:
+            nonlocal too_large
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
+                if message["status"] == 413 and (b"content-type", b"text/plain; charset=utf-8") in headers:
+                    too_large = _too_large_body(scope, correlation)
+                    headers = [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(too_large)).encode("ascii")),
+                    ]
                 headers.append((b"x-correlation-id", correlation.encode("ascii")))
                 message["headers"] = headers
+            elif message["type"] == "http.response.body" and too_large is not None:
+                message = {"type": "http.response.body", "body": too_large, "more_body": False}
+                too_large = b""
             await send(message)
 
         try:
@@ -98,6 +115,19 @@ class RequestContextMiddleware:
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             REQUESTS.labels(method, template, str(status_holder["status"])).inc()
             LATENCY.labels(method, template).observe(time.perf_counter() - started)
+
+
+def _too_large_body(scope: Scope, correlation: str) -> bytes:
+    """Our error body for Starlette's plain-text 413 (the limiter answers before any handler runs)."""
+    limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+    detail = f"the request body is larger than {limit} bytes" if limit else "the request body is too large"
+    return json.dumps({"detail": detail, "correlation_id": correlation}).encode("ascii")
+
+
+async def _too_large(request: Request, _: Exception) -> Response:
+    """The same body when the limit is met while a handler reads the body (a chunked upload): FastAPI raises
+    it as an HTTP 413 then."""
+    return Response(_too_large_body(request.scope, current_correlation_id()), 413, media_type="application/json")
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -151,10 +181,13 @@ class NotReady(Exception):
     """A readiness check's failure whose message is ours and safe to show (``starting: waiting for ...``)."""
 
 
-def install_common(app: FastAPI, *, checks: dict[str, ReadinessCheck]) -> None:
-    """Add the middleware, error handlers, ``/healthz``, ``/readyz`` and ``/metrics`` to ``app``."""
+def install_common(app: FastAPI, *, checks: dict[str, ReadinessCheck], max_body_size: int = MAX_BODY_BYTES) -> None:
+    """Add the middleware (the body limit inside the request context), error handlers, ``/healthz``,
+    ``/readyz`` and ``/metrics`` to ``app``."""
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_size)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(413, _too_large)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(sqlalchemy.exc.TimeoutError, _database_error)
     # A connection refused at the pool's connect arrives unwrapped (OSError, asyncpg's own errors). Handled by
