@@ -111,7 +111,7 @@ def _paid(snapshot: OrderSnapshot) -> OrderPaid:
 
 
 def _delivery(event: OrderPaid | OrderExpired) -> Delivery:
-    return Delivery("order-service.lifecycle", event.to_json_bytes(), {}, str(event.event_id), "c", "k", False)
+    return Delivery.of(event, "order-service.lifecycle")
 
 
 async def test_payment_facts_move_the_order_forward_once_and_never_back(catalog: Catalog) -> None:

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import pytest
 
-from payment_service.adapters.repositories import ClaimedEvent
+from payment_service.adapters.repositories import STRIPE_EVENTS_CHANNEL, ClaimedEvent
 from payment_service.adapters.stripe_gateway import CheckoutSession, StripeGateway
+from payment_service.adapters.tables import StripeEventRow
 from payment_service.domain.stripe_events import RetryLater
 from payment_service.entrypoints.webhook_worker import WebhookWorker
 from payment_service.service_layer.checkout import CheckoutService
@@ -20,11 +22,26 @@ from payment_service.service_layer.refunds import RefundExecutor
 from payment_service.service_layer.stored_events import StoredEventRunner, StripeHandler
 from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 from payment_service.testing import Db, Orders
+from spawnpoint_kit.db import asyncpg_dsn
+from spawnpoint_kit.testing import eventually
 from stripe_fake.testing import FakeStripeControl
 
 pytestmark = pytest.mark.component
 
 UnitOfWorkFactory = Callable[[], PaymentUnitOfWork]
+
+
+async def _listeners(database_url: str) -> int:
+    """Connections of this database listening on the stored-events channel (their last statement was LISTEN)."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = $1",
+            f'LISTEN "{STRIPE_EVENTS_CHANNEL}"',
+        )
+        return count
+    finally:
+        await conn.close()
 
 
 def _claimed(event: dict[str, Any]) -> ClaimedEvent:
@@ -97,19 +114,25 @@ async def test_the_webhook_worker_applies_a_stored_event_once_it_is_notified(
     (event,) = stripe_control.events(type="checkout.session.completed", session_id=session_id)
     worker = WebhookWorker(runner, unit_of_work, database_url=database_url, concurrency=4, poll_seconds=30)
     stop = asyncio.Event()
+    listeners_before = await _listeners(database_url)
     running = asyncio.create_task(worker.run(stop))
+
+    async def listening() -> bool:
+        return await _listeners(database_url) > listeners_before
+
+    async def processed() -> StripeEventRow | None:
+        (stored,) = await db.stripe_events(order_id)
+        return stored if stored.status == "processed" else None
+
     try:
-        await asyncio.sleep(0.5)  # the worker is idle, listening
+        await eventually(listening, timeout=10, what="the worker listening")
         assert await intake.record(event) == "stored"
-        for _ in range(100):
-            (stored,) = await db.stripe_events(order_id)
-            if stored.status == "processed":
-                break
-            await asyncio.sleep(0.05)
+        # Well inside the worker's 30 s poll: only the NOTIFY can have woken it.
+        stored = await eventually(processed, timeout=10, what="the event processed")
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=15)
-    assert stored.status == "processed" and stored.outcome == "fulfilled"
+    assert stored.outcome == "fulfilled"
     assert len(await db.outbox(order_id, "OrderPaid")) == 1
 
 

@@ -24,16 +24,10 @@ from payment_service.service_layer.handlers import provisioning_handlers
 from payment_service.service_layer.provisioning import CONSUMER, ProgressEvent
 from payment_service.service_layer.refunds import RefundExecutor
 from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
-from payment_service.testing import Db, Orders
+from payment_service.testing import Db, Orders, provision_failed, server_created, server_installed
 from spawnpoint_contracts import (
     Event,
-    FailureReason,
     ProvisionFailed,
-    ProvisionFailedPayload,
-    ServerCreated,
-    ServerCreatedPayload,
-    ServerInstalled,
-    ServerInstalledPayload,
 )
 from spawnpoint_kit.messaging.delivery import Delivery
 from spawnpoint_kit.messaging.handlers import Subscription
@@ -52,43 +46,6 @@ async def _paid(
     control.pay(opened.session_id, "paid")
     await fulfilment.apply(await fulfilment.retrieve(opened.session_id), via="webhook")
     return order.snapshot.order_id
-
-
-def _failed(order_id: uuid.UUID, *, replayable: bool = False, at: datetime | None = None) -> ProvisionFailed:
-    return ProvisionFailed(
-        order_id=order_id,
-        correlation_id="c",
-        producer="provisioner",
-        occurred_at=at or datetime.now(UTC),
-        payload=ProvisionFailedPayload(
-            reason=FailureReason.INVALID_EGG_VARIABLES if not replayable else FailureReason.NO_CAPACITY,
-            message="the panel said no",
-            attempts=1,
-            replayable=replayable,
-        ),
-    )
-
-
-def _created(order_id: uuid.UUID, at: datetime) -> ServerCreated:
-    return ServerCreated(
-        order_id=order_id,
-        correlation_id="c",
-        producer="provisioner",
-        occurred_at=at,
-        payload=ServerCreatedPayload(
-            server_id=7, server_uuid="u", identifier="abcd1234", external_id=str(order_id), panel_user_id=3
-        ),
-    )
-
-
-def _installed(order_id: uuid.UUID, at: datetime) -> ServerInstalled:
-    return ServerInstalled(
-        order_id=order_id,
-        correlation_id="c",
-        producer="provisioner",
-        occurred_at=at,
-        payload=ServerInstalledPayload(server_id=7, identifier="abcd1234"),
-    )
 
 
 def _refunds_counted(outcome: str) -> float:
@@ -122,10 +79,7 @@ class _Queue:
     async def _deliver(self, event: Event) -> bool:
         """True when the event was handled, False when the inbox knew it."""
         before = len(self.duplicates)
-        delivery = Delivery(
-            PAYMENT_PROVISION_FAILED.name, event.to_json_bytes(), {}, str(event.event_id), "c", "", False
-        )
-        await self.subscription.handle(event, delivery)
+        await self.subscription.handle(event, Delivery.of(event, PAYMENT_PROVISION_FAILED.name))
         return len(self.duplicates) == before
 
     async def on_failed(self, event: ProvisionFailed) -> str:
@@ -162,10 +116,10 @@ async def test_immediate_policy_refunds_once_even_when_the_failure_arrives_twice
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
     handlers = _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE)
-    failure = _failed(order_id)
+    failure = provision_failed(order_id)
     assert await handlers.on_failed(failure) == "scheduled"
     assert await handlers.on_failed(failure) == "duplicate"  # the same message redelivered
-    assert await handlers.on_failed(_failed(order_id)) == "already_scheduled"  # a second failure event
+    assert await handlers.on_failed(provision_failed(order_id)) == "already_scheduled"  # a second failure event
     await executor.run_due()
     await executor.run_due()
     assert (await db.payment(order_id)).status == "refunded"
@@ -173,7 +127,7 @@ async def test_immediate_policy_refunds_once_even_when_the_failure_arrives_twice
     assert refund.status == "succeeded" and refund.idempotency_key == f"refund:{order_id}"
     assert len(await db.outbox(order_id, "OrderRefunded")) == 1
     assert len(stripe_control.refunds(order_id=str(order_id))) == 1
-    assert await handlers.on_failed(_failed(order_id)) == "not_refunded"  # refunded orders stay refunded
+    assert await handlers.on_failed(provision_failed(order_id)) == "not_refunded"  # refunded orders stay refunded
 
 
 async def test_replayable_failures_and_the_never_policy_do_not_refund(
@@ -185,10 +139,10 @@ async def test_replayable_failures_and_the_never_policy_do_not_refund(
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    assert await _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id, replayable=True)) == (
-        "not_refunded"
-    )
-    assert await _handlers(unit_of_work, db, RefundPolicy.NEVER).on_failed(_failed(order_id)) == "not_refunded"
+    assert await _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE).on_failed(
+        provision_failed(order_id, replayable=True)
+    ) == ("not_refunded")
+    assert await _handlers(unit_of_work, db, RefundPolicy.NEVER).on_failed(provision_failed(order_id)) == "not_refunded"
     assert await db.refunds(order_id) == []
     assert (await db.payment(order_id)).status == "paid"
 
@@ -205,11 +159,11 @@ async def test_a_held_refund_is_cancelled_by_a_successful_replay(
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
     handlers = _handlers(unit_of_work, db, RefundPolicy.HOLD, hold=3600)
     failed_at = datetime.now(UTC)
-    assert await handlers.on_failed(_failed(order_id, at=failed_at)) == "scheduled"
+    assert await handlers.on_failed(provision_failed(order_id, at=failed_at)) == "scheduled"
     (held,) = await db.refunds(order_id)
     assert held.status == "scheduled" and held.due_at >= failed_at + timedelta(seconds=3599)
-    assert await handlers.on_progress(_created(order_id, failed_at + timedelta(seconds=5))) == "cancelled_refund"
-    await handlers.on_progress(_installed(order_id, failed_at + timedelta(seconds=9)))
+    assert await handlers.on_progress(server_created(order_id, failed_at + timedelta(seconds=5))) == "cancelled_refund"
+    await handlers.on_progress(server_installed(order_id, failed_at + timedelta(seconds=9)))
     (cancelled,) = await db.refunds(order_id)
     assert cancelled.status == "cancelled"
     assert await executor.run_due() == 0
@@ -229,8 +183,8 @@ async def test_a_stale_failure_arriving_after_the_replay_succeeded_refunds_nothi
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
     handlers = _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE)
     failed_at = datetime.now(UTC) - timedelta(minutes=5)
-    await handlers.on_progress(_created(order_id, failed_at + timedelta(minutes=1)))
-    assert await handlers.on_failed(_failed(order_id, at=failed_at)) == "not_refunded"
+    await handlers.on_progress(server_created(order_id, failed_at + timedelta(minutes=1)))
+    assert await handlers.on_failed(provision_failed(order_id, at=failed_at)) == "not_refunded"
     assert await db.refunds(order_id) == []
 
 
@@ -248,7 +202,7 @@ async def test_a_refund_that_comes_due_after_the_server_was_installed_is_cancell
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
     handlers = _handlers(unit_of_work, db, RefundPolicy.HOLD, hold=0)
     failed_at = datetime.now(UTC)
-    await handlers.on_failed(_failed(order_id, at=failed_at))
+    await handlers.on_failed(provision_failed(order_id, at=failed_at))
     async with sessions() as session:
         payment = await session.get(PaymentRow, order_id)
         assert payment is not None
@@ -273,9 +227,9 @@ async def test_a_new_failure_after_a_cancelled_hold_schedules_the_refund_again(
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
     handlers = _handlers(unit_of_work, db, RefundPolicy.HOLD, hold=0)
     start = datetime.now(UTC) - timedelta(minutes=1)
-    await handlers.on_failed(_failed(order_id, at=start))
-    await handlers.on_progress(_created(order_id, start + timedelta(seconds=10)))
-    assert await handlers.on_failed(_failed(order_id, at=start + timedelta(seconds=20))) == "scheduled"
+    await handlers.on_failed(provision_failed(order_id, at=start))
+    await handlers.on_progress(server_created(order_id, start + timedelta(seconds=10)))
+    assert await handlers.on_failed(provision_failed(order_id, at=start + timedelta(seconds=20))) == "scheduled"
     await executor.run_due()
     (refund,) = await db.refunds(order_id)
     assert refund.status == "succeeded"
@@ -293,7 +247,7 @@ async def test_a_refund_stripe_refuses_is_failed_for_an_operator_who_can_schedul
     stripe_control: FakeStripeControl,
 ) -> None:
     order_id = await _paid(checkout, fulfilment, orders, stripe_control)
-    await _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE).on_failed(_failed(order_id))
+    await _handlers(unit_of_work, db, RefundPolicy.IMMEDIATE).on_failed(provision_failed(order_id))
     stripe_control.add_fault(path_prefix="/v1/refunds", method="POST", status=400)
     await executor.run_due()
     (refused,) = await db.refunds(order_id)

@@ -20,17 +20,17 @@ from payment_service.service_layer.handlers import provisioning_handlers
 from payment_service.service_layer.provisioning import CONSUMER
 from payment_service.service_layer.refunds import RefundExecutor, RefundRequest, cancel_provisioning_refund
 from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
-from payment_service.testing import FakePaymentDatabase, FakePaymentUnitOfWork, Orders
+from payment_service.testing import (
+    FakePaymentDatabase,
+    FakePaymentUnitOfWork,
+    Orders,
+    provision_failed,
+    server_created,
+    server_installed,
+)
 from spawnpoint_contracts import (
     Event,
-    FailureReason,
     OrderRefunded,
-    ProvisionFailed,
-    ProvisionFailedPayload,
-    ServerCreated,
-    ServerCreatedPayload,
-    ServerInstalled,
-    ServerInstalledPayload,
 )
 from spawnpoint_kit.messaging.delivery import Delivery
 from spawnpoint_kit.messaging.handlers import Subscription
@@ -162,43 +162,6 @@ async def test_progress_cancels_only_a_held_refund_its_failure_caused() -> None:
 # the provisioning queue's handlers ----------------------------------------------------------------------
 
 
-def _failed(order_id: uuid.UUID, *, at: datetime = NOW, replayable: bool = False) -> ProvisionFailed:
-    return ProvisionFailed(
-        order_id=order_id,
-        correlation_id="c",
-        producer="provisioner",
-        occurred_at=at,
-        payload=ProvisionFailedPayload(
-            reason=FailureReason.NO_CAPACITY if replayable else FailureReason.INVALID_EGG_VARIABLES,
-            message="the panel said no",
-            attempts=1,
-            replayable=replayable,
-        ),
-    )
-
-
-def _created(order_id: uuid.UUID, at: datetime) -> ServerCreated:
-    return ServerCreated(
-        order_id=order_id,
-        correlation_id="c",
-        producer="provisioner",
-        occurred_at=at,
-        payload=ServerCreatedPayload(
-            server_id=7, server_uuid="u", identifier="abcd1234", external_id=str(order_id), panel_user_id=3
-        ),
-    )
-
-
-def _installed(order_id: uuid.UUID, at: datetime) -> ServerInstalled:
-    return ServerInstalled(
-        order_id=order_id,
-        correlation_id="c",
-        producer="provisioner",
-        occurred_at=at,
-        payload=ServerInstalledPayload(server_id=7, identifier="abcd1234"),
-    )
-
-
 async def _deliver(uow: FakePaymentUnitOfWork, policy: RefundPolicy, event: Event, hold: float = 0) -> None:
     subscription: Subscription[PaymentUnitOfWork] = Subscription(
         PAYMENT_PROVISION_FAILED,
@@ -206,14 +169,13 @@ async def _deliver(uow: FakePaymentUnitOfWork, policy: RefundPolicy, event: Even
         unit_of_work=lambda: uow,
         consumer=CONSUMER,
     )
-    delivery = Delivery(PAYMENT_PROVISION_FAILED.name, event.to_json_bytes(), {}, str(event.event_id), "c", "", False)
-    await subscription.handle(event, delivery)
+    await subscription.handle(event, Delivery.of(event, PAYMENT_PROVISION_FAILED.name))
 
 
 async def test_an_unfixable_failure_schedules_one_refund_and_its_redelivery_is_turned_away() -> None:
     uow = FakePaymentUnitOfWork()
     payment = _paid(uow.database, failed_at=None)
-    failure = _failed(payment.order_id)
+    failure = provision_failed(payment.order_id, at=NOW)
     await _deliver(uow, RefundPolicy.IMMEDIATE, failure)
     refund = _only(uow.database)
     assert refund.idempotency_key == f"refund:{payment.order_id}" and refund.status == RefundState.SCHEDULED
@@ -227,31 +189,31 @@ async def test_an_unfixable_failure_schedules_one_refund_and_its_redelivery_is_t
 async def test_a_replayable_failure_or_the_never_policy_refunds_nothing_and_a_held_one_waits() -> None:
     uow = FakePaymentUnitOfWork()
     payment = _paid(uow.database, failed_at=None)
-    await _deliver(uow, RefundPolicy.IMMEDIATE, _failed(payment.order_id, replayable=True))
-    await _deliver(uow, RefundPolicy.NEVER, _failed(payment.order_id, at=NOW + timedelta(seconds=1)))
+    await _deliver(uow, RefundPolicy.IMMEDIATE, provision_failed(payment.order_id, replayable=True, at=NOW))
+    await _deliver(uow, RefundPolicy.NEVER, provision_failed(payment.order_id, at=NOW + timedelta(seconds=1)))
     assert not uow.database.refunds.rows and payment.status == PaymentStatus.PAID
     failed_at = NOW + timedelta(seconds=2)
-    await _deliver(uow, RefundPolicy.HOLD, _failed(payment.order_id, at=failed_at), hold=900)
+    await _deliver(uow, RefundPolicy.HOLD, provision_failed(payment.order_id, at=failed_at), hold=900)
     assert _only(uow.database).due_at >= failed_at + timedelta(seconds=900)
 
 
 async def test_progress_after_the_failure_cancels_the_hold_and_an_installed_server_is_never_refunded() -> None:
     uow = FakePaymentUnitOfWork()
     payment = _paid(uow.database, failed_at=None)
-    await _deliver(uow, RefundPolicy.HOLD, _failed(payment.order_id, at=NOW), hold=3600)
-    await _deliver(uow, RefundPolicy.HOLD, _created(payment.order_id, NOW + timedelta(seconds=5)))
+    await _deliver(uow, RefundPolicy.HOLD, provision_failed(payment.order_id, at=NOW), hold=3600)
+    await _deliver(uow, RefundPolicy.HOLD, server_created(payment.order_id, NOW + timedelta(seconds=5)))
     assert _only(uow.database).status == RefundState.CANCELLED
-    await _deliver(uow, RefundPolicy.HOLD, _installed(payment.order_id, NOW + timedelta(seconds=9)))
+    await _deliver(uow, RefundPolicy.HOLD, server_installed(payment.order_id, NOW + timedelta(seconds=9)))
     assert payment.server_installed_at is not None
-    await _deliver(uow, RefundPolicy.IMMEDIATE, _failed(payment.order_id, at=NOW + timedelta(seconds=20)))
+    await _deliver(uow, RefundPolicy.IMMEDIATE, provision_failed(payment.order_id, at=NOW + timedelta(seconds=20)))
     assert _only(uow.database).status == RefundState.CANCELLED, "installed: a later failure refunds nothing"
 
 
 async def test_events_for_an_order_never_seen_here_change_nothing() -> None:
     uow = FakePaymentUnitOfWork()
     order_id = uuid.uuid4()
-    await _deliver(uow, RefundPolicy.IMMEDIATE, _failed(order_id))
-    await _deliver(uow, RefundPolicy.IMMEDIATE, _created(order_id, NOW))
+    await _deliver(uow, RefundPolicy.IMMEDIATE, provision_failed(order_id, at=NOW))
+    await _deliver(uow, RefundPolicy.IMMEDIATE, server_created(order_id, NOW))
     assert not uow.database.refunds.rows and not uow.database.payments.rows
     assert uow.commits == 2, "handled (the inbox keeps them) and ignored"
 

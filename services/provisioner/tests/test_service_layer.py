@@ -58,14 +58,8 @@ NO_ROOM = PanelError(400, "NoViableNodeException", "no node has room")
 
 
 def _delivery(event: Event, headers: dict[str, Any] | None = None, *, redelivered: bool = False) -> Delivery:
-    return Delivery(
-        QUEUE,
-        event.to_json_bytes(),
-        {"event_type": event.event_type, "traceparent": "00-trace-span-01", **(headers or {})},
-        str(event.event_id),
-        event.correlation_id,
-        event.routing_key,
-        redelivered,
+    return Delivery.of(
+        event, QUEUE, headers={"traceparent": "00-trace-span-01", **(headers or {})}, redelivered=redelivered
     )
 
 

@@ -87,15 +87,7 @@ async def test_the_row_is_inserted_once_and_a_due_install_is_leased_by_one_round
 
 
 def _delivery(event: OrderPaid, headers: dict[str, Any] | None = None) -> Delivery:
-    return Delivery(
-        TOPOLOGY.queue_name(PROVISIONER_ORDER_PAID),
-        event.to_json_bytes(),
-        {"event_type": event.event_type, **(headers or {})},
-        str(event.event_id),
-        event.correlation_id,
-        event.routing_key,
-        False,
-    )
+    return Delivery.of(event, TOPOLOGY.queue_name(PROVISIONER_ORDER_PAID), headers=headers)
 
 
 def _provision(panel: FakePanel) -> ProvisionOrderPaid:

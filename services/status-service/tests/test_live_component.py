@@ -23,7 +23,7 @@ from status_service_support import OrderStory
 
 from spawnpoint_contracts import Event
 from spawnpoint_kit.auth import mint_token
-from spawnpoint_kit.testing import eventually
+from spawnpoint_kit.testing import TcpLink, eventually
 from status_service.bootstrap import build_api
 from status_service.config import Settings
 from status_service.deps import services_of
@@ -129,52 +129,10 @@ async def _at_least(read: Callable[[], Awaitable[int | None]], wanted: int) -> i
     return value if value is not None and value >= wanted else None
 
 
-class FlakyLink:
-    """A TCP proxy to PostgreSQL that the test can cut: the network between one process and the database."""
-
-    def __init__(self) -> None:
-        self.up = True
-        self._pipes: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.up:
-            writer.close()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
-        self._pipes += [writer, up_writer]
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
-    def cut(self) -> None:
-        self.up = False
-        for writer in self._pipes:
-            writer.close()
-        self._pipes.clear()
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-
-
 async def test_a_lost_listener_switches_the_cache_off_and_streams_catch_up_after_reconnecting(
     live: Live, database_url: str, engine: AsyncEngine
 ) -> None:
-    link = FlakyLink()
+    link = TcpLink(5432)  # the network between this process and the database, which the test can cut
     await link.start()
     queries = StatusQueries.create(engine, cache_size=100)
     feed = ChangeFeed(database_url.replace(":5432/", f":{link.port}/"), queries.cache, queries.hub, queries.current)

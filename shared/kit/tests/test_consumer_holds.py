@@ -3,7 +3,6 @@ again (finding 6 of the reliability issue), against the real RabbitMQ."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import aio_pika
@@ -67,7 +66,6 @@ async def _run_until_handled(
             return uow.commits == 1
 
         await eventually(handled, timeout=60, what="the event handled once the database is back")
-        await asyncio.sleep(0)  # let the ack go out
         dlq = await channel.declare_queue(topology.dlq_name(spec), passive=True)
         work = await channel.declare_queue(topology.queue_name(spec), passive=True)
         depths = (dlq.declaration_result.message_count or 0, work.declaration_result.message_count or 0)

@@ -28,7 +28,7 @@ def _processing() -> PaymentProcessing:
 
 
 def _delivery(event: Event, **headers: object) -> Delivery:
-    return Delivery("q", event.to_json_bytes(), dict(headers), str(event.event_id), "c", event.routing_key, False)
+    return Delivery.of(event, "q", headers=dict(headers))
 
 
 async def test_the_fake_keeps_only_what_was_committed() -> None:

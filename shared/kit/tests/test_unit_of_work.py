@@ -53,15 +53,7 @@ def _event(order_id: uuid.UUID | None = None) -> PaymentProcessing:
 
 
 def _delivery(event: Event) -> Delivery:
-    return Delivery(
-        queue="uow.work",
-        body=event.to_json_bytes(),
-        headers={},
-        message_id=str(event.event_id),
-        correlation_id=event.correlation_id,
-        routing_key=event.routing_key,
-        redelivered=False,
-    )
+    return Delivery.of(event, "uow.work")
 
 
 @pytest.fixture(scope="module")

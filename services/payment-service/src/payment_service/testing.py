@@ -18,7 +18,20 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spawnpoint_contracts import Deploy, FeatureLimits, Limits, OrderSnapshot, ServerSpec
+from spawnpoint_contracts import (
+    Deploy,
+    FailureReason,
+    FeatureLimits,
+    Limits,
+    OrderSnapshot,
+    ProvisionFailed,
+    ProvisionFailedPayload,
+    ServerCreated,
+    ServerCreatedPayload,
+    ServerInstalled,
+    ServerInstalledPayload,
+    ServerSpec,
+)
 from spawnpoint_kit.messaging.outbox import OutboxMessage
 from spawnpoint_kit.unit_of_work import E, FakeUnitOfWork
 
@@ -68,6 +81,44 @@ class Orders:
         order = OrderView(snapshot=snapshot, status="pending_payment", correlation_id=str(uuid.uuid4()))
         self.known[snapshot.order_id] = order
         return order
+
+
+def provision_failed(order_id: uuid.UUID, *, replayable: bool = False, at: datetime | None = None) -> ProvisionFailed:
+    """The provisioner's ProvisionFailed: for good (a bad egg variable) unless ``replayable`` (no capacity)."""
+    return ProvisionFailed(
+        order_id=order_id,
+        correlation_id="c",
+        producer="provisioner",
+        occurred_at=at or datetime.now(UTC),
+        payload=ProvisionFailedPayload(
+            reason=FailureReason.NO_CAPACITY if replayable else FailureReason.INVALID_EGG_VARIABLES,
+            message="the panel said no",
+            attempts=1,
+            replayable=replayable,
+        ),
+    )
+
+
+def server_created(order_id: uuid.UUID, at: datetime) -> ServerCreated:
+    return ServerCreated(
+        order_id=order_id,
+        correlation_id="c",
+        producer="provisioner",
+        occurred_at=at,
+        payload=ServerCreatedPayload(
+            server_id=7, server_uuid="u", identifier="abcd1234", external_id=str(order_id), panel_user_id=3
+        ),
+    )
+
+
+def server_installed(order_id: uuid.UUID, at: datetime) -> ServerInstalled:
+    return ServerInstalled(
+        order_id=order_id,
+        correlation_id="c",
+        producer="provisioner",
+        occurred_at=at,
+        payload=ServerInstalledPayload(server_id=7, identifier="abcd1234"),
+    )
 
 
 @dataclass(frozen=True)

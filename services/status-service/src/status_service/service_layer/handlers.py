@@ -46,16 +46,7 @@ async def apply_event(unit_of_work: Callable[[], StatusUnitOfWork], event: Event
         opened.append(uow)
         return uow
 
-    delivery = Delivery(
-        queue=STATUS_PROJECTION.name,
-        body=event.to_json_bytes(),
-        headers={"event_type": event.event_type},
-        message_id=str(event.event_id),
-        correlation_id=event.correlation_id,
-        routing_key=event.routing_key,
-        redelivered=False,
-    )
-    await projection_subscription(tracked).handle(event, delivery)
+    await projection_subscription(tracked).handle(event, Delivery.of(event, STATUS_PROJECTION.name))
     [uow] = opened
     if not uow.projected:
         return Applied(duplicate=True)

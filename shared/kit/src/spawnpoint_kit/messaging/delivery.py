@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from spawnpoint_contracts import Event
+
 from .headers import DELIVERY_COUNT, REPLAY_COUNT
 
 
@@ -37,6 +39,23 @@ class Delivery:
     correlation_id: str | None
     routing_key: str
     redelivered: bool
+
+    @classmethod
+    def of(
+        cls, event: Event, queue: str, *, headers: dict[str, Any] | None = None, redelivered: bool = False
+    ) -> Delivery:
+        """``event`` as it arrives on ``queue`` once the relay has published it (the same id, correlation id,
+        routing key and type headers), plus ``headers``: for handling an event in process (status-service's
+        rebuild) and for handler tests."""
+        return cls(
+            queue=queue,
+            body=event.to_json_bytes(),
+            headers={"event_type": event.event_type, "event_version": event.event_version, **(headers or {})},
+            message_id=str(event.event_id),
+            correlation_id=event.correlation_id,
+            routing_key=event.routing_key,
+            redelivered=redelivered,
+        )
 
     @property
     def delivery_count(self) -> int:
