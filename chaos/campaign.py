@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import asyncpg
 import httpx
 
@@ -21,6 +20,8 @@ from devstack import SERVICES, Stack, StackConfig, drop_databases, drop_namespac
 from spawnctl.system import ALL_QUEUES
 from spawnpoint_kit.auth import mint_token
 from spawnpoint_kit.db import asyncpg_dsn
+from spawnpoint_kit.messaging import dlq
+from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.settings import CommonSettings
 
 from .faults import Fault, Faults, can_control_infrastructure, schedule
@@ -181,17 +182,15 @@ async def _customers(
 
 
 async def _dead_letters(config: StackConfig) -> dict[str, int]:
-    connection = await aio_pika.connect(CommonSettings().broker_url.get_secret_value())
-    depths = {}
+    """Every queue's dead-letter depth in the campaign's namespace (what ``spawnctl dlq queues`` shows)."""
+    topology = Topology(config.namespace)
+    connection = await dlq.connect(CommonSettings().broker_url.get_secret_value())
     try:
-        channel = await connection.channel()
-        for spec in ALL_QUEUES:
-            name = f"{config.namespace}{spec.name}.dlq"
-            queue = await channel.declare_queue(name, passive=True)
-            depths[spec.name] = int(queue.declaration_result.message_count or 0)
+        return {
+            spec.name: await dlq.DeadLetterQueue(connection, topology.queue_name(spec)).depth() for spec in ALL_QUEUES
+        }
     finally:
         await connection.close()
-    return depths
 
 
 async def _audit(stack: Stack, http: httpx.AsyncClient, outcomes: list[dict[str, Any]], report: Report) -> None:

@@ -80,7 +80,7 @@ class Faults:
         async def run() -> None:
             proc = self.stack.procs.get(name)
             if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+                self.stack.signal(name, signal.SIGKILL)
                 self.kills[name] = self.kills.get(name, 0) + 1
 
         return run

@@ -375,9 +375,9 @@ def drop_namespace(config: StackConfig) -> None:
 
     import aio_pika
 
+    from spawnctl.system import ALL_QUEUES
     from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
     from spawnpoint_kit.settings import CommonSettings
-    from system_topology import ALL_QUEUES
 
     namespace = config.namespace
     if not namespace:
@@ -421,23 +421,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _ports_free_or_say(config: StackConfig) -> bool:
-    taken = [(name, config.ports[name]) for name in Stack.ORDER if not port_is_free(config.ports[name])]
-    if taken:
-        print(f"not starting: {PortTaken(taken)}", file=sys.stderr)
-    return not taken
-
-
 def cmd_up(config: StackConfig) -> int:
     running = {n: p for n, p in _read_state().items() if _alive(p)}
     if running:
         print(f"already running: {', '.join(running)} (make down first)")
         return 1
     stack = Stack(config)
-    if not _ports_free_or_say(config):
-        return 1
     try:
         stack.start()
+    except PortTaken as exc:  # nothing was started
+        print(f"not starting: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         print(f"failed to start: {exc}", file=sys.stderr)
         stack.stop()
@@ -476,10 +470,12 @@ def cmd_run(config: StackConfig) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    if not _ports_free_or_say(config):
-        return 1
     try:
-        stack.start()
+        try:
+            stack.start()
+        except PortTaken as exc:  # nothing was started
+            print(f"not starting: {exc}", file=sys.stderr)
+            return 1
         for name in Stack.ORDER:
             print(f"  {name:<16} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
         print("Spawnpoint is running; logs are in .run/logs. Ctrl-C stops everything.", flush=True)

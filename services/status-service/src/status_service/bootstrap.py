@@ -78,7 +78,7 @@ def build_api(
         lifespan=lifespan,
     )
     slots = StreamSlots(per_user=settings.streams_per_user, per_process=settings.streams_per_process)
-    app.state.services = Services(settings=settings, queries=queries, change_feed=feed, stream_slots=slots)
+    app.state.services = Services(settings=settings, queries=queries, stream_slots=slots)
     install_auth(app, verifier_from(settings))
     install_common(app, checks=checks)
     app.include_router(router)

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from .config import Settings
-from .entrypoints.change_feed import ChangeFeed
 from .service_layer.queries import StatusQueries
 from .service_layer.stream_slots import StreamSlots
 
@@ -23,9 +22,6 @@ from .service_layer.stream_slots import StreamSlots
 class Services:
     settings: Settings
     queries: StatusQueries
-    change_feed: ChangeFeed
-    """No route needs it (the readiness check holds it); it is here so that everything the app was
-    built from can be found in one place."""
     stream_slots: StreamSlots
     """The open event streams, per user and per process (``service_layer/stream_slots.py``)."""
 

@@ -50,7 +50,6 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-DEFAULT_QUEUE = DEFAULT_DLQ_QUEUE
 LIST_LIMIT = 500
 """``list`` shows the first 500 unless told otherwise: a longer table is not read, and holding a whole
 queue of messages in memory to draw it could take the operator's machine down (``export`` streams)."""
@@ -187,7 +186,7 @@ def queues(
 
 @app.command("list")
 def list_(
-    queue: QueueOption = DEFAULT_QUEUE,
+    queue: QueueOption = DEFAULT_DLQ_QUEUE,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many.")] = LIST_LIMIT,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
@@ -213,7 +212,7 @@ def list_(
 @app.command()
 def show(
     event_id: Annotated[str, typer.Argument(help="The event id (or message id) of the message.")],
-    queue: QueueOption = DEFAULT_QUEUE,
+    queue: QueueOption = DEFAULT_DLQ_QUEUE,
     as_json: Annotated[bool, typer.Option("--json", help="The whole message as JSON.")] = False,
 ) -> None:
     """Show one message: properties, headers, x-death history and body."""
@@ -267,7 +266,7 @@ def show(
 
 @app.command()
 def replay(
-    queue: QueueOption = DEFAULT_QUEUE,
+    queue: QueueOption = DEFAULT_DLQ_QUEUE,
     event_id: EventIdOption = None,
     order_id: OrderIdOption = None,
     reason: ReasonOption = None,
@@ -354,7 +353,7 @@ def replay(
 
 @app.command()
 def purge(
-    queue: QueueOption = DEFAULT_QUEUE,
+    queue: QueueOption = DEFAULT_DLQ_QUEUE,
     event_id: EventIdOption = None,
     order_id: OrderIdOption = None,
     reason: ReasonOption = None,
@@ -391,7 +390,7 @@ def purge(
 
 @app.command()
 def export(
-    queue: QueueOption = DEFAULT_QUEUE,
+    queue: QueueOption = DEFAULT_DLQ_QUEUE,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")] = None,
     event_id: EventIdOption = None,
     order_id: OrderIdOption = None,

@@ -23,11 +23,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .operator_http import EXIT_REFUSED, EXIT_UNREACHABLE, fail, operator_token, refusal
+from .operator_http import EXIT_REFUSED, EXIT_UNREACHABLE, SERVICE_URLS, fail, operator_token, refusal
 
 app = typer.Typer(help="Orders: the full event trail of one order.", no_args_is_help=True)
-
-DEFAULT_URL = "http://127.0.0.1:8004"
 
 
 def fetch_trail(base_url: str, order_id: uuid.UUID, token: str, *, timeout: float = 10.0) -> httpx.Response:
@@ -42,7 +40,7 @@ def trail(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables")] = False,
     url: Annotated[
         str, typer.Option("--url", envvar="STATUS_SERVICE_URL", help="status-service base URL")
-    ] = DEFAULT_URL,
+    ] = SERVICE_URLS["status-service"][1],
     token: Annotated[
         str | None,
         typer.Option(

@@ -93,8 +93,7 @@ class InstallWatcher:
 
     async def check(self, order_id: uuid.UUID) -> None:
         async with self._unit_of_work() as uow:
-            row = await uow.provisionings.get(order_id)
-            await uow.commit()  # a read, committed: a rollback would expire the row read below
+            row = await uow.provisionings.get(order_id)  # a read: leaving closes it, the row stays readable
         if row is None or row.status != ProvisioningStatus.INSTALLING or row.server_id is None:
             return
         with log_context(order_id=order_id, correlation_id=row.correlation_id):

@@ -67,8 +67,7 @@ class SuspendRefunded:
 
     async def suspend(self, order_id: uuid.UUID) -> None:
         async with self._unit_of_work() as uow:
-            row = await uow.provisionings.get(order_id)
-            await uow.commit()
+            row = await uow.provisionings.get(order_id)  # a read: leaving closes it, the row stays readable
         if row is None or row.server_id is None or row.suspended_at is not None:
             return
         with log_context(order_id=order_id, correlation_id=row.correlation_id):
