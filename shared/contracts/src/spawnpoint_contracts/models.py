@@ -9,7 +9,7 @@ changed since.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -60,6 +60,24 @@ class ServerSpec(WireModel):
     oom_disabled: bool = True
 
 
+class Billing(WireModel):
+    r"""How the server is paid for: a Stripe subscription renewed every ``interval_count`` ``interval``\ s,
+    or a fixed term paid up front (``term_days``), extended by paying again. Orders from before rentals
+    carry no ``billing`` and are read as a 30-day fixed term (``Billing.FIXED_TERM_DEFAULT_DAYS``)."""
+
+    kind: Literal["subscription", "fixed_term"]
+    interval: Literal["day", "week", "month", "year"] | None = Field(
+        default=None, description="Subscriptions only: the unit of the billing period."
+    )
+    interval_count: int = Field(default=1, ge=1, le=36)
+    term_days: int | None = Field(default=None, ge=1, description="Fixed terms only: days one payment buys.")
+    period_id: str = Field(
+        min_length=1, max_length=40, description="The catalog's name for the period: monthly, quarterly, once-30d…"
+    )
+
+    FIXED_TERM_DEFAULT_DAYS: ClassVar[int] = 30
+
+
 class OrderSnapshot(WireModel):
     """The order as the customer bought it."""
 
@@ -80,6 +98,11 @@ class OrderSnapshot(WireModel):
     amount: int = Field(ge=0, description="Price in the currency's minor unit, computed by the server.")
     currency: str = Field(min_length=3, max_length=3)
     server_spec: ServerSpec
+    billing: Billing | None = Field(
+        default=None,
+        description="What was bought: the period and the way it renews. Absent on orders placed "
+        "before rentals existed (a fixed term of 30 days).",
+    )
 
 
 REDACTED = "[redacted]"

@@ -17,6 +17,14 @@ from .events.provisioning import (
     ServerCreated,
     ServerInstalled,
 )
+from .events.rentals import DesiredServerStateChanged, RentalChanged
+from .events.server_lifecycle import (
+    ServerActionFailed,
+    ServerResized,
+    ServerSuspended,
+    ServerTerminated,
+    ServerUnsuspended,
+)
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     OrderCreated,
@@ -30,6 +38,13 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ProvisionFailed,
     ProvisioningRetryScheduled,
     ProvisioningReplayed,
+    RentalChanged,
+    DesiredServerStateChanged,
+    ServerSuspended,
+    ServerUnsuspended,
+    ServerResized,
+    ServerTerminated,
+    ServerActionFailed,
 )
 
 AnyEvent = Annotated[
@@ -43,7 +58,14 @@ AnyEvent = Annotated[
     | ServerInstalled
     | ProvisionFailed
     | ProvisioningRetryScheduled
-    | ProvisioningReplayed,
+    | ProvisioningReplayed
+    | RentalChanged
+    | DesiredServerStateChanged
+    | ServerSuspended
+    | ServerUnsuspended
+    | ServerResized
+    | ServerTerminated
+    | ServerActionFailed,
     Field(discriminator="event_type"),
 ]
 """Any known event, discriminated by ``event_type``."""

@@ -35,6 +35,13 @@ PRODUCERS: dict[str, str] = {
     "provisioning.failed.v1": "provisioner",
     "provisioning.retry_scheduled.v1": "provisioner",
     "provisioning.replayed.v1": "provisioner",
+    "rental.changed.v1": "payment-service",
+    "rental.desired_state_changed.v1": "payment-service",
+    "server.suspended.v1": "provisioner",
+    "server.unsuspended.v1": "provisioner",
+    "server.resized.v1": "provisioner",
+    "server.terminated.v1": "provisioner",
+    "server.action_failed.v1": "provisioner",
 }
 
 
