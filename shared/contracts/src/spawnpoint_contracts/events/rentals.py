@@ -56,8 +56,6 @@ class RentalCause(StrEnum):
     PLAN_CHANGED = "plan_changed"
     TERMINATION_WARNING = "termination_warning"
     ENDED = "ended"
-    RECONCILED = "reconciled"
-    """A reconciler found Stripe ahead of us (a webhook was lost) and caught up."""
 
 
 class RentalChangedPayload(WireModel):
