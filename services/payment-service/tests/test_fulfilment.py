@@ -17,7 +17,8 @@ from payment_service.domain.stripe_events import RetryLater
 from payment_service.entrypoints.webhook_worker import WebhookWorker
 from payment_service.service_layer.checkout import CheckoutService
 from payment_service.service_layer.event_intake import EventIntake
-from payment_service.service_layer.fulfilment import Channel, Fulfilment, expire, fail
+from payment_service.service_layer.fulfilment import Fulfilment, expire, fail
+from payment_service.service_layer.paid import Channel
 from payment_service.service_layer.refunds import RefundExecutor
 from payment_service.service_layer.stored_events import StoredEventRunner, StripeHandler
 from payment_service.service_layer.unit_of_work import PaymentUnitOfWork

@@ -21,6 +21,8 @@ from payment_service.domain.stripe_events import (
     COMPLETED,
     EXPIRED,
     HANDLED_TYPES,
+    SESSION_TYPES,
+    SUBSCRIPTION_TYPES,
     RetryLater,
     StoredEventStatus,
 )
@@ -360,8 +362,10 @@ def _runner(db: FakePaymentDatabase, stripe_: FakeStripe, handlers: StripeHandle
     return StoredEventRunner(handlers or stripe_handlers(_fulfilment(db, stripe_)), db.unit_of_work, stripe_)
 
 
-def test_the_table_handles_exactly_the_types_the_webhook_keeps() -> None:
-    assert set(stripe_handlers(_fulfilment(FakePaymentDatabase()))) == HANDLED_TYPES
+def test_the_session_table_handles_exactly_the_session_types_the_webhook_keeps() -> None:
+    """Subscription and invoice events need no table: their subscription is read and synced."""
+    assert set(stripe_handlers(_fulfilment(FakePaymentDatabase()))) == SESSION_TYPES
+    assert SESSION_TYPES | SUBSCRIPTION_TYPES == HANDLED_TYPES
 
 
 async def test_an_applied_event_is_marked_processed_with_its_outcome_in_the_same_commit() -> None:

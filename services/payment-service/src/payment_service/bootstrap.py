@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def unit_of_work() -> SqlPaymentUnitOfWork:
         return SqlPaymentUnitOfWork(runtime.sessions, runtime.topology)
 
-    fulfilment = Fulfilment(gateway, unit_of_work)
+    fulfilment = Fulfilment(gateway, unit_of_work, rental_policy=settings.rental_policy)
     runtime.consume(
         Subscription(
             PAYMENT_PROVISION_FAILED,
@@ -61,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
     if settings.webhook_worker_concurrency:
-        runner = StoredEventRunner(stripe_handlers(fulfilment), unit_of_work, gateway)
+        runner = StoredEventRunner(
+            stripe_handlers(fulfilment), unit_of_work, gateway, billing=gateway, rental_policy=settings.rental_policy
+        )
         worker = WebhookWorker(
             runner,
             unit_of_work,
@@ -84,9 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway,
         fulfilment,
         CheckoutConfig(
-            return_url=settings.checkout_return_url, expiry=timedelta(minutes=settings.checkout_expiry_minutes)
+            return_url=settings.checkout_return_url,
+            expiry=timedelta(minutes=settings.checkout_expiry_minutes),
+            test_clock_per_customer=settings.stripe_test_clock_per_customer,
         ),
         order_client,
+        billing=gateway,
     )
     intake = EventIntake(unit_of_work)
     lifespan = runtime.lifespan(order_client.aclose, intake.aclose)

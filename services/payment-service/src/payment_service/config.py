@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from spawnpoint_kit.settings import CommonSettings
 
 from .domain.refunds import RefundPolicy
+from .domain.rental import RentalPolicy
 
 DEVELOPMENT_STRIPE_KEY = "sk_test_spawnpoint_dev"
 DEVELOPMENT_WEBHOOK_SECRET = "whsec_spawnpoint_dev"
@@ -80,6 +81,30 @@ class Settings(CommonSettings):
         description="Provisioning failures a replay cannot fix: immediate, hold (then refund) or never.",
     )
     refund_hold_seconds: float = Field(default=900.0, ge=0, le=30 * 24 * 3600, validation_alias="REFUND_HOLD_SECONDS")
+    rental_grace_days: float = Field(
+        default=14.0,
+        ge=0,
+        le=60,
+        validation_alias="RENTAL_GRACE_DAYS",
+        description="A past-due server keeps running at least this long after the failed renewal (Stripe's "
+        "recommended retry window is two weeks).",
+    )
+    rental_retention_days: float = Field(
+        default=7.0,
+        ge=0,
+        le=365,
+        validation_alias="RENTAL_RETENTION_DAYS",
+        description="A lapsed or ended server is kept, suspended, this long before it is deleted.",
+    )
+    stripe_test_clock_per_customer: bool = Field(
+        default=False,
+        validation_alias="STRIPE_TEST_CLOCK_PER_CUSTOMER",
+        description="Test mode only (refused with a live key): every new Stripe customer gets its own test "
+        "clock, so a rehearsal can move one customer's time.",
+    )
+    rental_termination_warning_days: float = Field(
+        default=2.0, ge=0, le=60, validation_alias="RENTAL_TERMINATION_WARNING_DAYS"
+    )
 
     @field_validator("checkout_return_url")
     @classmethod
@@ -95,6 +120,10 @@ class Settings(CommonSettings):
             self.stripe_api_base
         ):
             raise ValueError("STRIPE_API_KEY is a live key but STRIPE_API_BASE points at a local stand-in; unset it")
+        if self.stripe_test_clock_per_customer and self.stripe_api_key.get_secret_value().startswith(
+            ("sk_live_", "rk_live_")
+        ):
+            raise ValueError("STRIPE_TEST_CLOCK_PER_CUSTOMER is for test mode; it is refused with a live key")
         return self
 
     def development_defaults_in_use(self) -> list[str]:
@@ -111,6 +140,14 @@ class Settings(CommonSettings):
 
     def webhook_secrets(self) -> list[str]:
         return [s.strip() for s in self.stripe_webhook_secrets.get_secret_value().split(",") if s.strip()]
+
+    @property
+    def rental_policy(self) -> RentalPolicy:
+        return RentalPolicy(
+            grace=timedelta(days=self.rental_grace_days),
+            retention=timedelta(days=self.rental_retention_days),
+            termination_warning=timedelta(days=self.rental_termination_warning_days),
+        )
 
     @property
     def refund_hold(self) -> timedelta:

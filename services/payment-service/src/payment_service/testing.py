@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_contracts import (
+    Billing,
     Deploy,
     FailureReason,
     FeatureLimits,
@@ -37,7 +38,15 @@ from spawnpoint_kit.unit_of_work import E, FakeUnitOfWork
 
 from .adapters.order_client import OrderNotFound, OrderView
 from .adapters.repositories import ClaimedEvent
-from .adapters.tables import CheckoutSessionRow, PaymentRow, RefundRow, StripeEventRow
+from .adapters.tables import (
+    CheckoutSessionRow,
+    PaymentRow,
+    RefundRow,
+    RentalRow,
+    RentalTransitionRow,
+    StripeCustomerRow,
+    StripeEventRow,
+)
 from .domain.payment import PaymentStatus
 from .domain.refunds import RefundState
 from .domain.stripe_events import StoredEventStatus
@@ -57,7 +66,9 @@ class Orders:
         except KeyError:
             raise OrderNotFound(str(order_id)) from None
 
-    def new(self, *, amount: int = 500, currency: str = "eur", user_id: str = "alice") -> OrderView:
+    def new(
+        self, *, amount: int = 500, currency: str = "eur", user_id: str = "alice", billing: Billing | None = None
+    ) -> OrderView:
         snapshot = OrderSnapshot(
             order_id=uuid.uuid4(),
             user_id=user_id,
@@ -77,6 +88,7 @@ class Orders:
                 feature_limits=FeatureLimits(databases=0, backups=0, allocations=0),
                 deploy=Deploy(locations=[1]),
             ),
+            billing=billing,
         )
         order = OrderView(snapshot=snapshot, status="pending_payment", correlation_id=str(uuid.uuid4()))
         self.known[snapshot.order_id] = order
@@ -242,7 +254,7 @@ class FakeStripeEvents:
         )[:limit]
         for row in due:
             row.next_attempt_at = now + timedelta(seconds=lease_seconds)
-        return [ClaimedEvent(r.id, r.type, r.session_id, r.order_id, r.attempts) for r in due]
+        return [ClaimedEvent(r.id, r.type, r.session_id, r.order_id, r.attempts, r.subscription_id) for r in due]
 
     async def lock(self, event_id: str) -> StripeEventRow | None:
         return self.rows.get(event_id)
@@ -300,6 +312,35 @@ class FakeRefunds:
         return [r.id for r in due]
 
 
+class FakeRentals:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, RentalRow] = {}
+        self.transitions: list[RentalTransitionRow] = []
+
+    async def add(self, rental: RentalRow) -> None:
+        self.rows.setdefault(rental.order_id, rental)
+
+    async def lock(self, order_id: uuid.UUID) -> RentalRow | None:
+        return self.rows.get(order_id)
+
+    async def get(self, order_id: uuid.UUID) -> RentalRow | None:
+        return self.rows.get(order_id)
+
+    def record(self, transition: RentalTransitionRow) -> None:
+        self.transitions.append(transition)
+
+    async def history(self, order_id: uuid.UUID) -> list[RentalTransitionRow]:
+        return sorted((t for t in self.transitions if t.order_id == order_id), key=lambda t: (t.version, t.at))
+
+
+class FakeStripeCustomers:
+    def __init__(self) -> None:
+        self.rows: dict[str, StripeCustomerRow] = {}
+
+    async def lock_or_create(self, user_id: str, idempotency_key: str) -> StripeCustomerRow:
+        return self.rows.setdefault(user_id, StripeCustomerRow(user_id=user_id, idempotency_key=idempotency_key))
+
+
 class FakePaymentDatabase:
     """payment-service's rows in memory, shared by every unit of work made from it (``unit_of_work`` is a
     factory, as bootstrap's is): a handler that opens a second unit of work after a commit sees the same
@@ -310,6 +351,8 @@ class FakePaymentDatabase:
         self.payments = FakePayments(self.checkout_sessions)
         self.stripe_events = FakeStripeEvents()
         self.refunds = FakeRefunds()
+        self.rentals = FakeRentals()
+        self.stripe_customers = FakeStripeCustomers()
         self.units: list[FakePaymentUnitOfWork] = []
 
     def unit_of_work(self) -> FakePaymentUnitOfWork:
@@ -334,6 +377,8 @@ class FakePaymentUnitOfWork(FakeUnitOfWork, PaymentUnitOfWork):
         self.checkout_sessions = self.database.checkout_sessions
         self.stripe_events = self.database.stripe_events
         self.refunds = self.database.refunds
+        self.rentals = self.database.rentals
+        self.stripe_customers = self.database.stripe_customers
 
 
 __all__ = [
@@ -343,6 +388,8 @@ __all__ = [
     "FakePaymentUnitOfWork",
     "FakePayments",
     "FakeRefunds",
+    "FakeRentals",
+    "FakeStripeCustomers",
     "FakeStripeEvents",
     "Orders",
 ]

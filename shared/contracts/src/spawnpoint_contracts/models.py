@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .envelope import WireModel
 
@@ -76,6 +76,14 @@ class Billing(WireModel):
     )
 
     FIXED_TERM_DEFAULT_DAYS: ClassVar[int] = 30
+
+    @model_validator(mode="after")
+    def _one_way_to_renew(self) -> Billing:
+        if self.kind == "subscription" and (self.interval is None or self.term_days is not None):
+            raise ValueError("a subscription has an interval and no term_days")
+        if self.kind == "fixed_term" and (self.term_days is None or self.interval is not None):
+            raise ValueError("a fixed term has term_days and no interval")
+        return self
 
 
 class OrderSnapshot(WireModel):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spawnpoint_kit.db import execute_sql
 
 from ..domain.payment import PaymentStatus
-from .tables import CheckoutSessionRow, PaymentRow, RefundRow, StripeEventRow
+from .tables import (
+    CheckoutSessionRow,
+    PaymentRow,
+    RefundRow,
+    RentalRow,
+    RentalTransitionRow,
+    StripeCustomerRow,
+    StripeEventRow,
+)
 
 STRIPE_EVENTS_CHANNEL = "spawnpoint_stripe_events"
 """The NOTIFY channel that wakes the webhook worker when stored events become due."""
@@ -39,6 +47,7 @@ class ClaimedEvent:
     session_id: str | None
     order_id: uuid.UUID | None
     attempts: int
+    subscription_id: str | None = None
 
 
 async def _notify(session: AsyncSession) -> None:
@@ -165,7 +174,7 @@ class StripeEventRepository:
                         LIMIT :limit
                         FOR UPDATE SKIP LOCKED
                     )
-                    RETURNING id, type, session_id, order_id, attempts
+                    RETURNING id, type, session_id, order_id, attempts, subscription_id
                     """
                 ),
                 {"limit": limit, "lease": lease_seconds},
@@ -173,7 +182,12 @@ class StripeEventRepository:
         ).mappings()
         return [
             ClaimedEvent(
-                id=r["id"], type=r["type"], session_id=r["session_id"], order_id=r["order_id"], attempts=r["attempts"]
+                id=r["id"],
+                type=r["type"],
+                session_id=r["session_id"],
+                order_id=r["order_id"],
+                attempts=r["attempts"],
+                subscription_id=r["subscription_id"],
             )
             for r in rows
         ]
@@ -259,3 +273,49 @@ class RefundRepository:
             )
         ).all()
         return [row[0] for row in rows]
+
+
+class RentalRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, rental: RentalRow) -> None:
+        """Store the order's rental unless it has one (two first events racing both pass)."""
+        await self._session.exec(
+            insert(RentalRow).values(**rental.model_dump()).on_conflict_do_nothing(index_elements=["order_id"])
+        )
+
+    async def lock(self, order_id: uuid.UUID) -> RentalRow | None:
+        """The rental, locked and read afresh: every change of a rental serialises here."""
+        return await self._session.get(RentalRow, order_id, with_for_update=True, populate_existing=True)
+
+    async def get(self, order_id: uuid.UUID) -> RentalRow | None:
+        return await self._session.get(RentalRow, order_id)
+
+    def record(self, transition: RentalTransitionRow) -> None:
+        self._session.add(transition)
+
+    async def history(self, order_id: uuid.UUID) -> list[RentalTransitionRow]:
+        rows = await self._session.exec(
+            select(RentalTransitionRow)
+            .where(RentalTransitionRow.order_id == order_id)
+            .order_by(col(RentalTransitionRow.version), col(RentalTransitionRow.at))
+        )
+        return list(rows.all())
+
+
+class StripeCustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lock_or_create(self, user_id: str, idempotency_key: str) -> StripeCustomerRow:
+        """The user's customer row, locked; created (without a Stripe id yet) the first time. The key is
+        stored with it, so a retry after a lost answer asks Stripe for the same customer again."""
+        await self._session.exec(
+            insert(StripeCustomerRow)
+            .values(user_id=user_id, idempotency_key=idempotency_key, created_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        row = await self._session.get(StripeCustomerRow, user_id, with_for_update=True, populate_existing=True)
+        assert row is not None  # just inserted or already there, and customers are never deleted
+        return row

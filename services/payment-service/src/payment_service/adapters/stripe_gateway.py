@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import stripe
 
 from ..domain.fulfilment import SessionFacts
+from ..domain.rental import InvoiceFacts, SubscriptionFacts
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class CheckoutSession:
     payment_intent_status: str | None
     metadata: dict[str, str]
     client_reference_id: str | None
+    mode: str | None = None
+    subscription: str | None = None
+    customer: str | None = None
 
     @property
     def order_ref(self) -> str | None:
@@ -71,7 +76,68 @@ class CheckoutSession:
             payment_intent_status=pi_status,
             metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
             client_reference_id=data.get("client_reference_id"),
+            mode=data.get("mode"),
+            subscription=_id_of(data.get("subscription")),
+            customer=_id_of(data.get("customer")),
         )
+
+
+def _id_of(value: Any) -> str | None:
+    """An id field that may come expanded (an object) or not (its id)."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), UTC) if isinstance(value, int | float) and value else None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A subscription as Stripe has it now, with the order it was sold for."""
+
+    facts: SubscriptionFacts
+    order_ref: str | None
+    customer: str | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Subscription:
+        items = ((data.get("items") or {}).get("data")) or []
+        period_ends = [int(i["current_period_end"]) for i in items if i.get("current_period_end")]
+        prices = [_id_of(i.get("price")) for i in items]
+        latest = data.get("latest_invoice")
+        details = data.get("cancellation_details") or {}
+        metadata = data.get("metadata") or {}
+        return cls(
+            facts=SubscriptionFacts(
+                id=str(data["id"]),
+                status=str(data.get("status")),
+                current_period_end=_time(max(period_ends)) if period_ends else None,
+                cancel_at=_time(data.get("cancel_at")),
+                cancel_at_period_end=bool(data.get("cancel_at_period_end")),
+                ended_at=_time(data.get("ended_at")),
+                cancellation_reason=details.get("reason") if isinstance(details, dict) else None,
+                latest_invoice=invoice_facts(latest) if isinstance(latest, dict) else None,
+                price_id=prices[0] if prices else None,
+            ),
+            order_ref=metadata.get("serverOrderId") if isinstance(metadata, dict) else None,
+            customer=_id_of(data.get("customer")),
+        )
+
+
+def invoice_facts(data: dict[str, Any]) -> InvoiceFacts:
+    return InvoiceFacts(
+        id=str(data["id"]),
+        status=str(data.get("status")),
+        billing_reason=data.get("billing_reason"),
+        attempt_count=int(data.get("attempt_count") or 0),
+        next_payment_attempt=_time(data.get("next_payment_attempt")),
+        amount_paid=int(data.get("amount_paid") or 0),
+        amount_due=int(data.get("amount_due") or 0),
+        currency=str(data.get("currency") or ""),
+        created=_time(data.get("created")),
+    )
 
 
 @dataclass(frozen=True)
@@ -145,6 +211,16 @@ class RefundGateway(Protocol):
     async def refunds_of(self, payment_intent: str) -> list[Refund]: ...
 
 
+class BillingGateway(Protocol):
+    """Stripe Billing, as rentals use it."""
+
+    async def retrieve_subscription(self, subscription_id: str) -> Subscription: ...
+    async def create_customer(
+        self, *, email: str, user_id: str, idempotency_key: str, test_clock: str | None = None
+    ) -> str: ...
+    async def create_test_clock(self, *, name: str, idempotency_key: str) -> str: ...
+
+
 class StripeGateway:
     def __init__(self, api_key: str, *, api_base: str | None, max_network_retries: int, timeout: float = 20.0):
         self._client = stripe.StripeClient(
@@ -190,3 +266,31 @@ class StripeGateway:
         """Refunds already made for a PaymentIntent (to recognise our own after a lost answer)."""
         listed = await self._client.v1.refunds.list_async(params={"payment_intent": payment_intent, "limit": 100})
         return [Refund.from_dict(item.to_dict()) for item in listed.data]
+
+    async def retrieve_subscription(self, subscription_id: str) -> Subscription:
+        """The subscription as Stripe has it now, with its latest invoice expanded (what ``assess`` reads)."""
+        subscription = await self._client.v1.subscriptions.retrieve_async(
+            subscription_id, params={"expand": ["latest_invoice"]}
+        )
+        return Subscription.from_dict(subscription.to_dict())
+
+    async def create_customer(
+        self, *, email: str, user_id: str, idempotency_key: str, test_clock: str | None = None
+    ) -> str:
+        """A Stripe customer for a shop user (once per user: the key is stored with our row)."""
+        params: dict[str, Any] = {"email": email, "metadata": {"user_id": user_id}}
+        if test_clock:
+            params["test_clock"] = test_clock
+        customer = await self._client.v1.customers.create_async(
+            params=params,  # type: ignore[arg-type]
+            options={"idempotency_key": idempotency_key},
+        )
+        return str(customer.id)
+
+    async def create_test_clock(self, *, name: str, idempotency_key: str) -> str:
+        """A test clock starting now (test mode only: ``STRIPE_TEST_CLOCK_PER_CUSTOMER``)."""
+        clock = await self._client.v1.test_helpers.test_clocks.create_async(
+            params={"frozen_time": int(datetime.now(UTC).timestamp()), "name": name[:300]},
+            options={"idempotency_key": idempotency_key},
+        )
+        return str(clock.id)

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Column, Field, SQLModel
 
+from spawnpoint_contracts import RentalPhase
+
 from ..domain.payment import PaymentStatus
 from ..domain.refunds import RefundState
 from ..domain.stripe_events import StoredEventStatus
@@ -101,6 +103,9 @@ class StripeEventRow(SQLModel, table=True):
     type: str = Field(max_length=100)
     payload: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     session_id: str | None = Field(default=None, max_length=255)
+    subscription_id: str | None = Field(
+        default=None, max_length=255, description="for invoice and subscription events: the subscription to read"
+    )
     order_id: uuid.UUID | None = Field(default=None, index=True)
     status: StoredEventStatus = Field(
         default=StoredEventStatus.PENDING,
@@ -144,3 +149,69 @@ class RefundRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
     completed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class RentalRow(SQLModel, table=True):
+    """One order's rental (``domain.rental``): its phase, what was paid for, the deadlines Stripe's state
+    implies, and the server state it asks of the panel. ``version`` grows with every change and travels in
+    ``RentalChanged``; ``desired_version`` is the version of the latest ``DesiredServerStateChanged``."""
+
+    __tablename__ = "rentals"
+
+    order_id: uuid.UUID = Field(primary_key=True)
+    user_id: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=16, description="subscription or fixed_term")
+    plan_id: str = Field(max_length=100)
+    period_id: str = Field(max_length=40)
+    phase: RentalPhase = Field(sa_column=_status(RentalPhase, 32))
+    version: int = Field(default=0)
+    subscription_id: str | None = Field(default=None, max_length=255, unique=True)
+    customer_id: str | None = Field(default=None, max_length=255)
+    invoice_id: str | None = Field(default=None, max_length=255)
+    paid_through: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    renews_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    ends_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    next_payment_attempt: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    grace_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    terminate_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    attempt_count: int = Field(default=0)
+    hold: str | None = Field(default=None, max_length=16, description="refunded or disputed (``domain.rental.Hold``)")
+    desired_state: str | None = Field(default=None, max_length=16)
+    desired_version: int = Field(default=0)
+    limits: dict[str, Any] = Field(
+        sa_column=Column(postgresql.JSONB(), nullable=False),
+        description="The plan's complete server build: {limits, feature_limits}",
+    )
+    synced_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=True), description="when Stripe's subscription was last read"
+    )
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
+
+
+class RentalTransitionRow(SQLModel, table=True):
+    """Every move of a rental, with its cause: the rental's history (``spawnctl rental show``)."""
+
+    __tablename__ = "rental_transitions"
+
+    id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
+    order_id: uuid.UUID = Field(index=True)
+    version: int
+    from_phase: str = Field(max_length=32)
+    to_phase: str = Field(max_length=32)
+    cause: str = Field(max_length=32)
+    via: str = Field(max_length=32, description="webhook, reconciler, deadline, customer")
+    invoice_id: str | None = Field(default=None, max_length=255)
+    stripe_event_id: str | None = Field(default=None, max_length=255)
+    at: datetime = Field(default_factory=_now, sa_column=_ts())
+
+
+class StripeCustomerRow(SQLModel, table=True):
+    """The Stripe customer of a shop user: created once, reused by every later subscription."""
+
+    __tablename__ = "stripe_customers"
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    customer_id: str | None = Field(default=None, max_length=255, unique=True)
+    idempotency_key: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())

@@ -90,12 +90,28 @@ def idempotency_key(order_id: str, attempt: int) -> str:
     return f"checkout-session:{order_id}:{attempt}"
 
 
-def session_params(snapshot: OrderSnapshot, return_url: str, expires_at: datetime) -> dict[str, Any]:
+def is_subscription(snapshot: OrderSnapshot) -> bool:
+    """The order is a rental renewed by a Stripe subscription (not a fixed term paid once)."""
+    return snapshot.billing is not None and snapshot.billing.kind == "subscription"
+
+
+def customer_idempotency_key(user_id: str) -> str:
+    """One Stripe customer per shop user, however many checkouts race to create it."""
+    return f"customer:{user_id}"
+
+
+def session_params(
+    snapshot: OrderSnapshot, return_url: str, expires_at: datetime, *, customer: str | None = None
+) -> dict[str, Any]:
     """The exact Stripe parameters for the order's session (all of them are stored before the call).
 
     Amount and currency come from the order (priced by order-service from its catalog), never from the
     browser. ``payment_method_types`` is not sent: the API versions the SDK pins (dahlia, endive)
-    refuse it, and the payment methods are chosen in the Stripe dashboard."""
+    refuse it, and the payment methods are chosen in the Stripe dashboard. A subscription's session names
+    the user's Stripe customer (created once, ``customer``) and carries the order id in
+    ``subscription_data.metadata`` too, so every invoice and subscription event names the order."""
+    if is_subscription(snapshot):
+        return _subscription_params(snapshot, return_url, expires_at, customer)
     order_id = str(snapshot.order_id)
     return {
         "mode": "payment",
@@ -120,3 +136,39 @@ def session_params(snapshot: OrderSnapshot, return_url: str, expires_at: datetim
         "expires_at": int(expires_at.timestamp()),
         "customer_email": snapshot.email,
     }
+
+
+def _subscription_params(
+    snapshot: OrderSnapshot, return_url: str, expires_at: datetime, customer: str | None
+) -> dict[str, Any]:
+    billing = snapshot.billing
+    assert billing is not None and billing.interval is not None  # is_subscription, and Billing validates it
+    order_id = str(snapshot.order_id)
+    params: dict[str, Any] = {
+        "mode": "subscription",
+        "ui_mode": "embedded_page",
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": snapshot.currency,
+                    "unit_amount": snapshot.amount,
+                    "recurring": {"interval": billing.interval, "interval_count": billing.interval_count},
+                    "product_data": {
+                        "name": f"{snapshot.game_name} – {snapshot.plan_name}",
+                        "metadata": {"game_id": snapshot.game_id, "plan_id": snapshot.plan_id},
+                    },
+                },
+                "quantity": 1,
+            }
+        ],
+        "metadata": {"serverOrderId": order_id},
+        "client_reference_id": order_id,
+        "subscription_data": {"metadata": {"serverOrderId": order_id, "plan_id": snapshot.plan_id}},
+        "return_url": return_url,
+        "expires_at": int(expires_at.timestamp()),
+    }
+    if customer:
+        params["customer"] = customer
+    else:
+        params["customer_email"] = snapshot.email
+    return params

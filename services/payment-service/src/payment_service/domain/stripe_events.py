@@ -26,7 +26,23 @@ COMPLETED = "checkout.session.completed"
 ASYNC_SUCCEEDED = "checkout.session.async_payment_succeeded"
 ASYNC_FAILED = "checkout.session.async_payment_failed"
 EXPIRED = "checkout.session.expired"
-HANDLED_TYPES = frozenset({COMPLETED, ASYNC_SUCCEEDED, ASYNC_FAILED, EXPIRED})
+SESSION_TYPES = frozenset({COMPLETED, ASYNC_SUCCEEDED, ASYNC_FAILED, EXPIRED})
+"""Events about a Checkout Session: the session is retrieved and the session handlers apply it."""
+
+SUBSCRIPTION_TYPES = frozenset(
+    {
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+    }
+)
+"""Events about a subscription or one of its invoices: whatever they say, the subscription is retrieved and
+the rental brought to its state (``service_layer.rentals``), so their order and number do not matter."""
+
+HANDLED_TYPES = SESSION_TYPES | SUBSCRIPTION_TYPES
 """The event types the webhook keeps; any other type is acknowledged and dropped."""
 
 GIVE_UP_AFTER = timedelta(days=3)
@@ -75,6 +91,31 @@ def retry_delay(attempts: int) -> timedelta:
 def gives_up(received_at: datetime, now: datetime) -> bool:
     """The event has been failing for longer than Stripe's own retry window."""
     return now - received_at > GIVE_UP_AFTER
+
+
+def subscription_ref(event_type: str, obj: dict[str, Any]) -> tuple[str | None, uuid.UUID | None]:
+    """The subscription an invoice or subscription event is about, and the order it was sold for (the
+    order id travels in ``subscription_data.metadata``; an invoice carries its snapshot in
+    ``parent.subscription_details``)."""
+    if event_type.startswith("customer.subscription."):
+        return obj.get("id"), _as_uuid((obj.get("metadata") or {}).get("serverOrderId"))
+    parent = obj.get("parent") or {}
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    if not isinstance(details, dict):
+        return None, None
+    subscription = details.get("subscription")
+    if isinstance(subscription, dict):
+        subscription = subscription.get("id")
+    metadata = details.get("metadata") or {}
+    order = metadata.get("serverOrderId") if isinstance(metadata, dict) else None
+    return (subscription if isinstance(subscription, str) else None), _as_uuid(order)
+
+
+def _as_uuid(ref: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(ref)) if ref else None
+    except ValueError:
+        return None
 
 
 def order_ref(obj: dict[str, Any]) -> uuid.UUID | None:

@@ -28,13 +28,21 @@ from spawnpoint_kit.auth import Principal
 from spawnpoint_kit.logs import get_logger
 
 from ..adapters.order_client import OrderNotFound, OrderView
-from ..adapters.stripe_gateway import CheckoutGateway, CheckoutSession, is_refused_parameters, not_open_status
+from ..adapters.stripe_gateway import (
+    BillingGateway,
+    CheckoutGateway,
+    CheckoutSession,
+    is_refused_parameters,
+    not_open_status,
+)
 from ..adapters.tables import CheckoutSessionRow, PaymentRow
 from ..domain.checkout import (
     NextStep,
     RemoteVerdict,
     SessionRowStatus,
+    customer_idempotency_key,
     idempotency_key,
+    is_subscription,
     mirrored_status,
     next_step,
     session_params,
@@ -60,6 +68,9 @@ class OrderReader(Protocol):
 class CheckoutConfig:
     return_url: str
     expiry: timedelta
+    test_clock_per_customer: bool = False
+    """Test mode only: every new Stripe customer gets a test clock of its own, so a rehearsal (or a test)
+    can move one customer's time without touching anyone else's."""
 
 
 @dataclass(frozen=True)
@@ -129,12 +140,14 @@ class CheckoutService:
         fulfilment: Fulfilment,
         config: CheckoutConfig,
         orders: OrderReader,
+        billing: BillingGateway | None = None,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._gateway = gateway
         self._fulfilment = fulfilment
         self._config = config
         self._orders = orders
+        self._billing = billing
 
     async def open_for(self, principal: Principal, order_id: uuid.UUID, *, bearer_token: str) -> OpenedCheckout:
         """The caller's order's open session. Raises ``OrderNotFound`` (also for another customer's order),
@@ -146,9 +159,10 @@ class CheckoutService:
 
     async def open(self, order: OrderView, *, now: datetime | None = None) -> OpenedCheckout:
         """The order's open session (reused or new). Raises ``NotPayable`` or ``CheckoutUnavailable``."""
+        customer = await self._customer_for(order) if is_subscription(order.snapshot) else None
         for _ in range(MAX_ROUNDS):
             current = now or datetime.now(UTC)
-            attempt = await self._next_attempt(order, current)
+            attempt = await self._next_attempt(order, current, customer)
             if attempt.step != NextStep.VERIFY:
                 return await self._create(order, attempt)
             if attempt.stripe_session_id is None or attempt.client_secret is None:
@@ -167,7 +181,35 @@ class CheckoutService:
             await self._record(attempt.row_id, remote)
         raise CheckoutUnavailable("the order's checkout sessions keep changing; try again")
 
-    async def _next_attempt(self, order: OrderView, now: datetime) -> _Attempt:
+    async def _customer_for(self, order: OrderView) -> str:
+        """The shop user's Stripe customer: made once (the row and its idempotency key are stored before
+        Stripe is called, so racing checkouts and a retry after a lost answer get the same customer) and
+        reused by every later subscription of theirs."""
+        if self._billing is None:
+            raise CheckoutUnavailable("subscriptions need Stripe Billing, which this process is not given")
+        user_id = order.snapshot.user_id
+        uow = self._unit_of_work()
+        async with uow:
+            row = await uow.stripe_customers.lock_or_create(user_id, customer_idempotency_key(user_id))
+            known, key = row.customer_id, row.idempotency_key
+            await uow.commit()
+        if known:
+            return known
+        clock = None
+        if self._config.test_clock_per_customer:
+            clock = await self._billing.create_test_clock(name=f"customer {user_id}", idempotency_key=f"clock:{key}")
+        created = await self._billing.create_customer(
+            email=order.snapshot.email, user_id=user_id, idempotency_key=key, test_clock=clock
+        )
+        uow = self._unit_of_work()
+        async with uow:
+            row = await uow.stripe_customers.lock_or_create(user_id, key)
+            row.customer_id = row.customer_id or created
+            known = row.customer_id
+            await uow.commit()
+        return known
+
+    async def _next_attempt(self, order: OrderView, now: datetime, customer: str | None = None) -> _Attempt:
         uow = self._unit_of_work()
         async with uow:
             payment = await _lock_payment(uow, order)
@@ -186,7 +228,7 @@ class CheckoutService:
                     order_id=payment.order_id,
                     attempt=number,
                     idempotency_key=idempotency_key(str(payment.order_id), number),
-                    params=session_params(order.snapshot, self._config.return_url, expires_at),
+                    params=session_params(order.snapshot, self._config.return_url, expires_at, customer=customer),
                     expires_at=expires_at,
                     status=SessionRowStatus.CREATING,
                 )

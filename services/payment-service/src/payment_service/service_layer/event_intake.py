@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from spawnpoint_kit.db import database_unreachable
 from spawnpoint_kit.logs import get_logger
 
-from ..domain.stripe_events import HANDLED_TYPES, StoredEventStatus, order_ref
+from ..domain.stripe_events import HANDLED_TYPES, SUBSCRIPTION_TYPES, StoredEventStatus, order_ref, subscription_ref
 from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
@@ -61,7 +61,15 @@ def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[st
         raise MalformedEvent("event has no data.object.id")
     if len(event_id) > 255 or len(obj["id"]) > 255:
         raise MalformedEvent("event or object id is too long")
-    order_id = order_ref(obj)
+    session_id: str | None = obj["id"]
+    subscription_id: str | None = None
+    if event_type in SUBSCRIPTION_TYPES:
+        session_id = None
+        subscription_id, order_id = subscription_ref(event_type, obj)
+        if subscription_id is None or len(subscription_id) > 255:
+            return None  # a one-off invoice, or a subscription that is not one of ours
+    else:
+        order_id = order_ref(obj)
     if order_id is None:
         return None
     now = now or datetime.now(UTC)
@@ -69,7 +77,8 @@ def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[st
         "id": event_id,
         "type": event_type,
         "payload": event,
-        "session_id": obj["id"],
+        "session_id": session_id,
+        "subscription_id": subscription_id,
         "order_id": order_id,
         "status": StoredEventStatus.PENDING,
         "attempts": 0,

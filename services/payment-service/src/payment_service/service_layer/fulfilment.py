@@ -29,14 +29,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from spawnpoint_contracts import (
     OrderExpired,
     OrderExpiredPayload,
-    OrderPaid,
-    OrderPaidPayload,
-    OrderSnapshot,
     PaymentFailed,
     PaymentFailedPayload,
     PaymentProcessing,
@@ -50,14 +46,15 @@ from ..domain.checkout import SessionRowStatus, attempt_is_live, mirrored_status
 from ..domain.fulfilment import Decision, PaymentFacts, decide
 from ..domain.payment import PAYMENT, PaymentStatus, PaymentTrigger
 from ..domain.refunds import RefundKind, RefundReason, duplicate_refund_key, order_refund_key, reason_for_closed_order
+from ..domain.rental import RentalPolicy
 from ..domain.stripe_events import RetryLater
 from ..metrics import FULFILMENTS
 from . import refunds
+from .paid import PRODUCER, Channel, mark_paid
+from .rentals import start_fixed_term
 from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
-PRODUCER = "payment-service"
-Channel = Literal["webhook", "return_page", "sweeper"]
 
 
 @dataclass(frozen=True)
@@ -116,9 +113,16 @@ class Fulfilment:
     """The fulfil handler and what it needs besides the unit of work: Stripe, to close the order's other
     sessions after the commit, and a way to open a new unit of work for that."""
 
-    def __init__(self, gateway: CheckoutGateway, unit_of_work: Callable[[], PaymentUnitOfWork]) -> None:
+    def __init__(
+        self,
+        gateway: CheckoutGateway,
+        unit_of_work: Callable[[], PaymentUnitOfWork],
+        *,
+        rental_policy: RentalPolicy | None = None,
+    ) -> None:
         self._gateway = gateway
         self._unit_of_work = unit_of_work
+        self._rental_policy = rental_policy or RentalPolicy()
 
     async def retrieve(self, session_id: str) -> CheckoutSession:
         return await self._gateway.retrieve_checkout_session(session_id)
@@ -143,6 +147,7 @@ class Fulfilment:
         decision = decide(_facts(payment), checkout.facts)
         if decision == Decision.FULFIL:
             _paid(uow, payment, checkout, via)
+            await start_fixed_term(uow, payment, policy=self._rental_policy)
         elif decision == Decision.PROCESSING:
             _processing(uow, payment, checkout)
         elif decision == Decision.REFUND_ORDER:
@@ -192,27 +197,7 @@ class Fulfilment:
 
 
 def _paid(uow: PaymentUnitOfWork, payment: PaymentRow, checkout: CheckoutSession, via: Channel) -> None:
-    now = datetime.now(UTC)
-    PAYMENT.transition(payment, PaymentTrigger.PAID, at=now)
-    payment.paid_at = now
-    payment.paid_session_id = checkout.id
-    payment.payment_intent = checkout.payment_intent
-    payment.fulfilled_via = via
-    uow.publish(
-        OrderPaid(
-            order_id=payment.order_id,
-            correlation_id=payment.correlation_id,
-            producer=PRODUCER,
-            payload=OrderPaidPayload(
-                session_id=checkout.id,
-                payment_intent=checkout.payment_intent,
-                amount=payment.amount,
-                currency=payment.currency,
-                fulfilled_via=via,
-                order=OrderSnapshot.model_validate(payment.order_snapshot),
-            ),
-        )
-    )
+    mark_paid(uow, payment, session_id=checkout.id, payment_intent=checkout.payment_intent, via=via)
 
 
 def _processing(uow: PaymentUnitOfWork, payment: PaymentRow, checkout: CheckoutSession) -> None:

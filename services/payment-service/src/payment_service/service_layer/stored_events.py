@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from spawnpoint_kit.logs import get_logger, log_context
 
 from ..adapters.repositories import ClaimedEvent
-from ..adapters.stripe_gateway import CheckoutGateway, CheckoutSession, is_not_found
+from ..adapters.stripe_gateway import BillingGateway, CheckoutGateway, CheckoutSession, Subscription, is_not_found
+from ..domain.rental import RentalPolicy
 from ..domain.stripe_events import (
     STORED_EVENT,
     RetryLater,
@@ -38,6 +39,7 @@ from ..domain.stripe_events import (
     retry_delay,
 )
 from ..metrics import EVENTS_APPLIED, type_label
+from . import rentals
 from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
@@ -58,10 +60,15 @@ class StoredEventRunner:
         handlers: StripeHandlers,
         unit_of_work: Callable[[], PaymentUnitOfWork],
         gateway: CheckoutGateway,
+        *,
+        billing: BillingGateway | None = None,
+        rental_policy: RentalPolicy | None = None,
     ) -> None:
         self._handlers = handlers
         self._unit_of_work = unit_of_work
         self._gateway = gateway
+        self._billing = billing
+        self._rental_policy = rental_policy or RentalPolicy()
 
     async def run(self, event: ClaimedEvent) -> bool:
         """Apply one leased event, recording a failure for a later attempt; True when it is done."""
@@ -85,17 +92,42 @@ class StoredEventRunner:
     async def apply(self, event: ClaimedEvent) -> str:
         """Apply one stored event and return its outcome; raises ``RetryLater`` (or the handler's error) to
         keep it for later, with nothing applied."""
+        if event.subscription_id is not None:
+            subscription = await self._retrieve_subscription(event.subscription_id)
+            return await self._once(
+                event,
+                lambda uow: rentals.sync_subscription(
+                    uow, subscription, policy=self._rental_policy, via="webhook", stripe_event_id=event.id
+                ),
+            )
         checkout = await self._retrieve(event)
         handler = self._handlers.get(handled_as(event.type, checkout.facts))
         if handler is None:
             raise RetryLater(f"unexpected stored event type {event.type}")
+        of_subscription = None
+        if checkout.subscription is not None and checkout.status == "complete":
+            of_subscription = await self._retrieve_subscription(checkout.subscription)
+
+        async def run(uow: PaymentUnitOfWork) -> str:
+            outcome = await handler(checkout, uow)
+            if of_subscription is not None:  # a subscription's checkout: its rental starts too
+                await rentals.sync_subscription(
+                    uow, of_subscription, policy=self._rental_policy, via="webhook", stripe_event_id=event.id
+                )
+            return outcome
+
+        return await self._once(event, run)
+
+    async def _once(self, event: ClaimedEvent, run: Callable[[PaymentUnitOfWork], Awaitable[str]]) -> str:
+        """Run ``run`` in one unit of work with the stored event's ``processed`` mark, unless another worker
+        already did (``duplicate_event``)."""
         uow = self._unit_of_work()
         async with uow:
             stored = await uow.stripe_events.lock(event.id)
             if stored is None or not STORED_EVENT.allows(stored.status, StoredEventTrigger.APPLIED):
                 await uow.commit()
                 return DUPLICATE_EVENT
-            outcome = await handler(checkout, uow)
+            outcome = await run(uow)
             STORED_EVENT.transition(stored, StoredEventTrigger.APPLIED)
             stored.outcome = outcome[:32]
             stored.processed_at = datetime.now(UTC)
@@ -111,6 +143,16 @@ class StoredEventRunner:
         except Exception as exc:
             if is_not_found(exc):
                 raise RetryLater(f"Stripe does not know session {event.session_id}") from exc
+            raise
+
+    async def _retrieve_subscription(self, subscription_id: str) -> Subscription:
+        if self._billing is None:
+            raise RetryLater("this process has no Stripe Billing gateway")
+        try:
+            return await self._billing.retrieve_subscription(subscription_id)
+        except Exception as exc:
+            if is_not_found(exc):
+                raise RetryLater(f"Stripe does not know subscription {subscription_id}") from exc
             raise
 
     async def _record_failure(self, event_id: str, error: Exception) -> None:

@@ -21,9 +21,19 @@ from ..adapters.repositories import (
     ClaimedEvent,
     PaymentRepository,
     RefundRepository,
+    RentalRepository,
+    StripeCustomerRepository,
     StripeEventRepository,
 )
-from ..adapters.tables import CheckoutSessionRow, PaymentRow, RefundRow, StripeEventRow
+from ..adapters.tables import (
+    CheckoutSessionRow,
+    PaymentRow,
+    RefundRow,
+    RentalRow,
+    RentalTransitionRow,
+    StripeCustomerRow,
+    StripeEventRow,
+)
 from ..domain.payment import PaymentStatus
 
 
@@ -60,6 +70,18 @@ class Refunds(Protocol):
     async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[uuid.UUID]: ...
 
 
+class Rentals(Protocol):
+    async def add(self, rental: RentalRow) -> None: ...
+    async def lock(self, order_id: uuid.UUID) -> RentalRow | None: ...
+    async def get(self, order_id: uuid.UUID) -> RentalRow | None: ...
+    def record(self, transition: RentalTransitionRow) -> None: ...
+    async def history(self, order_id: uuid.UUID) -> list[RentalTransitionRow]: ...
+
+
+class StripeCustomers(Protocol):
+    async def lock_or_create(self, user_id: str, idempotency_key: str) -> StripeCustomerRow: ...
+
+
 class PaymentUnitOfWork(UnitOfWork):
     """What payment-service's handlers, use cases and jobs see."""
 
@@ -67,6 +89,8 @@ class PaymentUnitOfWork(UnitOfWork):
     checkout_sessions: CheckoutSessions
     stripe_events: StripeEvents
     refunds: Refunds
+    rentals: Rentals
+    stripe_customers: StripeCustomers
 
 
 class SqlPaymentUnitOfWork(SqlUnitOfWork, PaymentUnitOfWork):
@@ -75,3 +99,5 @@ class SqlPaymentUnitOfWork(SqlUnitOfWork, PaymentUnitOfWork):
         self.checkout_sessions = CheckoutSessionRepository(session)
         self.stripe_events = StripeEventRepository(session)
         self.refunds = RefundRepository(session)
+        self.rentals = RentalRepository(session)
+        self.stripe_customers = StripeCustomerRepository(session)
