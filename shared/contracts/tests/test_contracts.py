@@ -98,3 +98,10 @@ def test_the_package_imports_no_orm_web_or_broker_library() -> None:
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+def test_the_topology_names_every_routing_key_once() -> None:
+    from spawnpoint_contracts import topology
+
+    named = {value for name, value in vars(topology).items() if name.isupper() and value.count(".") == 2}
+    assert named == set(BY_ROUTING_KEY)
