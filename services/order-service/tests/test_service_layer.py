@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 import pytest
@@ -23,6 +25,7 @@ from order_service.service_layer.orders import (
 )
 from order_service.testing import FakeOrderUnitOfWork
 from spawnpoint_contracts import (
+    Billing,
     OrderCreated,
     OrderExpired,
     OrderExpiredPayload,
@@ -159,3 +162,61 @@ async def test_a_payment_fact_for_an_unknown_order_changes_nothing() -> None:
         await apply_payment_event(_paid(snapshot), uow)
         await uow.commit()
     assert not uow.fake_orders.rows
+
+
+async def test_an_order_for_a_period_is_priced_from_the_catalog_and_records_what_it_buys(catalog: Catalog) -> None:
+    uow = FakeOrderUnitOfWork()
+    placed = await _place(uow, catalog, command=PlaceOrder("minecraft-paper", "standard", "w", {}, period="quarterly"))
+    plan = catalog.plan("standard")
+    assert plan is not None
+    quarterly = Billing(kind="subscription", interval="month", interval_count=3, period_id="quarterly")
+    order = placed.order
+    assert (order.amount, order.currency) == (plan.periods["quarterly"].amount, "eur") == (4200, "eur")
+    assert order.period_id == "quarterly" and order.billing() == quarterly
+    assert (order.billing_kind, order.billing_interval, order.billing_interval_count, order.billing_term_days) == (
+        "subscription",
+        "month",
+        3,
+        None,
+    )
+    (created,) = uow.events(OrderCreated)
+    assert created.payload.order.billing == quarterly and created.payload.order.amount == 4200
+    assert OrderSnapshot.model_validate(order.snapshot).billing == quarterly, "OrderPaid carries the stored snapshot"
+
+
+async def test_an_order_without_a_period_is_the_plans_default_fixed_term_as_before(catalog: Catalog) -> None:
+    uow = FakeOrderUnitOfWork()
+    placed = await _place(uow, catalog)
+    once = Billing(kind="fixed_term", term_days=30, period_id="once-30d")
+    assert placed.order.period_id == "once-30d" and placed.order.billing() == once
+    assert placed.order.amount == 1500
+    (created,) = uow.events(OrderCreated)
+    assert created.payload.order.billing == once
+
+
+async def test_a_period_the_plan_is_not_sold_by_is_refused_naming_period_and_stores_nothing(catalog: Catalog) -> None:
+    uow = FakeOrderUnitOfWork()
+    with pytest.raises(SelectionError) as refused:
+        await _place(uow, catalog, command=PlaceOrder("minecraft-paper", "standard", "w", {}, period="weekly"))
+    assert refused.value.field == "period"
+    assert uow.commits == 0 and not uow.fake_orders.rows and not uow.fake_keys.rows
+
+
+async def test_the_same_key_with_another_period_is_refused(catalog: Catalog) -> None:
+    uow = FakeOrderUnitOfWork()
+    await _place(uow, catalog)
+    with pytest.raises(IdempotencyKeyReused):
+        await _place(uow, catalog, command=PlaceOrder(WORLD.game_id, WORLD.plan_id, WORLD.server_name, {}, "monthly"))
+
+
+async def test_a_key_stored_before_periods_existed_still_replays_its_order(catalog: Catalog) -> None:
+    """A retry of a request sent before the upgrade (no period) must find the same fingerprint."""
+    uow = FakeOrderUnitOfWork()
+    first = await _place(uow, catalog)
+    before_periods = json.dumps(
+        {"game_id": WORLD.game_id, "plan_id": WORLD.plan_id, "server_name": WORLD.server_name, "settings": {}},
+        sort_keys=True,
+    )
+    stored = uow.fake_keys.rows[(ALICE.user_id, "key-00001")]
+    assert stored.request_hash == hashlib.sha256(before_periods.encode()).hexdigest()
+    assert (await _place(uow, catalog)).order.id == first.order.id

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Column, Field, SQLModel
 
+from spawnpoint_contracts import Billing
+
 from ..domain.order import OrderStatus
 
 
@@ -27,12 +29,30 @@ class OrderRow(SQLModel, table=True):
     game_id: str = Field(max_length=64)
     plan_id: str = Field(max_length=64)
     server_name: str = Field(max_length=200)
+    period_id: str = Field(default="once-30d", max_length=40)
+    billing_kind: str = Field(default="fixed_term", max_length=16)
+    billing_interval: str | None = Field(default=None, max_length=8)
+    billing_interval_count: int = Field(default=1)
+    # No column default: SQLAlchemy would put one in place of a subscription's None.
+    billing_term_days: int | None = Field(default=30, sa_column=Column(sa.Integer(), nullable=True))
     amount: int
     currency: str = Field(max_length=3)
     snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     correlation_id: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))
+
+    def billing(self) -> Billing:
+        """What was bought (rows from before periods read as the 30-day fixed term, migration 0003)."""
+        return Billing.model_validate(
+            {
+                "kind": self.billing_kind,
+                "interval": self.billing_interval,
+                "interval_count": self.billing_interval_count,
+                "term_days": self.billing_term_days,
+                "period_id": self.period_id,
+            }
+        )
 
 
 class IdempotencyKeyRow(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""order-service HTTP API: the catalog, placing an order, reading one's orders."""
+"""order-service HTTP API: the catalog, a plan's quote for one period, placing an order, reading one's orders."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from spawnpoint_contracts import ServerSpec, redact_order
+from spawnpoint_contracts import Billing, FeatureLimits, Limits, ServerSpec, redact_order
 from spawnpoint_kit.auth import CurrentPrincipal, Principal
 from spawnpoint_kit.http import current_correlation_id
 
 from ..adapters.tables import OrderRow
 from ..deps import CatalogDep, SettingsCheckDep, UnitOfWorkDep
-from ..domain.catalog import SelectionError
+from ..domain.catalog import Period, SelectionError, choose_period, offered_plan
 from ..domain.order import OrderStatus
 from ..service_layer.orders import IdempotencyKeyReused, OrderNotFound, PlaceOrder, get_order, place_order
 
@@ -45,11 +45,36 @@ class PriceOut(BaseModel):
     currency: str
 
 
+class PeriodOut(BaseModel):
+    id: str = Field(description="What an order names as its `period`", examples=["monthly"])
+    amount: int = Field(description="Minor units (cents), per period")
+    currency: str
+    kind: str = Field(description="`subscription` (renews every interval) or `fixed_term` (paid up front)")
+    interval: str | None = Field(description="Subscriptions: day, week, month or year")
+    interval_count: int = Field(description="Subscriptions: renewed every interval_count intervals")
+    term_days: int | None = Field(description="Fixed terms: the days one payment buys")
+
+    @classmethod
+    def of(cls, period_id: str, period: Period) -> PeriodOut:
+        billing = period.billing(period_id)
+        return cls(
+            id=period_id,
+            amount=period.amount,
+            currency=period.currency,
+            kind=billing.kind,
+            interval=billing.interval,
+            interval_count=billing.interval_count,
+            term_days=billing.term_days,
+        )
+
+
 class PlanOut(BaseModel):
     id: str
     name: str
     description: str
-    price: PriceOut
+    price: PriceOut = Field(description="The default period's price")
+    periods: list[PeriodOut] = Field(description="The periods the plan is sold by, in the catalog's order")
+    default_period: str = Field(description="What an order without a `period` buys")
     memory_mb: int
     disk_mb: int
     cpu_percent: int
@@ -62,11 +87,31 @@ class CatalogOut(BaseModel):
     plans: list[PlanOut]
 
 
+class PlanQuoteOut(BaseModel):
+    """A plan for one game, priced for one period, with the server it gives (for a change of plan)."""
+
+    game_id: str
+    plan_id: str
+    plan_name: str
+    period: str = Field(description="The period priced (the plan's default when none was asked for)")
+    price: PriceOut
+    billing: Billing
+    limits: Limits
+    feature_limits: FeatureLimits
+
+
 class PlaceOrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     game_id: str = Field(min_length=1, max_length=64, examples=["minecraft-paper"])
     plan_id: str = Field(min_length=1, max_length=64, examples=["standard"])
+    period: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        examples=["monthly"],
+        description="One of the plan's periods (GET /catalog); absent: the plan's default period.",
+    )
     server_name: str = Field(min_length=1, max_length=200, examples=["Alex's world"])
     settings: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=1000)]] = Field(
         default_factory=dict,
@@ -85,6 +130,8 @@ class OrderOut(BaseModel):
     game_name: str
     plan_id: str
     plan_name: str
+    period: str = Field(description="The catalog's period bought (`once-30d` for orders from before periods)")
+    billing: Billing = Field(description="What the period buys: a subscription or a fixed term")
     server_name: str
     settings: dict[str, str] = Field(
         description="What the customer chose; secret settings are redacted for anyone but the order's owner."
@@ -113,6 +160,8 @@ class OrderOut(BaseModel):
             game_name=snap["game_name"],
             plan_id=row.plan_id,
             plan_name=snap["plan_name"],
+            period=row.period_id,
+            billing=row.billing(),
             server_name=row.server_name,
             settings=snap.get("settings", {}),
             secret_settings=snap.get("secret_settings", []),
@@ -155,6 +204,8 @@ async def read_catalog(catalog: CatalogDep) -> CatalogOut:
                 name=p.name,
                 description=p.description,
                 price=PriceOut(amount=p.price.amount, currency=p.price.currency),
+                periods=[PeriodOut.of(period_id, period) for period_id, period in p.periods.items()],
+                default_period=p.default_period,
                 memory_mb=p.limits.memory,
                 disk_mb=p.limits.disk,
                 cpu_percent=p.limits.cpu,
@@ -163,6 +214,52 @@ async def read_catalog(catalog: CatalogDep) -> CatalogOut:
             )
             for p in catalog.plans
         ],
+    )
+
+
+def _catalog_refusal(exc: SelectionError, where: str) -> HTTPException:
+    return HTTPException(
+        status_code=422,
+        detail=[{"field": exc.field, "message": exc.message, "type": "catalog", "loc": [where, exc.field]}],
+    )
+
+
+@router.get(
+    "/catalog/games/{game_id}/plans/{plan_id}",
+    response_model=PlanQuoteOut,
+    tags=["catalog"],
+    summary="One plan for one game, priced for one period, with its server limits",
+    responses={
+        404: {"description": "No such game, no such plan, or the plan is not sold with this game"},
+        422: {"description": "The plan is not sold by this period; `field` is `period`"},
+    },
+)
+async def read_plan_quote(
+    game_id: str,
+    plan_id: str,
+    catalog: CatalogDep,
+    period: Annotated[
+        str | None,
+        Query(min_length=1, max_length=40, description="A period of the plan; absent: the plan's default period."),
+    ] = None,
+) -> PlanQuoteOut:
+    try:
+        game, plan = offered_plan(catalog, game_id=game_id, plan_id=plan_id)
+    except SelectionError as exc:
+        raise HTTPException(status_code=404, detail=exc.message) from exc
+    try:
+        period_id, chosen = choose_period(plan, period)
+    except SelectionError as exc:
+        raise _catalog_refusal(exc, "query") from exc
+    return PlanQuoteOut(
+        game_id=game.id,
+        plan_id=plan.id,
+        plan_name=plan.name,
+        period=period_id,
+        price=PriceOut(amount=chosen.amount, currency=chosen.currency),
+        billing=chosen.billing(period_id),
+        limits=plan.limits,
+        feature_limits=plan.feature_limits,
     )
 
 
@@ -206,15 +303,13 @@ async def create_order(
                 plan_id=body.plan_id,
                 server_name=body.server_name,
                 settings=body.settings,
+                period=body.period,
             ),
             correlation_id=current_correlation_id(),
             settings_check=settings_check,
         )
     except SelectionError as exc:
-        raise HTTPException(
-            status_code=422,
-            detail=[{"field": exc.field, "message": exc.message, "type": "catalog", "loc": ["body", exc.field]}],
-        ) from exc
+        raise _catalog_refusal(exc, "body") from exc
     except IdempotencyKeyReused as exc:
         raise HTTPException(
             status_code=409,

@@ -1,7 +1,9 @@
 """Placing orders, reading them, and following their payment.
 
-``place_order`` validates the selection against the catalog, computes the price, and stores the order
-(PENDING) and its OrderCreated event in one unit of work together with the client's idempotency key.
+``place_order`` validates the selection against the catalog, chooses the period (the plan's default when
+the client names none), computes the price from the catalog, and stores the order (PENDING) with what it
+buys (the period and its billing) and its OrderCreated event in one unit of work together with the
+client's idempotency key.
 ``get_order`` answers only the order's owner (or an operator): anyone else gets ``OrderNotFound``, as for
 an unknown id, so existence is not leaked. ``apply_payment_event`` is the lifecycle queue's handler: it
 moves an order along its state machine when payment-service reports a fact.
@@ -20,7 +22,7 @@ from spawnpoint_kit.logs import get_logger
 
 from ..adapters.settings_check import SettingsCheck
 from ..adapters.tables import OrderRow
-from ..domain.catalog import Catalog, SelectionError, resolve
+from ..domain.catalog import Catalog, SelectionError, choose_period, resolve
 from ..domain.order import ORDER, OrderStatus, Trigger
 from .unit_of_work import OrderUnitOfWork
 
@@ -34,6 +36,8 @@ class PlaceOrder:
     plan_id: str
     server_name: str
     settings: dict[str, str]
+    period: str | None = None
+    """The catalog's period id; None buys the plan's default period."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,15 @@ class MissingEmail(SelectionError):
 
 
 def _fingerprint(command: PlaceOrder) -> str:
-    canonical = json.dumps(
-        {
-            "game_id": command.game_id,
-            "plan_id": command.plan_id,
-            "server_name": command.server_name,
-            "settings": command.settings,
-        },
-        sort_keys=True,
-    )
+    body: dict[str, object] = {
+        "game_id": command.game_id,
+        "plan_id": command.plan_id,
+        "server_name": command.server_name,
+        "settings": command.settings,
+    }
+    if command.period is not None:  # absent, the hash is the one keys stored before periods existed
+        body["period"] = command.period
+    canonical = json.dumps(body, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -87,6 +91,8 @@ async def place_order(
         server_name=command.server_name,
         settings=command.settings,
     )
+    period_id, period = choose_period(plan, command.period)
+    billing = period.billing(period_id)
     if settings_check is not None:
         problem = await settings_check.problem(spec, settings)
         if problem is not None:
@@ -116,9 +122,10 @@ async def place_order(
             server_name=server_name,
             settings=settings,
             secret_settings=sorted(k for k, rule in game.settings.items() if rule.secret),
-            amount=plan.price.amount,
-            currency=plan.price.currency,
+            amount=period.amount,
+            currency=period.currency,
             server_spec=spec,
+            billing=billing,
         )
         order = OrderRow(
             id=order_id,
@@ -128,8 +135,13 @@ async def place_order(
             game_id=game.id,
             plan_id=plan.id,
             server_name=server_name,
-            amount=plan.price.amount,
-            currency=plan.price.currency,
+            period_id=period_id,
+            billing_kind=billing.kind,
+            billing_interval=billing.interval,
+            billing_interval_count=billing.interval_count,
+            billing_term_days=billing.term_days,
+            amount=period.amount,
+            currency=period.currency,
             snapshot=snapshot.model_dump(mode="json"),
             correlation_id=correlation_id,
         )
@@ -143,7 +155,7 @@ async def place_order(
             )
         )
         await uow.commit()
-    log.info("order placed", order_id=str(order_id), game=game.id, plan=plan.id, amount=plan.price.amount)
+    log.info("order placed", order_id=str(order_id), game=game.id, plan=plan.id, period=period_id, amount=period.amount)
     return PlacedOrder(order=order, replayed=False)
 
 
