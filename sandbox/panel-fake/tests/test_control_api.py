@@ -187,6 +187,8 @@ def test_an_edited_egg_variable_changes_what_create_accepts_and_what_the_egg_sho
 
 def test_a_request_still_in_flight_when_the_log_is_cleared_is_not_logged_after_it(ptero: PanelClient) -> None:
     """A hung create that ends after a reset must not show up in the next test's request log."""
+    # An earlier test's slow request (a 1 s latency fault) may still be in flight under load.
+    wait_until(lambda: ptero.control("GET", "/health").json()["in_flight"] == 0, timeout=10)
     ptero.control("POST", "/nodes/1/wings", {"mode": "commit_then_hang", "times": 1})
     with pytest.raises(httpx.TimeoutException):
         ptero.create(base_body("order-hung"), timeout=0.2)

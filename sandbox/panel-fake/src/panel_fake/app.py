@@ -11,6 +11,7 @@ from panel_fake.config import PanelConfig
 from panel_fake.pipeline import DropConnection, PanelApi
 from panel_fake.routes import panel_routes
 from panel_fake.routes.control import router as control_router
+from panel_fake.routes.control_rows import router as control_rows_router
 from panel_fake.runtime import PanelRuntime
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -38,6 +39,7 @@ def create_app(config: PanelConfig | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.config = config
     app.include_router(control_router)
+    app.include_router(control_rows_router)
     # Everything else is the panel: its own router gives Laravel's 404/405 and check order.
     app.router.routes.append(StarletteRoute("/{path:path}", endpoint=PanelApi(runtime), methods=ALL_METHODS))
     for name in ("uvicorn.error", "uvicorn"):

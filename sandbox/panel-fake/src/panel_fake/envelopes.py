@@ -51,9 +51,17 @@ def page_window(total: int, per_page: int, page: int) -> tuple[int, int, int]:
 
 
 def paginated(
-    items: Sequence[dict[str, Any]], *, total: int, per_page: int, page: int, base_url: str
+    items: Sequence[dict[str, Any]],
+    *,
+    total: int,
+    per_page: int,
+    page: int,
+    base_url: str,
+    last_page: int | None = None,
 ) -> dict[str, Any]:
-    _, last_page, page = page_window(total, per_page, page)
+    """Fractal's ``ArraySerializer::paginator``; ``last_page`` when the caller computed it (Laravel's rules)."""
+    if last_page is None:
+        _, last_page, page = page_window(total, per_page, page)
     links: dict[str, str] = {}
     if page > 1:
         links["previous"] = f"{base_url}?page={page - 1}"

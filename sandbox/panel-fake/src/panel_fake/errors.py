@@ -29,6 +29,12 @@ APPLICATION_KEY_ON_CLIENT = (
 )
 NOT_INSTALLED = "This server has not yet completed its installation process, please try again later."
 UNSUPPORTED_STATE = "This server is currently in an unsupported state, please try again later."
+SUSPENDED_STATE = "This server is currently suspended and the functionality requested is unavailable."
+NODE_MAINTENANCE = (
+    "The node of this server is currently under maintenance and the functionality requested is unavailable."
+)
+RESTORING_BACKUP = "This server is currently restoring from a backup, please try again later."
+TRANSFERRING = "This server is currently being transferred to a new machine, please try again later."
 
 RenderAs = Literal["validation", "auth", "display", "http"]
 

@@ -146,6 +146,8 @@ class RequestLog:
         external_id: str | None = None,
         method: str | None = None,
         path_prefix: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
     ) -> list[LoggedRequest]:
         wanted = external_id.casefold() if external_id is not None else None
         result: list[LoggedRequest] = []
@@ -155,6 +157,10 @@ class RequestLog:
             if method is not None and entry.method.upper() != method.upper():
                 continue
             if path_prefix is not None and not entry.path.startswith(path_prefix):
+                continue
+            if path is not None and entry.path.rstrip("/") != path.rstrip("/"):
+                continue
+            if status is not None and entry.status != status:
                 continue
             result.append(entry)
         return result

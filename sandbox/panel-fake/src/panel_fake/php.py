@@ -162,3 +162,25 @@ def db_int(value: Any) -> int | None:
 def mb_strlen(value: Any) -> int:
     """``mb_strlen`` of a scalar after PHP's string conversion."""
     return len(to_string(value))
+
+
+def db_store_int(value: Any) -> int:
+    """What an INT column holds after Eloquent saves a validated ``numeric`` value and ``refresh()``
+    reads it back: MySQL rounds a fraction half away from zero (``2048.5`` becomes 2049)."""
+    if isinstance(value, bool):
+        return 1 if value else 0
+    if isinstance(value, int):
+        return value
+    if not is_numeric(value):
+        return to_int(value)
+    number = to_number(value)
+    if not math.isfinite(number):
+        return 0
+    return math.floor(abs(number) + 0.5) * (1 if number >= 0 else -1)
+
+
+def strict_equals(left: Any, right: Any) -> bool:
+    """PHP ``===`` between two decoded JSON scalars: same type and same value."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    return type(left) is type(right) and left == right

@@ -193,10 +193,13 @@ class Server:
     oom_disabled: bool
     startup: str
     image: str
-    database_limit: int
-    allocation_limit: int
+    # Nullable columns: a build update can store null (``feature_limits.databases: null``).
+    database_limit: int | None
+    allocation_limit: int | None
     backup_limit: int
     start_on_completion: bool = False
+    # An active ``server_transfers`` row (``$server->transfer``); set only through the control API.
+    transferring: bool = False
     variables: dict[int, str] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -208,6 +211,33 @@ class Server:
 
     def touch(self) -> None:
         self.updated_at = utcnow()
+
+
+BACKUP_ADAPTER_WINGS = "wings"
+BACKUP_ADAPTER_S3 = "s3"
+
+
+@dataclass
+class Backup:
+    """A ``backups`` row. The fake never takes backups itself: tests add them through ``/_fake``.
+
+    ``fail_delete`` is fake-only: deleting the object from the (S3) adapter raises, which is what
+    makes Pelican refuse a non-forced server deletion.
+    """
+
+    id: int
+    uuid: str
+    server_id: int
+    name: str
+    is_successful: bool = True
+    is_locked: bool = False
+    adapter: str = BACKUP_ADAPTER_WINGS
+    bytes: int = 0
+    checksum: str | None = None
+    ignored_files: list[str] = field(default_factory=list)
+    fail_delete: bool = False
+    created_at: datetime = field(default_factory=utcnow)
+    completed_at: datetime | None = None
 
 
 @dataclass
@@ -222,6 +252,7 @@ class PanelState:
     nests: dict[int, Nest] = field(default_factory=dict)
     eggs: dict[int, Egg] = field(default_factory=dict)
     servers: dict[int, Server] = field(default_factory=dict)
+    backups: dict[int, Backup] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     # external_id (casefolded) -> server id; MySQL's unicode_ci collation compares like this.
     server_external_index: dict[str, int] = field(default_factory=dict)
@@ -332,6 +363,32 @@ class PanelState:
                 claimed.add(allocation.id)
                 self.free_allocations.get(allocation.node_id, set()).discard(allocation.id)
 
+    def set_server_resources(self, server: Server, *, memory: int, disk: int, cpu: int) -> None:
+        """Change a server's memory, disk and cpu, keeping the node sums deployment relies on right."""
+        totals = self.node_totals.setdefault(server.node_id, [0, 0, 0])
+        totals[0] += memory - server.memory
+        totals[1] += disk - server.disk
+        totals[2] += cpu - server.cpu
+        server.memory, server.disk, server.cpu = memory, disk, cpu
+
+    def assign_allocation(self, server: Server, allocation: Allocation) -> None:
+        """``allocations.server_id = server`` (the caller checked it was free); notes are cleared."""
+        allocation.server_id = server.id
+        allocation.notes = None
+        self.server_allocation_ids.setdefault(server.id, set()).add(allocation.id)
+        self.free_allocations.get(allocation.node_id, set()).discard(allocation.id)
+
+    def release_allocation(self, allocation: Allocation) -> None:
+        """``allocations.server_id = null, notes = null``."""
+        if allocation.server_id is not None:
+            self.server_allocation_ids.get(allocation.server_id, set()).discard(allocation.id)
+        allocation.server_id = None
+        allocation.notes = None
+        self.free_allocations.setdefault(allocation.node_id, set()).add(allocation.id)
+
+    def server_backups(self, server_id: int) -> list[Backup]:
+        return sorted((b for b in self.backups.values() if b.server_id == server_id), key=lambda b: b.id)
+
     def set_server_external_id(self, server: Server, external_id: str | None) -> None:
         if server.external_id is not None:
             self.server_external_index.pop(server.external_id.casefold(), None)
@@ -359,4 +416,7 @@ class PanelState:
             allocation = self.allocations[allocation_id]
             allocation.server_id = None
             self.free_allocations.setdefault(allocation.node_id, set()).add(allocation.id)
+        # backups.server_id is ON DELETE CASCADE: the rows go with the server, locked or not.
+        for backup in self.server_backups(server.id):
+            del self.backups[backup.id]
         return server

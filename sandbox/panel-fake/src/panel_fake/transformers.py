@@ -499,7 +499,7 @@ def client_server_item(view: View, server: Server) -> dict[str, Any]:
         "status": server.status,
         "is_suspended": server.status == STATUS_SUSPENDED,
         "is_installing": not is_installed(server, view.flavor),
-        "is_transferring": False,
+        "is_transferring": server.transferring,
     }
     if view.pelican:
         attributes["limits"]["oom_killer"] = not server.oom_disabled

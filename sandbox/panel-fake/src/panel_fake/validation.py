@@ -374,7 +374,8 @@ class Validator:
     ) -> None:
         self.data = data
         self.custom_attributes = attributes or {}
-        self.implicit_attributes: set[str] = set()
+        # concrete attribute of a wildcard expansion -> its pattern ("add_allocations.0" -> "add_allocations.*")
+        self.implicit_attributes: dict[str, str] = {}
         self.table: dict[str, list[_Parsed]] = self._explode(rules)
         for extra in sometimes:
             if extra.condition(data):
@@ -393,7 +394,7 @@ class Validator:
             exploded = list(parse_spec(spec))
             if "*" in attribute:
                 for concrete in expand_wildcard(attribute, self.data):
-                    self.implicit_attributes.add(concrete)
+                    self.implicit_attributes[concrete] = attribute
                     wildcard.append((concrete, exploded))
             else:
                 table[attribute] = list(exploded)
@@ -472,10 +473,13 @@ class Validator:
     # -- messages
 
     def display_name(self, attribute: str) -> str:
+        """``getDisplayableAttribute``: a custom name of the attribute or of its wildcard pattern,
+        else the raw key for wildcard expansions, else the snake-cased name with spaces."""
         if attribute in self.custom_attributes:
             return self.custom_attributes[attribute]
-        if attribute in self.implicit_attributes:
-            return attribute
+        pattern = self.implicit_attributes.get(attribute)
+        if pattern is not None:
+            return self.custom_attributes.get(pattern, attribute)
         return snake(attribute).replace("_", " ")
 
     def _attribute_type(self, attribute: str) -> str:

@@ -39,7 +39,10 @@ from panel_fake.store import (
 )
 
 WingsKind = Literal["ok", "unreachable", "error", "commit_then_hang"]
-WingsAction = Literal["create", "delete", "sync", "reinstall", "resources"]
+WingsAction = Literal["create", "delete", "suspend", "unsuspend", "build", "reinstall", "resources"]
+WINGS_ACTIONS: tuple[WingsAction, ...] = ("create", "delete", "suspend", "unsuspend", "build", "reinstall", "resources")
+# The panel calls Wings' ``/sync`` for suspension and build changes alike.
+ACTION_ALIASES: dict[str, tuple[WingsAction, ...]] = {"sync": ("suspend", "unsuspend", "build")}
 InstallOutcome = Literal["ok", "failed", "stuck"]
 
 _WINGS_ERRORS = {
@@ -50,18 +53,53 @@ _WINGS_ERRORS = {
 }
 
 
+def parse_actions(names: list[str]) -> frozenset[WingsAction]:
+    """Action names (or the alias ``sync``) to the set a mode applies to."""
+    result: set[WingsAction] = set()
+    for name in names:
+        value = name.strip().lower()
+        if value in ACTION_ALIASES:
+            result.update(ACTION_ALIASES[value])
+            continue
+        matched = next((action for action in WINGS_ACTIONS if action == value), None)
+        if matched is None:
+            raise ValueError(f"unknown Wings action {name!r}: expected one of {', '.join(WINGS_ACTIONS)} or sync")
+        result.add(matched)
+    if not result:
+        raise ValueError("actions must name at least one Wings action")
+    return frozenset(result)
+
+
 @dataclass
 class WingsMode:
-    """How the next Wings calls for one node behave."""
+    """How Wings calls for one node behave.
+
+    ``actions=None`` is the original catch-all: every call sees the mode and ``remaining`` counts
+    create calls only. With ``actions``, only those calls see it and ``remaining`` counts them.
+    """
 
     kind: WingsKind = "ok"
     status: int = 0
     remaining: int | None = None
     request_id: str | None = None
     error: str | None = None
+    actions: frozenset[WingsAction] | None = None
 
     def describe(self) -> str:
         return f"error:{self.status}" if self.kind == "error" else self.kind
+
+    def applies_to(self, action: WingsAction) -> bool:
+        return self.actions is None or action in self.actions
+
+    def counts(self, action: WingsAction) -> bool:
+        return action in self.actions if self.actions is not None else action == "create"
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "mode": self.describe(),
+            "actions": sorted(self.actions) if self.actions is not None else None,
+            "remaining": self.remaining,
+        }
 
 
 @dataclass(frozen=True)
@@ -76,6 +114,15 @@ class WingsResult:
     @property
     def failed(self) -> bool:
         return self.kind in ("unreachable", "error")
+
+    @property
+    def hangs(self) -> bool:
+        return self.kind == "commit_then_hang"
+
+    @property
+    def not_found(self) -> bool:
+        """Wings answered 404: the panel treats the server as already gone on deletes."""
+        return self.kind == "error" and self.status == 404
 
 
 def parse_mode(text: str) -> tuple[WingsKind, int]:
@@ -93,38 +140,59 @@ def parse_mode(text: str) -> tuple[WingsKind, int]:
 
 
 class WingsSimulator:
-    """Per-node fault modes. ``times`` counts create calls; other calls see the mode too."""
+    """Per-node rules, first match wins: action-filtered rules go in front of the catch-all."""
 
     def __init__(self) -> None:
-        self.modes: dict[int, WingsMode] = {}
+        self.rules: dict[int, list[WingsMode]] = {}
 
     def reset(self) -> None:
-        self.modes.clear()
+        self.rules.clear()
 
     def set_mode(self, node_id: int, mode: WingsMode) -> None:
-        if mode.kind == "ok":
-            self.modes.pop(node_id, None)
+        """A catch-all mode replaces every rule of the node (``ok`` clears them); a filtered one
+        takes those actions over from older filtered rules and overrides the catch-all for them."""
+        if mode.actions is None:
+            self.rules[node_id] = [] if mode.kind == "ok" else [mode]
         else:
-            self.modes[node_id] = mode
+            kept: list[WingsMode] = []
+            for rule in self.rules.get(node_id, []):
+                if rule.actions is None:
+                    kept.append(rule)
+                    continue
+                left = rule.actions - mode.actions
+                if left:
+                    rule.actions = frozenset(left)
+                    kept.append(rule)
+            self.rules[node_id] = [mode, *kept]
+        if not self.rules[node_id]:
+            del self.rules[node_id]
 
     def mode_for(self, node_id: int) -> WingsMode:
-        return self.modes.get(node_id, WingsMode())
+        """The catch-all mode of a node (``ok`` when there is none)."""
+        return next((rule for rule in self.rules.get(node_id, []) if rule.actions is None), WingsMode())
+
+    def describe(self, node_id: int) -> list[dict[str, object]]:
+        return [rule.summary() for rule in self.rules.get(node_id, [])]
 
     def call(self, node_id: int, action: WingsAction) -> WingsResult:
-        mode = self.modes.get(node_id)
-        if mode is None or mode.kind == "ok":
+        rules = self.rules.get(node_id, [])
+        rule = next((candidate for candidate in rules if candidate.applies_to(action)), None)
+        if rule is None:
             return WingsResult("ok")
-        result = WingsResult(
-            kind=mode.kind,
-            status=mode.status,
-            request_id=mode.request_id or str(uuidlib.uuid4()),
-            error=mode.error,
+        if rule.remaining is not None and rule.counts(action):
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                rules.remove(rule)
+                if not rules:
+                    self.rules.pop(node_id, None)
+        if rule.kind == "ok":
+            return WingsResult("ok")
+        return WingsResult(
+            kind=rule.kind,
+            status=rule.status,
+            request_id=rule.request_id or str(uuidlib.uuid4()),
+            error=rule.error,
         )
-        if action == "create" and mode.remaining is not None:
-            mode.remaining -= 1
-            if mode.remaining <= 0:
-                self.modes.pop(node_id, None)
-        return result
 
 
 def daemon_error(result: WingsResult, flavor: Flavor) -> errors.PanelError:

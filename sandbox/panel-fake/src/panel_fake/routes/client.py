@@ -33,13 +33,15 @@ def conflict_detail(ctx: ApiContext, server: Server) -> str | None:
     """``Server::validateCurrentState`` and the message ``ServerStateConflictException`` picks."""
     node = ctx.runtime.state.nodes[server.node_id]
     if server.status == STATUS_SUSPENDED:
-        return errors.UNSUPPORTED_STATE
+        return errors.SUSPENDED_STATE
     if node.maintenance_mode:
-        return "The node of this server is currently under maintenance and the functionality requested is unavailable."
+        return errors.NODE_MAINTENANCE
     if not is_installed(server, ctx.runtime.flavor):
         return errors.NOT_INSTALLED
     if server.status == STATUS_RESTORING_BACKUP:
-        return "This server is currently restoring from a backup, please try again later."
+        return errors.RESTORING_BACKUP
+    if server.transferring:
+        return errors.TRANSFERRING
     return None
 
 

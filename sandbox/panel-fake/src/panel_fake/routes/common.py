@@ -7,13 +7,11 @@ from typing import Any, TypeVar
 
 from starlette.responses import Response
 
-from panel_fake import envelopes, errors, php
+from panel_fake import envelopes, errors, pagination, php
 from panel_fake.pipeline import ApiContext
 from panel_fake.validation import RuleSpec, Sometimes, validate
 
 T = TypeVar("T")
-
-DEFAULT_PER_PAGE = 50
 
 
 def validate_or_raise(
@@ -109,23 +107,15 @@ def apply_sort(ctx: ApiContext, rows: list[T], allowed: dict[str, Callable[[T], 
     return rows
 
 
-def page_params(ctx: ApiContext) -> tuple[int, int]:
-    """``per_page`` (default 50, uncapped on the application API) and ``page``."""
-    per_page_raw = php.filter_int(ctx.query.get("per_page"))
-    per_page = per_page_raw if per_page_raw is not None and per_page_raw > 0 else DEFAULT_PER_PAGE
-    page_raw = php.filter_int(ctx.query.get("page"))
-    page = page_raw if page_raw is not None and page_raw > 0 else 1
-    return per_page, page
-
-
 def paginate(ctx: ApiContext, rows: Sequence[T], render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
-    per_page, page = page_params(ctx)
-    offset, _, page = envelopes.page_window(len(rows), per_page, page)
-    window = rows[offset : offset + per_page]
+    """``->paginate($request->query('per_page') ?? 50)`` with Laravel's corner cases (see ``pagination``)."""
+    page = pagination.window(ctx.query.get("per_page"), ctx.query.get("page"), len(rows))
+    shown = rows[page.slice(len(rows))]
     return envelopes.paginated(
-        [render(row) for row in window],
+        [render(row) for row in shown],
         total=len(rows),
-        per_page=per_page,
-        page=page,
+        per_page=page.per_page,
+        page=page.page,
         base_url=f"{ctx.base_url}{ctx.path}",
+        last_page=page.last_page,
     )

@@ -17,7 +17,7 @@ from panel_fake import seed as seed_module
 from panel_fake.auth import permissions_view
 from panel_fake.runtime import PanelRuntime, RaceInjection
 from panel_fake.store import Server, utcnow
-from panel_fake.wings import InstallPlan, WingsMode, is_installed, parse_mode
+from panel_fake.wings import InstallPlan, WingsMode, is_installed, parse_actions, parse_mode
 
 router = APIRouter(prefix="/_fake", tags=["control"])
 
@@ -33,7 +33,16 @@ Runtime = Annotated[PanelRuntime, Depends(get_runtime)]
 
 class WingsBody(BaseModel):
     mode: str = Field(description="ok | unreachable | commit_then_hang | error:<status>")
-    times: int | None = Field(default=None, ge=1, description="apply to the next N create calls, then ok")
+    times: int | None = Field(
+        default=None,
+        ge=1,
+        description="apply to the next N calls (create calls without `actions`, else the listed ones), then ok",
+    )
+    actions: list[str] | None = Field(
+        default=None,
+        description="only these Wings calls: create, delete, suspend, unsuspend, build, reinstall, resources "
+        "(sync = suspend+unsuspend+build); without it every call sees the mode",
+    )
     request_id: str | None = Field(default=None, description="X-Request-Id Wings answers with")
     error: str | None = Field(default=None, description="Wings' error text for a 4xx")
     hang_seconds: float | None = Field(default=None, ge=0, description="override hang time for this node")
@@ -42,6 +51,13 @@ class WingsBody(BaseModel):
     @classmethod
     def _mode(cls, value: str) -> str:
         parse_mode(value)
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _actions(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            parse_actions(value)
         return value
 
 
@@ -115,7 +131,8 @@ def _node(runtime: PanelRuntime, node_id: int) -> Any:
     return node
 
 
-def _server_summary(runtime: PanelRuntime, server: Server) -> dict[str, Any]:
+def server_summary(runtime: PanelRuntime, server: Server) -> dict[str, Any]:
+    """A server row as the control API shows it (the panel's own view is ``GET /api/application/servers``)."""
     pending = runtime.installs.pending.get(server.id)
     allocation = runtime.state.allocations.get(server.allocation_id) if server.allocation_id else None
     return {
@@ -132,7 +149,20 @@ def _server_summary(runtime: PanelRuntime, server: Server) -> dict[str, Any]:
         "user": server.owner_id,
         "egg": server.egg_id,
         "memory": server.memory,
+        "swap": server.swap,
         "disk": server.disk,
+        "io": server.io,
+        "cpu": server.cpu,
+        "threads": server.threads,
+        "oom_disabled": server.oom_disabled,
+        "feature_limits": {
+            "databases": server.database_limit,
+            "allocations": server.allocation_limit,
+            "backups": server.backup_limit,
+        },
+        "allocations": sorted(a.id for a in runtime.state.server_allocations(server)),
+        "transferring": server.transferring,
+        "backups": len(runtime.state.server_backups(server.id)),
         "pending_install": (
             {"outcome": pending.outcome, "reinstall": pending.reinstall} if pending is not None else None
         ),
@@ -195,7 +225,11 @@ async def nodes(runtime: Runtime) -> dict[str, Any]:
                 "cpu": node.cpu,
                 "used": {"memory": memory, "disk": disk, "cpu": cpu},
                 "allocations": {"total": len(allocation_ids), "free": free},
-                "wings": {"mode": mode.describe(), "remaining": mode.remaining},
+                "wings": {
+                    "mode": mode.describe(),
+                    "remaining": mode.remaining,
+                    "rules": runtime.wings.describe(node.id),
+                },
             }
         )
     return {"nodes": result}
@@ -205,13 +239,27 @@ async def nodes(runtime: Runtime) -> dict[str, Any]:
 async def set_wings(node_id: int, body: WingsBody, runtime: Runtime) -> dict[str, Any]:
     _node(runtime, node_id)
     kind, status = parse_mode(body.mode)
+    actions = parse_actions(body.actions) if body.actions is not None else None
     runtime.wings.set_mode(
         node_id,
-        WingsMode(kind=kind, status=status, remaining=body.times, request_id=body.request_id, error=body.error),
+        WingsMode(
+            kind=kind,
+            status=status,
+            remaining=body.times,
+            request_id=body.request_id,
+            error=body.error,
+            actions=actions,
+        ),
     )
     if body.hang_seconds is not None:
         runtime.hang_overrides[node_id] = body.hang_seconds
-    return {"node": node_id, "mode": body.mode, "times": body.times}
+    return {
+        "node": node_id,
+        "mode": body.mode,
+        "times": body.times,
+        "actions": sorted(actions) if actions is not None else None,
+        "rules": runtime.wings.describe(node_id),
+    }
 
 
 @router.post("/nodes/{node_id}/capacity")
@@ -329,9 +377,30 @@ async def list_requests(
     external_id: str | None = Query(default=None),
     method: str | None = Query(default=None),
     path_prefix: str | None = Query(default=None),
+    path: str | None = Query(default=None, description="exact path, e.g. /api/application/servers/5/suspend"),
+    status: int | None = Query(default=None),
 ) -> dict[str, Any]:
-    entries = runtime.log.entries(external_id=external_id, method=method, path_prefix=path_prefix)
+    entries = runtime.log.entries(
+        external_id=external_id, method=method, path_prefix=path_prefix, path=path, status=status
+    )
     return {"count": len(entries), "requests": [entry.as_dict() for entry in entries]}
+
+
+@router.get("/requests/counts")
+async def count_requests(
+    runtime: Runtime,
+    external_id: str | None = Query(default=None),
+    method: str | None = Query(default=None),
+    path_prefix: str | None = Query(default=None),
+    status: int | None = Query(default=None),
+) -> dict[str, Any]:
+    """Panel calls per ``"METHOD /path"``, e.g. ``{"POST /api/application/servers/5/suspend": 2}``."""
+    entries = runtime.log.entries(external_id=external_id, method=method, path_prefix=path_prefix, status=status)
+    counts: dict[str, int] = {}
+    for entry in entries:
+        key = f"{entry.method} {entry.path}"
+        counts[key] = counts.get(key, 0) + 1
+    return {"total": len(entries), "counts": counts}
 
 
 @router.delete("/requests")
@@ -347,7 +416,7 @@ async def list_servers(runtime: Runtime, external_id: str | None = Query(default
         servers = [
             s for s in servers if s.external_id is not None and s.external_id.casefold() == external_id.casefold()
         ]
-    return {"count": len(servers), "servers": [_server_summary(runtime, server) for server in servers]}
+    return {"count": len(servers), "servers": [server_summary(runtime, server) for server in servers]}
 
 
 @router.patch("/eggs/{egg_id}/variables/{env_variable}")
@@ -379,7 +448,7 @@ async def finish_install(server_id: int, body: ServerInstallBody, runtime: Runti
     if server is None:
         raise HTTPException(status_code=404, detail=f"server {server_id} does not exist")
     runtime.installs.finish_now(runtime.state, server, successful=body.outcome == "ok")
-    return _server_summary(runtime, server)
+    return server_summary(runtime, server)
 
 
 @router.delete("/data")

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from panel_fake import envelopes, errors, php
+from panel_fake import envelopes, errors, pagination, php
 from panel_fake.auth import READ, WRITE
 from panel_fake.deploy import viable_nodes
 from panel_fake.pipeline import ApiContext
@@ -20,7 +20,6 @@ from panel_fake.routes.common import (
     apply_filters,
     apply_sort,
     not_implemented_handler,
-    page_params,
     paginate,
     validate_or_raise,
 )
@@ -87,9 +86,7 @@ async def deployable_nodes(ctx: ApiContext) -> Response:
         nodes = viable_nodes(ctx.runtime.state, "pterodactyl", memory=memory, disk=disk, locations=locations)
     paged = data.get("page") is not None
     if paged:
-        per_page, page = page_params(ctx)
-        offset, _, page = envelopes.page_window(len(nodes), per_page, page)
-        window = nodes[offset : offset + per_page]
+        window = nodes[pagination.window(ctx.query.get("per_page"), data.get("page"), len(nodes)).slice(len(nodes))]
         if not window:
             raise errors.display("NoViableNodeException", errors.NO_VIABLE_NODES)
     elif not nodes:

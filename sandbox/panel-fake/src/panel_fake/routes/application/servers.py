@@ -1,13 +1,15 @@
-"""``/api/application/servers``: lookups, suspension, reinstall, details and delete.
+"""``/api/application/servers``: the route table, listing, lookups and ``PATCH details``.
 
-Management calls go to Wings; how a failing Wings call is handled differs per action and
-flavour (reference §4.3 and §8): Pterodactyl reverts a suspension toggle, Pelican does not;
-a non-forced delete aborts on any Wings error except 404; ``/force`` ignores Wings.
+Creation lives in ``server_create``, ``PATCH build`` in ``server_build``, suspension,
+reinstall and delete in ``server_lifecycle``.
+
+The listing is what a drift reconciler pages through: every server, including those without
+an ``external_id``, in id order unless ``sort`` says otherwise, paged exactly as Laravel does
+(``pagination``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.responses import Response
@@ -16,18 +18,32 @@ from panel_fake import errors, php
 from panel_fake.auth import READ, WRITE
 from panel_fake.pipeline import ApiContext
 from panel_fake.router import Route
+from panel_fake.routes.application.server_build import update_build
 from panel_fake.routes.application.server_create import create_server, db_rules
+from panel_fake.routes.application.server_lifecycle import (
+    delete_server,
+    reinstall_server,
+    suspend_server,
+    unsuspend_server,
+)
 from panel_fake.routes.common import apply_filters, apply_sort, not_implemented_handler, paginate, validate_or_raise
-from panel_fake.store import STATUS_INSTALLING, STATUS_SUSPENDED, Server
+from panel_fake.store import Server
 from panel_fake.transformers import server_item
 from panel_fake.validation import RuleSpec
-from panel_fake.wings import daemon_error
 
 PREFIX = "/api/application/servers"
 
 SERVER_FILTERS: dict[str, Any] = {
     "uuid": lambda s: s.uuid,
-    "uuidShort": lambda s: s.identifier,
+    "uuidShort": lambda s: s.identifier,  # Pelican spells it uuid_short
+    "name": lambda s: s.name,
+    "description": lambda s: s.description,
+    "image": lambda s: s.image,
+    "external_id": lambda s: s.external_id,
+}
+PELICAN_SERVER_FILTERS: dict[str, Any] = {
+    "uuid": lambda s: s.uuid,
+    "uuid_short": lambda s: s.identifier,
     "name": lambda s: s.name,
     "description": lambda s: s.description,
     "image": lambda s: s.image,
@@ -42,8 +58,10 @@ def _server(ctx: ApiContext) -> Server:
 
 
 async def list_servers(ctx: ApiContext) -> Response:
+    """``ServerController::index``; ``GetServersRequest`` validates ``search`` (which nothing reads)."""
+    validate_or_raise(ctx.input, [("search", "string|max:100")])
     servers = sorted(ctx.runtime.state.servers.values(), key=lambda s: s.id)
-    servers = apply_filters(ctx, servers, SERVER_FILTERS)
+    servers = apply_filters(ctx, servers, PELICAN_SERVER_FILTERS if ctx.pelican else SERVER_FILTERS)
     servers = apply_sort(ctx, servers, SERVER_SORTS)
     includes = ctx.includes()
     view = ctx.view
@@ -88,65 +106,6 @@ async def update_details(ctx: ApiContext) -> Response:
     return ctx.json(server_item(ctx.view, server, ctx.includes()))
 
 
-async def _toggle_suspension(ctx: ApiContext, suspend: bool) -> Response:
-    """``SuspensionService``: a no-op when already in that state; unsuspend always sets null."""
-    runtime = ctx.runtime
-    server = _server(ctx)
-    if suspend == (server.status == STATUS_SUSPENDED):
-        return ctx.no_content()
-    previous = server.status
-    server.status = STATUS_SUSPENDED if suspend else None
-    server.touch()
-    result = runtime.wings.call(server.node_id, "sync")
-    if result.failed:
-        if not ctx.pelican:
-            server.status = previous
-        raise daemon_error(result, runtime.flavor)
-    if result.kind == "commit_then_hang":
-        await asyncio.sleep(runtime.hang_for(server.node_id))
-    return ctx.no_content()
-
-
-async def suspend_server(ctx: ApiContext) -> Response:
-    return await _toggle_suspension(ctx, True)
-
-
-async def unsuspend_server(ctx: ApiContext) -> Response:
-    return await _toggle_suspension(ctx, False)
-
-
-async def reinstall_server(ctx: ApiContext) -> Response:
-    """``ReinstallServerService``: status ``installing`` and the Wings call in one transaction."""
-    runtime = ctx.runtime
-    server = _server(ctx)
-    previous = server.status
-    server.status = STATUS_INSTALLING
-    result = runtime.wings.call(server.node_id, "reinstall")
-    if result.failed:
-        server.status = previous
-        raise daemon_error(result, runtime.flavor)
-    server.touch()
-    runtime.installs.start(server, reinstall=True, now=runtime.now())
-    if result.kind == "commit_then_hang":
-        await asyncio.sleep(runtime.hang_for(server.node_id))
-    return ctx.no_content()
-
-
-async def delete_server(ctx: ApiContext) -> Response:
-    """``ServerDeletionService``: Wings first; only ``/force`` (exactly) ignores its errors."""
-    runtime = ctx.runtime
-    server = _server(ctx)
-    force = ctx.params.get("force") == "force"
-    result = runtime.wings.call(server.node_id, "delete")
-    if result.failed and not force and not (result.kind == "error" and result.status == 404):
-        raise daemon_error(result, runtime.flavor)
-    runtime.state.delete_server(server.id)
-    runtime.installs.cancel(server.id)
-    if result.kind == "commit_then_hang":
-        await asyncio.sleep(runtime.hang_for(server.node_id))
-    return ctx.no_content()
-
-
 async def list_databases(ctx: ApiContext) -> Response:
     return ctx.json({"object": "list", "data": []})
 
@@ -156,7 +115,7 @@ ROUTES: list[Route] = [
     Route("GET", PREFIX + "/{server}", view_server, resource="servers", permission=READ),
     Route("GET", PREFIX + "/external/{external_id}", view_external, resource="servers", permission=READ),
     Route("PATCH", PREFIX + "/{server}/details", update_details, resource="servers", permission=WRITE),
-    Route("PATCH", PREFIX + "/{server}/build", not_implemented_handler, resource="servers", permission=WRITE),
+    Route("PATCH", PREFIX + "/{server}/build", update_build, resource="servers", permission=WRITE),
     Route("PATCH", PREFIX + "/{server}/startup", not_implemented_handler, resource="servers", permission=WRITE),
     Route("POST", PREFIX, create_server, resource="servers", permission=WRITE),
     Route("POST", PREFIX + "/{server}/suspend", suspend_server, resource="servers", permission=WRITE),
