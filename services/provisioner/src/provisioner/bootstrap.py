@@ -19,10 +19,11 @@ from .adapters.panel import PanelClient
 from .adapters.rate_gate import RateGate
 from .config import Settings
 from .deps import Services
-from .entrypoints.consumers import order_paid_subscription, order_refunded_subscription
+from .entrypoints.consumers import desired_state_subscription, order_paid_subscription, order_refunded_subscription
 from .entrypoints.http import router as settings_router
 from .entrypoints.install_watcher import install_watch_job
-from .queues import PROVISIONER_ORDER_PAID
+from .queues import PROVISIONER_DESIRED_STATE, PROVISIONER_ORDER_PAID
+from .service_layer.converge import ConvergeServer
 from .service_layer.install_watch import InstallWatcher
 from .service_layer.provision import ProvisionOrderPaid
 from .service_layer.refunded import SuspendRefunded
@@ -60,14 +61,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runtime.consume(order_paid_subscription(provision, unit_of_work))
     runtime.consume(order_refunded_subscription(unit_of_work))
-    runtime.after_declare(
-        lambda: runtime.topology.declare_retry_queues(runtime.broker, PROVISIONER_ORDER_PAID, policy.broker_delays)
+    converge = ConvergeServer(
+        panel=panel,
+        retry=policy,
+        topology=runtime.topology,
+        queue=PROVISIONER_DESIRED_STATE,
     )
+    runtime.consume(desired_state_subscription(converge, unit_of_work))
+
+    async def declare_retry_queues() -> None:
+        for queue in (PROVISIONER_ORDER_PAID, PROVISIONER_DESIRED_STATE):
+            await runtime.topology.declare_retry_queues(runtime.broker, queue, policy.broker_delays)
+
+    runtime.after_declare(declare_retry_queues)
     watcher = InstallWatcher(
         unit_of_work,
         panel,
         poll_seconds=settings.install_poll_seconds,
         max_interval_seconds=settings.install_max_interval_seconds,
+        desired_state_queue=runtime.topology.queue_name(PROVISIONER_DESIRED_STATE),
     )
     runtime.add_job("install-watcher", install_watch_job(watcher, poll_seconds=settings.install_poll_seconds))
     suspensions = SuspendRefunded(unit_of_work, panel, poll_seconds=max(5.0, settings.install_poll_seconds))

@@ -23,4 +23,12 @@ PROVISIONER_ORDER_REFUNDED = QueueSpec(
     description="provisioner: a refunded order gets no server again, and the one it has is suspended.",
 )
 
-QUEUES = (PROVISIONER_ORDER_PAID, PROVISIONER_ORDER_REFUNDED)
+PROVISIONER_DESIRED_STATE = QueueSpec(
+    "provisioner.desired-state",
+    (rk.RENTAL_DESIRED_STATE_CHANGED,),
+    delivery_limit=10,
+    description="provisioner: the panel made to match the rental's desired server state (suspend, unsuspend, "
+    "resize, terminate), with delayed retries and a dead-letter queue.",
+)
+
+QUEUES = (PROVISIONER_ORDER_PAID, PROVISIONER_ORDER_REFUNDED, PROVISIONER_DESIRED_STATE)

@@ -23,7 +23,7 @@ from spawnpoint_contracts import (
 from spawnpoint_kit.unit_of_work import FakeUnitOfWork
 
 from .adapters.repositories import new_provisioning
-from .adapters.tables import ProvisioningRow
+from .adapters.tables import ProvisioningRow, ServerStateRow
 from .domain.panel import Egg, EggVariable, Flavor, PanelError, PanelServer, PanelUnreachable
 from .domain.provisioning import ProvisioningStatus
 from .service_layer.unit_of_work import ProvisionerUnitOfWork
@@ -77,12 +77,27 @@ def _due(row: ProvisioningRow, now: datetime) -> bool:
     return row.next_check_at is not None and row.next_check_at <= now
 
 
+class FakeServerStates:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, ServerStateRow] = {}
+
+    async def lock_or_create(self, row: ServerStateRow) -> ServerStateRow:
+        return self.rows.setdefault(row.order_id, row)
+
+    async def lock(self, order_id: uuid.UUID) -> ServerStateRow | None:
+        return self.rows.get(order_id)
+
+    async def get(self, order_id: uuid.UUID) -> ServerStateRow | None:
+        return self.rows.get(order_id)
+
+
 class FakeProvisionerUnitOfWork(FakeUnitOfWork, ProvisionerUnitOfWork):
     """Rows live as long as the fake; a rollback does not undo them (tests assert what was committed)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.provisionings = self.fake_provisionings = FakeProvisionings()
+        self.server_states = self.fake_server_states = FakeServerStates()
 
 
 class FakePanel:
@@ -101,12 +116,28 @@ class FakePanel:
         self.always_unreachable = False
         self.server_errors: list[Exception] = []
         self.suspend_errors: list[Exception] = []
+        self.action_errors: list[Exception] = []
+        """Raised in turn by the next unsuspend, build or delete calls."""
+        self.build_bodies: list[dict[str, Any]] = []
+        self.lying_unsuspend = False
+        """Unsuspend answers 204 but leaves the server suspended (a panel the read-back must catch)."""
         self._ids = 0
 
     def add_server(self, external_id: str, *, status: str | None = "installing", user: int = 42) -> PanelServer:
         self._ids += 1
         server_id = self._ids
-        server = PanelServer(server_id, f"uuid-{server_id}", f"id{server_id:06d}", external_id, status, user, 1)
+        server = PanelServer(
+            server_id,
+            f"uuid-{server_id}",
+            f"id{server_id:06d}",
+            external_id,
+            status,
+            user,
+            1,
+            limits={"memory": 1024, "swap": 0, "disk": 5120, "io": 500, "cpu": 100, "threads": None},
+            feature_limits={"databases": 0, "allocations": 0, "backups": 0},
+            allocation=server_id + 100,
+        )
         self.servers[server_id] = server
         return server
 
@@ -142,6 +173,38 @@ class FakePanel:
         if server_id not in self.servers:
             raise PanelError(404, "NotFoundHttpException", "The requested resource could not be found on the server.")
         self.set_status(server_id, "suspended")
+
+    async def unsuspend(self, server_id: int) -> None:
+        self.calls.append("unsuspend")
+        self._maybe_fail(server_id)
+        if not self.lying_unsuspend:
+            self.set_status(server_id, None)  # the panel always sets null, whatever the status was
+
+    async def update_build(self, server_id: int, body: dict[str, Any]) -> PanelServer:
+        self.calls.append("update_build")
+        self._maybe_fail(server_id)
+        self.build_bodies.append(body)
+        limits = {k: body[k] for k in ("memory", "swap", "disk", "io", "cpu", "threads")}
+        server = dataclasses.replace(
+            self.servers[server_id], limits=limits, feature_limits=dict(body["feature_limits"])
+        )
+        self.servers[server_id] = server
+        return server
+
+    async def delete_server(self, server_id: int, *, force: bool = False) -> bool:
+        self.calls.append("delete_server_force" if force else "delete_server")
+        if server_id not in self.servers:
+            return False
+        if self.action_errors and not force:
+            raise self.action_errors.pop(0)
+        del self.servers[server_id]
+        return True
+
+    def _maybe_fail(self, server_id: int) -> None:
+        if self.action_errors:
+            raise self.action_errors.pop(0)
+        if server_id not in self.servers:
+            raise PanelError(404, "NotFoundHttpException", "The requested resource could not be found on the server.")
 
     async def ensure_user(self, *, user_id: str, email: str) -> int:
         self.calls.append("ensure_user")

@@ -111,6 +111,31 @@ class PanelClient:
         """``POST /servers/{id}/suspend``: 204, a no-op when it is suspended already."""
         await self._request("POST", f"/servers/{server_id}/suspend", route="/servers/{id}/suspend")
 
+    async def unsuspend(self, server_id: int) -> None:
+        """``POST /servers/{id}/unsuspend``: 204, a no-op when it is not suspended (it sets status null)."""
+        await self._request("POST", f"/servers/{server_id}/unsuspend", route="/servers/{id}/unsuspend")
+
+    async def update_build(self, server_id: int, body: dict[str, Any]) -> PanelServer:
+        """``PATCH /servers/{id}/build`` with the complete build (``domain.server_state.build_body``)."""
+        response = await self._request("PATCH", f"/servers/{server_id}/build", route="/servers/{id}/build", json=body)
+        return PanelServer.of(response.json()["attributes"])
+
+    async def delete_server(self, server_id: int, *, force: bool = False) -> bool:
+        """``DELETE /servers/{id}`` (``/force`` only when an operator chose it): 204. A 404 means it is gone
+        already (a retried delete that succeeded before): False, which callers count as success."""
+        path, route = (
+            (f"/servers/{server_id}/force", "/servers/{id}/force")
+            if force
+            else (f"/servers/{server_id}", "/servers/{id}")
+        )
+        try:
+            await self._request("DELETE", path, route=route)
+        except PanelError as exc:
+            if exc.status == 404 and exc.code == "NotFoundHttpException":
+                return False
+            raise
+        return True
+
     # users --------------------------------------------------------------------------------------
 
     async def user_by_external_id(self, external_id: str) -> int | None:

@@ -18,7 +18,7 @@ from spawnpoint_contracts import OrderPaid
 from spawnpoint_kit.db import execute_sql
 
 from ..domain.provisioning import ProvisioningStatus
-from .tables import ProvisioningRow
+from .tables import ProvisioningRow, ServerStateRow
 
 _LEASE = sa.text(
     """
@@ -119,3 +119,24 @@ class ProvisioningRepository:
         """Refunded orders whose server is not confirmed suspended yet, each leased like an install check."""
         rows = (await execute_sql(self._session, _LEASE_TO_SUSPEND, {"limit": limit, "lease": lease_seconds})).all()
         return [r[0] for r in rows]
+
+
+class ServerStateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lock_or_create(self, row: ServerStateRow) -> ServerStateRow:
+        """The order's server state (``row`` inserted if it has none yet), locked until the transaction ends:
+        every desired-state delivery of the order, on every instance, waits here for the one before it."""
+        await self._session.exec(
+            insert(ServerStateRow).values(**row.model_dump()).on_conflict_do_nothing(index_elements=["order_id"])
+        )
+        locked = await self._session.get(ServerStateRow, row.order_id, with_for_update=True, populate_existing=True)
+        assert locked is not None  # just inserted or already there; rows are never deleted
+        return locked
+
+    async def lock(self, order_id: uuid.UUID) -> ServerStateRow | None:
+        return await self._session.get(ServerStateRow, order_id, with_for_update=True, populate_existing=True)
+
+    async def get(self, order_id: uuid.UUID) -> ServerStateRow | None:
+        return await self._session.get(ServerStateRow, order_id)

@@ -64,3 +64,31 @@ class ProvisioningRow(SQLModel, table=True):
     """When the panel confirmed the refunded order's server suspended (or that it is gone)."""
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
+
+
+class ServerStateRow(SQLModel, table=True):
+    """What the rental wants the order's server to be (``desired_*``, the highest version seen) and what
+    the panel was last confirmed to show (``applied_*``); ``domain.server_state`` converges the one to the
+    other. ``desired_event`` is the latest DesiredServerStateChanged as it arrived, sent to the work queue
+    again when convergence must resume (the install ended, a newer version arrived mid-way)."""
+
+    __tablename__ = "server_states"
+
+    order_id: uuid.UUID = Field(primary_key=True)
+    desired_state: str = Field(max_length=16)
+    desired_version: int
+    desired_reason: str = Field(max_length=32)
+    desired_limits: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
+    desired_event: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
+    applied_state: str | None = Field(default=None, max_length=16)
+    applied_version: int = Field(default=0)
+    applied_limits: dict[str, Any] | None = Field(default=None, sa_column=Column(postgresql.JSONB(), nullable=True))
+    attempts: int = Field(default=0)
+    broker_retries: int = Field(default=0)
+    replay_count: int = Field(default=0)
+    failed_version: int | None = Field(default=None, description="the version dead-lettered, until a replay")
+    failure_reason: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, sa_column=Column(sa.Text(), nullable=True))
+    waiting: str | None = Field(default=None, max_length=16, description="why convergence waits: install, server")
+    created_at: datetime = Field(default_factory=_now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=_now, sa_column=_ts())

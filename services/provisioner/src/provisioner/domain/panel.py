@@ -51,9 +51,14 @@ class PanelServer:
     status: str | None
     user: int
     node: int | None
+    limits: dict[str, Any] = field(default_factory=dict)
+    feature_limits: dict[str, Any] = field(default_factory=dict)
+    allocation: int | None = None
+    suspended: bool | None = None
 
     @classmethod
     def of(cls, attributes: dict[str, Any]) -> PanelServer:
+        limits = dict(attributes.get("limits") or {})
         return cls(
             id=int(attributes["id"]),
             uuid=str(attributes["uuid"]),
@@ -62,6 +67,10 @@ class PanelServer:
             status=attributes.get("status"),
             user=int(attributes["user"]),
             node=attributes.get("node"),
+            limits=limits,
+            feature_limits=dict(attributes.get("feature_limits") or {}),
+            allocation=attributes.get("allocation"),
+            suspended=attributes.get("suspended"),
         )
 
 
@@ -99,6 +108,14 @@ class Panel(Protocol):
     async def create_server(self, body: dict[str, Any]) -> PanelServer: ...
 
     async def suspend(self, server_id: int) -> None: ...
+
+    async def unsuspend(self, server_id: int) -> None: ...
+
+    async def update_build(self, server_id: int, body: dict[str, Any]) -> PanelServer: ...
+
+    async def delete_server(self, server_id: int, *, force: bool = False) -> bool:
+        """Delete the server; False when the panel had no such server (a retried delete that did succeed)."""
+        ...
 
     async def ensure_user(self, *, user_id: str, email: str) -> int: ...
 

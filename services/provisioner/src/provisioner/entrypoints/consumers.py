@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spawnpoint_contracts import OrderPaid, OrderRefunded
+from spawnpoint_contracts import DesiredServerStateChanged, OrderPaid, OrderRefunded
 from spawnpoint_kit.messaging.handlers import Subscription
 
-from ..queues import PROVISIONER_ORDER_PAID, PROVISIONER_ORDER_REFUNDED
+from ..queues import PROVISIONER_DESIRED_STATE, PROVISIONER_ORDER_PAID, PROVISIONER_ORDER_REFUNDED
+from ..service_layer.converge import ConvergeServer
 from ..service_layer.provision import CONSUMER, ProvisionOrderPaid
 from ..service_layer.refunded import on_order_refunded
 from ..service_layer.unit_of_work import ProvisionerUnitOfWork
@@ -34,5 +35,18 @@ def order_paid_subscription(
         {OrderPaid: [provision]},
         unit_of_work=unit_of_work,
         consumer=CONSUMER,
+        own_transactions=True,
+    )
+
+
+def desired_state_subscription(
+    converge: ConvergeServer, unit_of_work: Callable[[], ProvisionerUnitOfWork]
+) -> Subscription[ProvisionerUnitOfWork]:
+    """``provisioner.desired-state``: the panel made to match the rental (``service_layer/converge.py``).
+    No inbox: the same event sent again (an install ended, a replay) must converge again."""
+    return Subscription(
+        PROVISIONER_DESIRED_STATE,
+        {DesiredServerStateChanged: [converge]},
+        unit_of_work=unit_of_work,
         own_transactions=True,
     )

@@ -41,6 +41,7 @@ from spawnpoint_kit.logs import get_logger, log_context
 
 from ..domain.panel import Panel
 from ..domain.provisioning import PROVISIONING, ProvisioningStatus, ProvisioningTrigger
+from .converge import resend_message
 from .unit_of_work import ProvisionerUnitOfWork
 
 log = get_logger(__name__)
@@ -65,9 +66,11 @@ class InstallWatcher:
         poll_seconds: float,
         max_interval_seconds: float = 30.0,
         lease_seconds: float = 60.0,
+        desired_state_queue: str | None = None,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._panel = panel
+        self._desired_state_queue = desired_state_queue
         self._poll = poll_seconds
         self._max_interval = max_interval_seconds
         self._lease = lease_seconds
@@ -153,6 +156,16 @@ class InstallWatcher:
                 row.next_check_at = next_check
             await uow.commit()
 
+    async def _resume_convergence(self, uow: ProvisionerUnitOfWork, order_id: uuid.UUID) -> None:
+        """The install ended: a desired state that waited for it (a rental that lapsed meanwhile) goes back
+        to the desired-state queue, in this transaction (``service_layer.converge``)."""
+        if self._desired_state_queue is None:
+            return
+        state = await uow.server_states.lock(order_id)
+        if state is not None and state.applied_version < state.desired_version:
+            uow.send(resend_message(self._desired_state_queue, state))
+            log.info("install ended; converging the server to its desired state", desired=state.desired_state)
+
     async def _finish(self, order_id: uuid.UUID, *, failed: FailureReason | None = None, message: str = "") -> None:
         trigger = ProvisioningTrigger.INSTALLED if failed is None else ProvisioningTrigger.INSTALL_FAILED
         async with self._unit_of_work() as uow:
@@ -188,5 +201,6 @@ class InstallWatcher:
                 )
                 log.warning("installation failed", reason=failed.value, checks=row.install_checks)
             uow.publish(event)
+            await self._resume_convergence(uow, order_id)
             await uow.commit()
         INSTALL_OUTCOMES.labels(failed.value if failed else "installed").inc()

@@ -14,8 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spawnpoint_contracts import OrderPaid
 from spawnpoint_kit.unit_of_work import SqlUnitOfWork, UnitOfWork
 
-from ..adapters.repositories import ProvisioningRepository
-from ..adapters.tables import ProvisioningRow
+from ..adapters.repositories import ProvisioningRepository, ServerStateRepository
+from ..adapters.tables import ProvisioningRow, ServerStateRow
 
 
 class Provisionings(Protocol):
@@ -38,12 +38,22 @@ class Provisionings(Protocol):
         ...
 
 
+class ServerStates(Protocol):
+    async def lock_or_create(self, row: ServerStateRow) -> ServerStateRow: ...
+
+    async def lock(self, order_id: uuid.UUID) -> ServerStateRow | None: ...
+
+    async def get(self, order_id: uuid.UUID) -> ServerStateRow | None: ...
+
+
 class ProvisionerUnitOfWork(UnitOfWork):
     """What the provisioner's handlers and install watcher see."""
 
     provisionings: Provisionings
+    server_states: ServerStates
 
 
 class SqlProvisionerUnitOfWork(SqlUnitOfWork, ProvisionerUnitOfWork):
     def _repositories(self, session: AsyncSession) -> None:
         self.provisionings = ProvisioningRepository(session)
+        self.server_states = ServerStateRepository(session)
