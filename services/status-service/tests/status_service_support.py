@@ -12,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from spawnpoint_contracts import (
     Deploy,
+    DesiredServerState,
+    DesiredServerStateChanged,
+    DesiredServerStateChangedPayload,
     Event,
     FailureReason,
     FeatureLimits,
@@ -35,11 +38,26 @@ from spawnpoint_contracts import (
     ProvisioningReplayedPayload,
     ProvisioningRetryScheduled,
     ProvisioningRetryScheduledPayload,
+    RentalCause,
+    RentalChanged,
+    RentalChangedPayload,
+    RentalPhase,
+    ServerAction,
+    ServerActionFailed,
+    ServerActionFailedPayload,
     ServerCreated,
     ServerCreatedPayload,
     ServerInstalled,
     ServerInstalledPayload,
+    ServerResized,
+    ServerResizedPayload,
     ServerSpec,
+    ServerSuspended,
+    ServerSuspendedPayload,
+    ServerTerminated,
+    ServerTerminatedPayload,
+    ServerUnsuspended,
+    ServerUnsuspendedPayload,
     parse_event,
 )
 
@@ -48,6 +66,15 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def on(month: int, day: int, year: int = 2026) -> datetime:
+    """A day at midnight UTC (rental dates)."""
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+LIMITS = Limits(memory=2048, swap=0, disk=10240, io=500, cpu=200)
+FEATURES = FeatureLimits(databases=0, backups=1, allocations=1)
 
 
 def redelivered(event: Event) -> Event:
@@ -170,3 +197,98 @@ class OrderStory:
             **self._common(t, "provisioner", self._cause()),
             payload=ProvisioningReplayedPayload(replay_count=replay_count, source_queue="provisioner.order-paid.dlq"),
         )
+
+    # the rental (payment-service) and what the panel was made to show (provisioner) -------------------
+
+    def rental(
+        self,
+        version: int,
+        phase: RentalPhase,
+        cause: RentalCause,
+        *,
+        t: float | None = None,
+        kind: str = "subscription",
+        **fields: object,
+    ) -> RentalChanged:
+        """A RentalChanged; ``t`` defaults to one day per version after the order."""
+        payload: dict[str, object] = {
+            "version": version,
+            "phase": phase,
+            "cause": cause,
+            "kind": kind,
+            "plan_id": "starter",
+            "period_id": "monthly" if kind == "subscription" else "once-30d",
+            "subscription_id": "sub_test_1" if kind == "subscription" else None,
+            **fields,
+        }
+        return RentalChanged(
+            **self._common(86400.0 * version if t is None else t, "payment-service"),
+            payload=RentalChangedPayload.model_validate(payload),
+        )
+
+    def desired(
+        self, version: int, state: DesiredServerState, reason: RentalCause, *, t: float | None = None
+    ) -> DesiredServerStateChanged:
+        return DesiredServerStateChanged(
+            **self._common(86400.0 * version if t is None else t, "payment-service"),
+            payload=DesiredServerStateChangedPayload(
+                version=version, state=state, reason=reason, plan_id="starter", limits=LIMITS, feature_limits=FEATURES
+            ),
+        )
+
+    def suspended(self, desired_version: int, *, t: float | None = None, reason: str = "lapsed") -> ServerSuspended:
+        return ServerSuspended(
+            **self._panel_time(desired_version, t),
+            payload=ServerSuspendedPayload(server_id=42, desired_version=desired_version, reason=reason),
+        )
+
+    def unsuspended(
+        self, desired_version: int, *, t: float | None = None, reason: str = "recovered"
+    ) -> ServerUnsuspended:
+        return ServerUnsuspended(
+            **self._panel_time(desired_version, t),
+            payload=ServerUnsuspendedPayload(server_id=42, desired_version=desired_version, reason=reason),
+        )
+
+    def resized(self, desired_version: int, *, t: float | None = None, memory: int = 4096) -> ServerResized:
+        return ServerResized(
+            **self._panel_time(desired_version, t),
+            payload=ServerResizedPayload(
+                server_id=42,
+                desired_version=desired_version,
+                plan_id="pro",
+                limits=LIMITS.model_copy(update={"memory": memory}),
+                feature_limits=FEATURES,
+            ),
+        )
+
+    def terminated(self, desired_version: int, *, t: float | None = None) -> ServerTerminated:
+        return ServerTerminated(
+            **self._panel_time(desired_version, t),
+            payload=ServerTerminatedPayload(server_id=42, desired_version=desired_version),
+        )
+
+    def action_failed(
+        self,
+        action: ServerAction,
+        desired_version: int,
+        *,
+        t: float | None = None,
+        message: str = "Wings daemon on node wings-03 answered 502 (DaemonConnectionException)",
+    ) -> ServerActionFailed:
+        return ServerActionFailed(
+            **self._panel_time(desired_version, t),
+            payload=ServerActionFailedPayload(
+                action=action,
+                reason=f"{action.value}_failed",
+                message=message,
+                attempts=5,
+                replayable=True,
+                desired_version=desired_version,
+                server_id=42,
+                detail={"node": "wings-03"},
+            ),
+        )
+
+    def _panel_time(self, desired_version: int, t: float | None) -> dict[str, object]:
+        return self._common(86400.0 * desired_version + 60 if t is None else t, "provisioner")

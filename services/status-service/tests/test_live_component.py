@@ -19,9 +19,9 @@ import uvicorn
 from fastapi import FastAPI
 from httpx_sse import ServerSentEvent, aconnect_sse
 from sqlalchemy.ext.asyncio import AsyncEngine
-from status_service_support import OrderStory
+from status_service_support import OrderStory, on, redelivered
 
-from spawnpoint_contracts import Event
+from spawnpoint_contracts import Event, RentalCause, RentalPhase
 from spawnpoint_kit.auth import mint_token
 from spawnpoint_kit.testing import TcpLink, eventually
 from status_service.bootstrap import build_api
@@ -36,6 +36,7 @@ from status_service.service_layer.unit_of_work import SqlStatusUnitOfWork
 pytestmark = pytest.mark.component
 
 T = TypeVar("T")
+C, P = RentalCause, RentalPhase
 SECRET = "status-service-component-test-secret-0123456789"
 
 
@@ -449,3 +450,73 @@ async def test_a_stream_ends_when_the_token_that_opened_it_expires(live: Live, h
         async for text in response.aiter_text():
             seen += text
     assert "id: 1" in seen, "the stream answered, then ended by itself when its token expired"
+
+
+# the rental ----------------------------------------------------------------------------------------
+
+
+async def _ready(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> httpx.Response | None:
+    response = await _ok(http, url, headers)
+    return response if response is not None and response.json()["phase"] == "ready" else None
+
+
+async def test_a_rental_change_reaches_polls_streams_the_timeline_and_the_trail(
+    live: Live, http: httpx.AsyncClient
+) -> None:
+    s = OrderStory(user_id="olga")
+    await live.apply(s.created(), s.paid(), s.server_created(), s.installed())
+    url = f"/orders/{s.order_id}/status"
+    first = await eventually(lambda: _ready(http, url, token("olga")), what="the order ready")
+    assert first.json()["rental"] is None
+    etag = first.headers["etag"]
+    v1 = s.rental(1, P.ACTIVE, C.ACTIVATED, renews_at=on(12, 1))
+    v2 = s.rental(2, P.PAST_DUE, C.PAYMENT_FAILED, next_payment_attempt=on(12, 3), grace_until=on(12, 16))
+    lapsed, suspended = s.rental(3, P.LAPSED, C.LAPSED, terminate_at=on(12, 9)), s.suspended(3)
+
+    async with aconnect_sse(http, "GET", f"/orders/{s.order_id}/events", headers=token("olga")) as source:
+        frames = Frames(source)
+        [now] = await frames.take(1)
+        assert json.loads(now.data)["phase"] == "ready"
+        await live.apply(v2)
+        [woken] = await frames.take(1)
+        assert int(woken.id) == int(now.id) + 1
+        rental = json.loads(woken.data)["rental"]
+        assert (rental["phase"], rental["server_state"]) == ("past_due", "running")
+        assert rental["message"] == "Payment failed: we will try again on 3 Dec; your server keeps running until 16 Dec"
+        await live.apply(v1, redelivered(v2))  # late and doubled: nothing a customer can see
+        await live.apply(lapsed, suspended)
+        after = [json.loads(f.data)["rental"] for f in await frames.take(2)]
+        assert [(r["phase"], r["server_state"]) for r in after] == [
+            ("suspended", "running"),
+            ("suspended", "suspended"),
+        ]
+
+    async def changed() -> httpx.Response | None:
+        response = await http.get(url, headers={**token("olga"), "If-None-Match": etag})
+        return response if response.status_code == 200 else None
+
+    polled = await eventually(changed, what="a 200 once the rental changed")
+    body = polled.json()
+    assert (body["status"], body["phase"], body["connect_path"]) == ("CREATED", "ready", "/gameserver/a1b2c3d4")
+    assert body["rental"] == after[-1] and body["version"] == int(now.id) + 3
+    assert body["rental"]["terminate_at"] == "2026-12-09T00:00:00Z"
+    unchanged = await http.get(url, headers={**token("olga"), "If-None-Match": polled.headers["etag"]})
+    assert unchanged.status_code == 304
+
+    timeline = (await http.get(f"/orders/{s.order_id}/timeline", headers=token("olga"))).json()
+    assert [e["code"] for e in timeline["entries"]][4:] == [
+        "rental_activated",
+        "rental_payment_failed",
+        "rental_lapsed",
+        "server_suspended",
+    ]
+    trail = (await http.get(f"/operator/orders/{s.order_id}/trail", headers=token("ops", operator=True))).json()
+    by_id = {e["event_id"]: e for e in trail["events"]}
+    assert by_id[str(v2.event_id)]["deliveries"] == 2
+    assert "v3 lapsed (lapsed)" in by_id[str(lapsed.event_id)]["summary"]
+    assert trail["status"]["rental"] == body["rental"]
+    assert [c["rental"]["phase"] if c["rental"] else None for c in trail["changes"]][-3:] == [
+        "past_due",
+        "suspended",
+        "suspended",
+    ]

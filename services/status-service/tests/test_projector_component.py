@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
-from status_service_support import OrderStory, redelivered
+from status_service_support import OrderStory, on, redelivered
 from test_projection_properties import histories
 
-from spawnpoint_contracts import Event
+from spawnpoint_contracts import DesiredServerState, Event, RentalCause, RentalPhase
 from status_service.domain.projection import project
 from status_service.service_layer.handlers import apply_event
 from status_service.service_layer.projector import rebuild
@@ -156,4 +156,33 @@ async def test_rebuild_check_finds_drift_and_rebuild_repairs_it(
     assert lost_after["phase"] == "installing"
     assert await _rows(engine, "order_status", [orphan]) == []
     assert await _rows(engine, "order_status", [good.order_id]) == [good_before]
+    assert (await rebuild(unit_of_work)).identical
+
+
+async def test_rentals_in_any_order_store_the_newest_rental_and_rebuild_changes_nothing(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    C, P = RentalCause, RentalPhase
+    s = OrderStory()
+    events: list[Event] = [
+        s.created(),
+        s.paid(),
+        s.server_created(),
+        s.installed(),
+        s.rental(1, P.ACTIVE, C.ACTIVATED, renews_at=on(12, 1)),
+        s.rental(2, P.PAST_DUE, C.PAYMENT_FAILED, next_payment_attempt=on(12, 3), grace_until=on(12, 16)),
+        s.rental(3, P.LAPSED, C.LAPSED, terminate_at=on(12, 9)),
+        s.desired(3, DesiredServerState.SUSPENDED, C.LAPSED),
+        s.suspended(3),
+    ]
+    arrival = [*events, redelivered(events[5])]
+    random.Random(7).shuffle(arrival)
+    await _deliver(unit_of_work, arrival, 3)
+    expected = project(events)
+    assert expected is not None and expected.rental is not None
+    [row] = await _rows(engine, "order_status", [s.order_id])
+    assert row["rental"] == expected.rental.public()
+    assert row["rental"]["phase"] == "suspended" and row["rental"]["server_state"] == "suspended"
+    changes = await _rows(engine, "order_status_changes", [s.order_id])
+    assert changes[-1]["rental"] == row["rental"]
     assert (await rebuild(unit_of_work)).identical

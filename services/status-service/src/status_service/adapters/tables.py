@@ -3,8 +3,9 @@ them, and the log of the read model's visible changes.
 
 - ``order_events``: one row per distinct event, as it arrived (``seq`` is the arrival order, ``deliveries``
   counts redeliveries and duplicates). ``rebuild`` recomputes everything else from these rows alone.
-- ``order_status``: one row per order, what the polling API serves. ``version`` goes up by one on every
-  change a customer can see; the event stream uses it as its event id.
+- ``order_status``: one row per order, what the polling API serves (``rental`` holds the body's rental
+  object). ``version`` goes up by one on every change a customer can see; the event stream uses it as its
+  event id.
 - ``order_status_changes``: every version of every order, so a stream that reconnects with
   ``Last-Event-ID`` receives exactly the changes it missed, from any status-service process.
 """
@@ -56,6 +57,11 @@ class OrderStatusRow(SQLModel, table=True):
     server_id: str | None = Field(default=None, max_length=64)
     connect_path: str | None = Field(default=None, max_length=200)
     updated_at: datetime = Field(sa_column=_ts())
+    rental: dict[str, Any] | None = Field(
+        default=None,
+        sa_column=Column(postgresql.JSONB(), nullable=True),
+        description="The status body's ``rental`` object; null before the order's first RentalChanged.",
+    )
     decided_by: uuid.UUID | None = Field(default=None, description="The event that put the order in its phase.")
     last_event_id: uuid.UUID
     events_applied: int
@@ -76,4 +82,5 @@ class OrderStatusChangeRow(SQLModel, table=True):
     server_id: str | None = Field(default=None, max_length=64)
     connect_path: str | None = Field(default=None, max_length=200)
     updated_at: datetime = Field(sa_column=_ts())
+    rental: dict[str, Any] | None = Field(default=None, sa_column=Column(postgresql.JSONB(), nullable=True))
     changed_at: datetime = Field(sa_column=_ts(), description="When the change was committed.")

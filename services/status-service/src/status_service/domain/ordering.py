@@ -13,7 +13,14 @@ so related:
 4. OrderPaid comes before every provisioning event and every refund (nothing is provisioned or
    refunded before a payment);
 5. ServerInstalled comes after every other provisioning event (the attempt that succeeds is the last
-   one; nothing follows it).
+   one; nothing follows it);
+6. a RentalChanged comes after every RentalChanged of a lower version (payment-service bumps the version
+   under the rental's row lock), and a DesiredServerStateChanged of version v after the RentalChanged
+   events up to v (published in the same transaction, after them) and the desired states before it;
+7. a panel outcome (ServerSuspended, ServerUnsuspended, ServerResized, ServerTerminated,
+   ServerActionFailed) for ``desired_version`` v comes after the desired state v and every rental change
+   up to v (the provisioner acts on a decision once it is made), and all but a failure come after the
+   ServerCreated of the server they changed.
 
 Each event's *effective time* is the latest of its own ``occurred_at`` and its predecessors' effective
 times (a Lamport-style correction); ties are broken by causal depth (a cause before its effect), then
@@ -33,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from spawnpoint_contracts import (
+    DesiredServerStateChanged,
     Event,
     OrderCreated,
     OrderPaid,
@@ -42,8 +50,14 @@ from spawnpoint_contracts import (
     ProvisionFailed,
     ProvisioningReplayed,
     ProvisioningRetryScheduled,
+    RentalChanged,
+    ServerActionFailed,
     ServerCreated,
     ServerInstalled,
+    ServerResized,
+    ServerSuspended,
+    ServerTerminated,
+    ServerUnsuspended,
 )
 
 PROVISIONING_EVENTS: tuple[type[Event], ...] = (
@@ -54,6 +68,15 @@ PROVISIONING_EVENTS: tuple[type[Event], ...] = (
     ProvisioningReplayed,
 )
 """Facts about the server, all of which follow a payment."""
+
+PANEL_OUTCOMES: tuple[type[Event], ...] = (
+    ServerSuspended,
+    ServerUnsuspended,
+    ServerResized,
+    ServerTerminated,
+    ServerActionFailed,
+)
+"""What the panel was made to show (or could not be) after the server existed, each with a ``desired_version``."""
 
 _BEFORE_INSTALLED: tuple[type[Event], ...] = (
     ServerCreated,
@@ -86,7 +109,36 @@ def _domain_predecessors(event: Event, by_type: dict[type[Event], list[Event]]) 
     if isinstance(event, ServerInstalled):
         for kind in _BEFORE_INSTALLED:
             before += by_type.get(kind, [])
+    if isinstance(event, RentalChanged):
+        before += _rentals_up_to(by_type, event.payload.version - 1)
+    elif isinstance(event, DesiredServerStateChanged):
+        before += _rentals_up_to(by_type, event.payload.version)
+        before += _desired_up_to(by_type, event.payload.version - 1)
+    elif isinstance(event, PANEL_OUTCOMES):
+        version = _desired_version(event)
+        before += _rentals_up_to(by_type, version)
+        before += _desired_up_to(by_type, version)
+        if not isinstance(event, ServerActionFailed):
+            before += by_type.get(ServerCreated, [])
     return before
+
+
+def _rentals_up_to(by_type: dict[type[Event], list[Event]], version: int) -> list[Event]:
+    return [e for e in by_type.get(RentalChanged, []) if isinstance(e, RentalChanged) and e.payload.version <= version]
+
+
+def _desired_up_to(by_type: dict[type[Event], list[Event]], version: int) -> list[Event]:
+    return [
+        e
+        for e in by_type.get(DesiredServerStateChanged, [])
+        if isinstance(e, DesiredServerStateChanged) and e.payload.version <= version
+    ]
+
+
+def _desired_version(event: Event) -> int:
+    if isinstance(event, ServerSuspended | ServerUnsuspended | ServerResized | ServerTerminated | ServerActionFailed):
+        return event.payload.desired_version
+    return 0
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,11 @@ The rules, strongest first:
 ``updated_at`` is when the order entered its current phase: the (causally corrected) time of the fact
 that put it there. It does not move when an event arrives that changes nothing a customer can see.
 Customer messages never carry internal details (no panel errors, ids or reason codes).
+
+The rental events (``RentalChanged``, ``DesiredServerStateChanged`` and the panel outcomes) never change
+``status``, ``phase`` or ``message``: frontends switch on those. They decide the read model's ``rental``
+(``rental.py``: the highest rental version wins, and what the panel last confirmed), which is null until
+the first ``RentalChanged``.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from spawnpoint_contracts import (
 )
 
 from .ordering import PROVISIONING_EVENTS, Placed, place
+from .rental import RentalView, project_rental
 
 
 class Status(StrEnum):
@@ -163,6 +169,7 @@ class ReadModel:
     decided_by: uuid.UUID
     last_event_id: uuid.UUID
     events_applied: int
+    rental: RentalView | None = None
 
     @property
     def status(self) -> Status:
@@ -190,6 +197,7 @@ def project(events: Iterable[Event]) -> ReadModel | None:
         decided_by=decided_by.event.event_id,
         last_event_id=placed[-1].event.event_id,
         events_applied=len(placed),
+        rental=project_rental([p.event for p in placed]),
     )
 
 

@@ -41,6 +41,27 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
+class RentalOut(BaseModel):
+    phase: str = Field(
+        description="As the customer sees it: awaiting_payment, active, past_due, suspended (the rental lapsed, "
+        "or the panel shows the server suspended), cancelling or ended"
+    )
+    kind: str = Field(description="subscription or fixed_term")
+    plan_id: str
+    period_id: str
+    paid_through: datetime | None = Field(description="The end of the period paid for")
+    renews_at: datetime | None = Field(description="When the next payment is taken (an active subscription)")
+    ends_at: datetime | None = Field(description="When a cancelled rental stops running")
+    next_payment_attempt: datetime | None = Field(description="While past due: when the card is tried again")
+    grace_until: datetime | None = Field(description="While past due: the server keeps running at least until then")
+    terminate_at: datetime | None = Field(description="Suspended or ended: when the server and its files are deleted")
+    server_state: str | None = Field(
+        description="running, suspended or terminated as the panel last confirmed it; null until it confirmed "
+        "an installed server"
+    )
+    message: str = Field(description="What to tell the customer about the rental, in their words")
+
+
 class StatusOut(BaseModel):
     order_id: uuid.UUID
     status: str = Field(description="PENDING, PAID, CREATED or FAILED (what frontends switch on)")
@@ -54,6 +75,7 @@ class StatusOut(BaseModel):
     updated_at: datetime = Field(description="When the order entered its current phase")
     version: int = Field(description="Grows by one with every visible change; the event stream's event id")
     poll_after_seconds: int = Field(description="Suggested wait before the next poll (also the Retry-After header)")
+    rental: RentalOut | None = Field(description="The server's rental; null until payment-service reported one")
 
 
 async def _visible_or_404(queries: StatusQueries, order_id: uuid.UUID, principal: Principal) -> Snapshot:
@@ -150,7 +172,12 @@ class TimelineEntryOut(BaseModel):
     code: str = Field(
         description="Stable code to switch on: order_placed, payment_pending, payment_received, "
         "payment_failed, payment_expired, refunded, server_created, server_ready, server_error, "
-        "retrying, retried_by_support"
+        "retrying, retried_by_support; rental_<cause> (rental_activated, rental_renewed, "
+        "rental_payment_failed, rental_payment_action_required, rental_recovered, "
+        "rental_cancellation_scheduled, rental_cancellation_undone, rental_lapsed, rental_refunded, "
+        "rental_dispute_opened, rental_dispute_won, rental_dispute_lost, rental_plan_changed, "
+        "rental_termination_warning, rental_ended); server_suspended, server_unsuspended, server_resized, "
+        "server_terminated, server_action_failed"
     )
     title: str
     detail: str | None = None
@@ -211,6 +238,7 @@ class TrailChangeOut(BaseModel):
     server_id: str | None
     updated_at: datetime
     changed_at: datetime | None
+    rental: RentalOut | None = None
 
 
 class TrailCountsOut(BaseModel):
@@ -307,6 +335,7 @@ def _trail(order_id: uuid.UUID, stored: list[Any], current: Snapshot | None, cha
                 server_id=c.server_id,
                 updated_at=c.updated_at,
                 changed_at=c.changed_at,
+                rental=RentalOut.model_validate(c.rental) if c.rental is not None else None,
             )
             for c in changes
         ],

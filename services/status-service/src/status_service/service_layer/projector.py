@@ -9,9 +9,10 @@ commits. ``rebuild`` runs exactly the same recomputation over every order, so it
 incremental projection gave: it rewrites a row only where the two differ (a projection bug fixed since),
 and then bumps its version like any other change.
 
-A change a customer can see bumps the row's ``version``, is logged in ``order_status_changes`` and is
-announced with ``pg_notify`` in the same transaction: PostgreSQL delivers the notification at commit,
-to every status-service process, so caches and streams never learn of a change that was rolled back.
+A change a customer can see (the ``rental`` object included) bumps the row's ``version``, is logged in
+``order_status_changes`` and is announced with ``pg_notify`` in the same transaction: PostgreSQL delivers
+the notification at commit, to every status-service process, so caches and streams never learn of a
+change that was rolled back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from spawnpoint_contracts import Event
 from spawnpoint_kit.logs import get_logger
@@ -100,6 +102,10 @@ async def reproject(
     return outcomes
 
 
+def _rental(model: ReadModel) -> dict[str, Any] | None:
+    return model.rental.public() if model.rental is not None else None
+
+
 def _visible(row: OrderStatusRow | ReadModel) -> tuple[object, ...]:
     if isinstance(row, ReadModel):
         return (
@@ -110,8 +116,18 @@ def _visible(row: OrderStatusRow | ReadModel) -> tuple[object, ...]:
             row.server_id,
             row.connect_path,
             row.updated_at,
+            _rental(row),
         )
-    return (row.user_id, row.status, row.phase, row.message, row.server_id, row.connect_path, row.updated_at)
+    return (
+        row.user_id,
+        row.status,
+        row.phase,
+        row.message,
+        row.server_id,
+        row.connect_path,
+        row.updated_at,
+        row.rental,
+    )
 
 
 def _bookkeeping(row: OrderStatusRow | ReadModel) -> tuple[object, ...]:
@@ -155,6 +171,7 @@ async def _store_model(
     row.server_id = model.server_id
     row.connect_path = model.connect_path
     row.updated_at = model.updated_at
+    row.rental = _rental(model)
     row.decided_by = model.decided_by
     row.last_event_id = model.last_event_id
     row.events_applied = model.events_applied
@@ -174,6 +191,7 @@ async def _store_model(
                 server_id=row.server_id,
                 connect_path=row.connect_path,
                 updated_at=row.updated_at,
+                rental=row.rental,
                 changed_at=changed_at,
             ),
             snapshot.to_notify(),

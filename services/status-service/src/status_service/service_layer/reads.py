@@ -34,6 +34,7 @@ _STATUS_COLUMNS = (
     col(OrderStatusRow.server_id),
     col(OrderStatusRow.connect_path),
     col(OrderStatusRow.updated_at),
+    col(OrderStatusRow.rental),
 )
 
 

@@ -6,7 +6,7 @@ and the Server-Sent Events frame are each encoded once, lazily, and reused. That
 down to a dictionary lookup and a change reaching a thousand streams down to a thousand socket writes.
 
 The ETag is a hash of the body: equal bodies have equal ETags in every process, before and after a
-rebuild, and any change a customer could see changes it.
+rebuild, and any change a customer could see (the ``rental`` object included) changes it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Snapshot:
         "message",
         "order_id",
         "phase",
+        "rental",
         "server_id",
         "status",
         "updated_at",
@@ -58,6 +59,7 @@ class Snapshot:
         connect_path: str | None,
         updated_at: datetime,
         changed_at: datetime | None = None,
+        rental: dict[str, Any] | None = None,
     ) -> None:
         self.order_id = order_id
         self.user_id = user_id
@@ -69,6 +71,7 @@ class Snapshot:
         self.connect_path = connect_path
         self.updated_at = updated_at
         self.changed_at = changed_at
+        self.rental = rental
         self._body: bytes | None = None
         self._etag: str | None = None
         self._sse: bytes | None = None
@@ -90,6 +93,7 @@ class Snapshot:
             connect_path=row.connect_path,
             updated_at=row.updated_at,
             changed_at=changed_at if changed_at is not None else getattr(row, "changed_at", None),
+            rental=row.rental,
         )
 
     # the polling and streaming representation ------------------------------------------------------
@@ -110,6 +114,7 @@ class Snapshot:
             "updated_at": iso(self.updated_at),
             "version": self.version,
             "poll_after_seconds": self.poll_after,
+            "rental": self.rental,
         }
 
     @property
@@ -148,6 +153,7 @@ class Snapshot:
                 "c": self.connect_path,
                 "t": iso(self.updated_at),
                 "at": iso(self.changed_at) if self.changed_at else None,
+                "r": self.rental,
             },
             separators=(",", ":"),
         )
@@ -166,4 +172,5 @@ class Snapshot:
             connect_path=data["c"],
             updated_at=datetime.fromisoformat(data["t"]),
             changed_at=datetime.fromisoformat(data["at"]) if data.get("at") else None,
+            rental=data.get("r"),
         )
