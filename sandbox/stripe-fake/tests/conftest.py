@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,11 @@ import stripe
 
 from stripe_fake.config import FakeConfig
 from stripe_fake.testing import FakeStripeControl, FakeStripeServer, WebhookReceiver
+
+# --import-mode=importlib does not put this folder on sys.path; the billing helpers module lives here.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from stripe_fake_support import BillingKit
 
 TEST_SECRET = "whsec_contract_tests"
 
@@ -91,6 +97,12 @@ def params_for(control: FakeStripeControl) -> SessionParams:
         return session_params(order_id, now=control.now(), **overrides)
 
     return build
+
+
+@pytest.fixture
+def billing(client: stripe.StripeClient, control: FakeStripeControl) -> BillingKit:
+    """Billing helpers bound to the SDK client and the control API."""
+    return BillingKit(client, control)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

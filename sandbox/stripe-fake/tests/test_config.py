@@ -55,3 +55,24 @@ def test_bad_values_exit_with_usage() -> None:
         config_from_args(["--max-attempts", "0"], {})
     with pytest.raises(SystemExit):
         config_from_args([], {"STRIPE_FAKE_PORT": "nope"})
+
+
+def test_billing_knobs_from_environment() -> None:
+    env = {
+        "STRIPE_FAKE_DUNNING_RETRY_DAYS": "1, 2.5",
+        "STRIPE_FAKE_DUNNING_SUBSCRIPTION_ACTION": "unpaid",
+        "STRIPE_FAKE_DUNNING_INVOICE_ACTION": "uncollectible",
+        "STRIPE_FAKE_TEST_CLOCK_ADVANCE_SECONDS": "0.5",
+    }
+    config = config_from_args([], env)
+    settings = config.billing_settings()
+    assert settings.retry_days == (1.0, 2.5)
+    assert (settings.subscription_action, settings.invoice_action) == ("unpaid", "uncollectible")
+    assert settings.test_clock_advance_seconds == 0.5
+    defaults = FakeConfig().billing_settings()
+    assert (defaults.retry_days, defaults.subscription_action, defaults.invoice_action) == ((1, 3, 5), "cancel", "open")
+    assert config_from_args(["--dunning-retry-days", "none"], {}).dunning_retry_days == ()
+    with pytest.raises(SystemExit):
+        config_from_args(["--dunning-subscription-action", "explode"], {})
+    with pytest.raises(SystemExit):
+        config_from_args(["--dunning-retry-days", "3,1"], {})

@@ -63,7 +63,7 @@ def test_missing_session_is_404_resource_missing(client: stripe.StripeClient) ->
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/v1/customers"),
+        ("GET", "/v1/coupons"),
         ("DELETE", "/v1/checkout/sessions/cs_test_x"),
         ("GET", "/v1/checkout/sessions/cs_test_x/expire"),
         ("POST", "/v1/payment_intents/pi_x"),

@@ -1,4 +1,4 @@
-"""Stripe stand-in: a fake of the Stripe API for Spawnpoint's offline development and tests.
+"""Stripe stand-in: a fake of the Stripe API (payments and Billing) for Spawnpoint's offline development and tests.
 
 ``create_app(config)`` builds the FastAPI app; ``python -m stripe_fake`` serves it with uvicorn.
 """

@@ -69,7 +69,7 @@ def create_app(config: FakeConfig | None = None) -> StripeFakeApp:
 
     app = StripeFakeApp(
         title="Stripe stand-in",
-        description="Checkout Sessions, refunds and signed webhooks, plus a /_fake test-control API.",
+        description="Checkout Sessions, Billing, refunds and signed webhooks, plus a /_fake test-control API.",
         version="0.1.0",
         lifespan=lifespan,
     )

@@ -5,11 +5,14 @@ PaymentIntent (deferred creation); paying completes it and creates the PaymentIn
 completes it ``unpaid`` until the async result; expiry (by ``expire`` or by time, checked lazily on
 access, by a periodic sweep and when the fake clock moves) happens once and emits
 ``checkout.session.expired`` once. A declined card leaves the session open and emits nothing.
+
+In ``mode=subscription`` (billing wired in) paying creates the customer (unless one was given), the
+subscription and its first invoice instead of a PaymentIntent; see ``billing.checkout``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stripe_fake import ids
 from stripe_fake.checkout_params import CLIENT_SECRET_UI_MODES, parse_create
@@ -22,6 +25,9 @@ from stripe_fake.listing import LIST_PARAMS, created_filter, paginate
 from stripe_fake.models import Charge, CheckoutSession, LineItem, PaymentIntent
 from stripe_fake.params import opt_enum, opt_str, reject_unknown, str_list
 from stripe_fake.store import Store
+
+if TYPE_CHECKING:
+    from stripe_fake.billing.checkout import CheckoutBilling
 
 EXPANDABLE_NULLS = frozenset({"customer", "invoice", "subscription", "setup_intent", "payment_link"})
 EXPANDABLE = frozenset({"line_items", "payment_intent", "payment_intent.latest_charge"}) | EXPANDABLE_NULLS
@@ -55,23 +61,24 @@ ASYNC_FAILURE_ERROR: dict[str, Any] = {
 class CheckoutService:
     """Checkout Session operations over the shared store."""
 
-    def __init__(self, store: Store, clock: FakeClock, emit: Emitter) -> None:
+    def __init__(self, store: Store, clock: FakeClock, emit: Emitter, billing: CheckoutBilling | None = None) -> None:
         self._store = store
         self._clock = clock
         self._emit = emit
+        self._billing = billing
 
     # --- API -------------------------------------------------------------------------------------
 
     def create(self, ctx: ApiContext) -> dict[str, Any]:
         """``POST /v1/checkout/sessions``."""
-        spec = parse_create(ctx.params, ctx.now_int)
+        spec = parse_create(ctx.params, ctx.now_int, self._billing)
         self._check_expand(spec.expand)
         session_id = ids.checkout_session_id()
         items = [
             LineItem(
                 id=ids.new_id("li_1", 23),
-                price_id=ids.new_id("price_1", 23),
-                product_id=ids.new_id("prod_", 14),
+                price_id=item.price.id if item.price is not None else ids.new_id("price_1", 23),
+                product_id=item.price.product if item.price is not None else ids.new_id("prod_", 14),
                 description=item.description,
                 currency=item.currency,
                 unit_amount=item.unit_amount,
@@ -80,10 +87,20 @@ class CheckoutService:
                 amount=item.amount,
                 metadata=item.metadata,
                 created=ctx.now_int,
+                price_obj=item.price,
             )
             for item in spec.line_items
         ]
-        total = sum(item.amount for item in items)
+        if self._billing is not None:
+            for spec_item in spec.line_items:
+                if spec_item.new_price and spec_item.price is not None:
+                    self._billing.store_inline(spec_item.price, spec_item.new_product)
+        sub_data = spec.subscription_data
+        trial = sub_data is not None and (sub_data.trial_period_days is not None or sub_data.trial_end is not None)
+        total = sum(
+            0 if trial and item.price_obj is not None and item.price_obj.recurring is not None else item.amount
+            for item in items
+        )
         session = CheckoutSession(
             id=session_id,
             mode=spec.mode,
@@ -114,6 +131,11 @@ class CheckoutService:
             line_items=items,
             payment_intent_metadata=spec.payment_intent_metadata,
             payment_intent_description=spec.payment_intent_description,
+            customer_id=spec.customer,
+            subscription_metadata=dict(sub_data.metadata) if sub_data is not None else {},
+            trial_period_days=sub_data.trial_period_days if sub_data is not None else None,
+            trial_end=sub_data.trial_end if sub_data is not None else None,
+            subscription_description=sub_data.description if sub_data is not None else None,
         )
         self._store.add_session(session)
         return self.render(session, spec.expand)
@@ -150,13 +172,15 @@ class CheckoutService:
         status = opt_enum(params, "status", ["complete", "expired", "open"])
         payment_intent = opt_str(params, "payment_intent")
         customer = opt_str(params, "customer")
+        subscription = opt_str(params, "subscription")
         in_range = created_filter(params)
         sessions = [
             s
             for s in reversed(self._store.sessions.values())
             if (status is None or s.status == status)
             and (payment_intent is None or s.payment_intent_id == payment_intent)
-            and customer is None
+            and (customer is None or s.customer_id == customer)
+            and (subscription is None or s.subscription_id == subscription)
             and in_range(s.created)
         ]
         return paginate(
@@ -183,7 +207,14 @@ class CheckoutService:
 
     # --- control API (what the customer does on the Checkout page) -------------------------------
 
-    def pay(self, session_id: str, outcome: str, email: str | None, name: str | None) -> CheckoutSession:
+    def pay(
+        self,
+        session_id: str,
+        outcome: str,
+        email: str | None,
+        name: str | None,
+        payment_method: str | None = None,
+    ) -> CheckoutSession:
         """Simulate the customer submitting the embedded form: paid, delayed method, or declined card."""
         session = self.get(session_id)
         if session.status != "open":
@@ -192,6 +223,8 @@ class CheckoutService:
                 "(only `open` sessions accept a payment).",
                 "session",
             )
+        if session.mode == "subscription":
+            return self._pay_subscription(session, outcome, email, name, payment_method)
         now = self._clock.now_int()
         intent = self._payment_intent_for(session, now)
         charge = Charge(
@@ -217,6 +250,35 @@ class CheckoutService:
         session.payment_status = "paid" if outcome == "paid" else "unpaid"
         session.completed_at = now
         session.customer_details = _customer_details(email or session.customer_email, name)
+        self._emit_session("checkout.session.completed", session, AUTOMATIC)
+        return session
+
+    def _pay_subscription(
+        self, session: CheckoutSession, outcome: str, email: str | None, name: str | None, payment_method: str | None
+    ) -> CheckoutSession:
+        """Scenario A (or A′ with a trial); a card that cannot be charged leaves the session open."""
+        billing = self._billing
+        assert billing is not None
+        if outcome == "delayed":
+            raise invalid_request(
+                "Subscription-mode sessions are paid by card in the stand-in: use the outcome `paid` (with a "
+                "`payment_method`) or `declined`.",
+                "outcome",
+            )
+        if outcome == "declined" or not billing.can_pay(payment_method):
+            return session
+        details_email = email or session.customer_email
+        if session.customer_id is not None:
+            details_email = details_email or billing.customer_email(session.customer_id)
+        details = _customer_details(details_email, name)
+        done = billing.complete(session, payment_method=payment_method, email=details["email"], name=details["name"])
+        session.customer_id = done.customer.id
+        session.subscription_id = done.subscription_id
+        session.invoice_id = done.invoice_id
+        session.status = "complete"
+        session.payment_status = "paid" if done.amount_paid > 0 else "no_payment_required"
+        session.completed_at = self._clock.now_int()
+        session.customer_details = details
         self._emit_session("checkout.session.completed", session, AUTOMATIC)
         return session
 
@@ -286,6 +348,14 @@ class CheckoutService:
                 charge = self._store.charges.get(intent.latest_charge or "")
                 intent_obj["latest_charge"] = charge.to_dict() if charge is not None else None
             obj["payment_intent"] = intent_obj
+        if self._billing is not None:
+            for kind, object_id in (
+                ("customer", session.customer_id),
+                ("subscription", session.subscription_id),
+                ("invoice", session.invoice_id),
+            ):
+                if kind in wanted and object_id is not None:
+                    obj[kind] = self._billing.expand(kind, object_id)
         return obj
 
     def _check_expand(self, expand: list[str]) -> None:

@@ -1,8 +1,9 @@
 """Validation of ``POST /v1/checkout/sessions`` parameters.
 
 The rules are the ones the payment flow depends on (see the reference's "Fake Stripe contract"):
-payment mode only, the dahlia+ ``ui_mode`` values (``embedded``/``hosted``/``custom`` are refused),
-``price_data`` line items, ``return_url`` for embedded pages and no ``success_url``/``cancel_url`` there,
+``payment`` mode, and ``subscription`` mode when billing is wired in (``setup`` is refused), the
+dahlia+ ``ui_mode`` values (``embedded``/``hosted``/``custom`` are refused), ``price_data`` line items
+(or catalogue ``price`` ids), ``return_url`` for embedded pages and no ``success_url``/``cancel_url`` there,
 ``expires_at`` between 30 minutes and 24 hours ahead on the fake clock, and metadata limits. Unknown
 parameters are refused as Stripe does; the allowed names are those of stripe 16.1.0's
 ``SessionCreateParams`` (API version 2026-10-28.endive, where ``payment_method_types`` no longer exists).
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import decimal
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from stripe_fake.billing.objects import Price, Product
 from stripe_fake.errors import StripeError, invalid_enum, invalid_request, missing_param, resource_missing
 from stripe_fake.forms import Params, param_name
 from stripe_fake.params import (
@@ -119,13 +121,58 @@ PAYMENT_INTENT_DATA_PARAMS = frozenset(
     }
 )
 
+SUBSCRIPTION_DATA_PARAMS = frozenset(
+    {
+        "application_fee_percent",
+        "billing_cycle_anchor",
+        "billing_cycle_anchor_config",
+        "billing_mode",
+        "default_tax_rates",
+        "description",
+        "invoice_settings",
+        "metadata",
+        "on_behalf_of",
+        "pending_invoice_item_interval",
+        "proration_behavior",
+        "transfer_data",
+        "trial_end",
+        "trial_period_days",
+        "trial_settings",
+    }
+)
+MIN_TRIAL_END_SECONDS = 48 * 3600
+MAX_TRIAL_DAYS = 730
+INVOICE_CREATION_MESSAGE = (
+    "You can only enable invoice creation when `mode` is set to `payment`. Invoices are created automatically "
+    "when `mode` is set to `subscription`, and are unsupported when set to `setup`. To learn more visit "
+    "https://stripe.com/docs/payments/checkout/post-payment-invoices."
+)
+
 _CURRENCY = re.compile(r"[a-z]{3}")
+
+
+class CheckoutCatalog(Protocol):
+    """What Checkout needs from billing: prices, products and customers (see ``billing.checkout``)."""
+
+    def price(self, price_id: str, param: str) -> Price:
+        """A catalogue price, or a 400 ``resource_missing`` naming ``param``."""
+
+    def product(self, product_id: str, param: str) -> Product:
+        """A catalogue product, or a 400 ``resource_missing`` naming ``param``."""
+
+    def inline_price(self, data: dict[str, Any], prefix: str, at: int) -> tuple[Price, Product | None]:
+        """A ``price_data`` hash as a new (not yet stored) price and, for ``product_data``, product."""
+
+    def has_customer(self, customer_id: str) -> bool:
+        """Whether the customer exists."""
+
+
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True, slots=True)
 class LineItemSpec:
-    """A validated line item."""
+    """A validated line item (``price`` is set for catalogue and subscription-mode prices)."""
 
     description: str
     currency: str
@@ -134,6 +181,19 @@ class LineItemSpec:
     quantity: int
     amount: int
     metadata: dict[str, str]
+    price: Price | None = None
+    new_product: Product | None = None
+    new_price: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionDataSpec:
+    """Validated ``subscription_data`` (what the subscription inherits)."""
+
+    metadata: dict[str, str] = field(default_factory=dict)
+    trial_period_days: int | None = None
+    trial_end: int | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,21 +220,37 @@ class SessionSpec:
     payment_intent_metadata: dict[str, str]
     payment_intent_description: str | None
     expand: list[str]
+    customer: str | None = None
+    subscription_data: SubscriptionDataSpec | None = None
 
 
-def parse_create(params: Params, now: int) -> SessionSpec:
+def parse_create(params: Params, now: int, catalog: CheckoutCatalog | None = None) -> SessionSpec:
     """Validate create parameters against ``now`` (fake clock) or raise a Stripe 400."""
     reject_unknown(params, CREATE_PARAMS)
     mode = opt_enum(params, "mode", MODES)
     if mode is None:
         raise missing_param("mode")
-    if mode != "payment":
-        raise invalid_request(f"The Stripe stand-in only supports `mode=payment` (got `{mode}`).", "mode")
+    supported = ("payment", "subscription") if catalog is not None else ("payment",)
+    if mode not in supported:
+        modes = " or ".join(f"`mode={m}`" for m in supported)
+        raise invalid_request(f"The Stripe stand-in only supports {modes} (got `{mode}`).", "mode")
     ui_mode = opt_str(params, "ui_mode") or "hosted_page"
     if ui_mode not in UI_MODES:
         raise invalid_enum("ui_mode", ui_mode, UI_MODES)
+    subscription_data: SubscriptionDataSpec | None = None
+    if mode == "subscription":
+        for name, message in (
+            ("customer_creation", "`customer_creation` can only be used in `payment` mode."),
+            ("invoice_creation", INVOICE_CREATION_MESSAGE),
+            ("payment_intent_data", "You can not pass `payment_intent_data` in `subscription` mode."),
+        ):
+            if opt_present(params, name):
+                raise invalid_request(message, name)
+        subscription_data = _subscription_data(params, now)
 
-    items = _line_items(params)
+    items = _line_items(params, mode, catalog, now)
+    if mode == "subscription":
+        _check_recurring(items)
     currencies = {item.currency for item in items}
     if len(currencies) > 1:
         raise invalid_request(
@@ -201,8 +277,12 @@ def parse_create(params: Params, now: int) -> SessionSpec:
     if customer_email is not None and not _EMAIL.fullmatch(customer_email):
         raise invalid_request(f"Invalid email address: {customer_email}", "customer_email")
     customer = opt_str(params, "customer")
-    if customer is not None:
+    if customer is not None and (catalog is None or not catalog.has_customer(customer)):
         raise resource_missing("customer", customer, "customer", status=400)
+    if customer is not None and customer_email is not None:
+        raise invalid_request(
+            "You may only specify one of these parameters: customer, customer_email.", "customer_email"
+        )
     allowed_types = str_list(params, "allowed_payment_method_types") or None
 
     return SessionSpec(
@@ -222,14 +302,52 @@ def parse_create(params: Params, now: int) -> SessionSpec:
         locale=opt_str(params, "locale"),
         submit_type=opt_str(params, "submit_type"),
         billing_address_collection=opt_str(params, "billing_address_collection"),
-        customer_creation=opt_str(params, "customer_creation") or "if_required",
+        customer_creation=None if mode == "subscription" else opt_str(params, "customer_creation") or "if_required",
         payment_intent_metadata=pi_metadata,
         payment_intent_description=pi_description,
         expand=str_list(params, "expand"),
+        customer=customer,
+        subscription_data=subscription_data,
     )
 
 
-def _line_items(params: Params) -> list[LineItemSpec]:
+def _subscription_data(params: Params, now: int) -> SubscriptionDataSpec:
+    data = opt_dict(params, "subscription_data") or {}
+    reject_unknown(data, SUBSCRIPTION_DATA_PARAMS, "subscription_data")
+    one_of(data, "trial_period_days", "trial_end", "subscription_data")
+    days = opt_int(data, "trial_period_days", "subscription_data[trial_period_days]", minimum=1)
+    if days is not None and days > MAX_TRIAL_DAYS:
+        raise invalid_request(
+            f"`subscription_data[trial_period_days]` can be at most {MAX_TRIAL_DAYS}.",
+            "subscription_data[trial_period_days]",
+        )
+    trial_end = opt_int(data, "trial_end", "subscription_data[trial_end]")
+    if trial_end is not None and trial_end < now + MIN_TRIAL_END_SECONDS:
+        raise invalid_request(
+            "`subscription_data[trial_end]` must be at least 48 hours in the future.", "subscription_data[trial_end]"
+        )
+    return SubscriptionDataSpec(
+        metadata=metadata(data, "metadata", "subscription_data[metadata]"),
+        trial_period_days=days,
+        trial_end=trial_end,
+        description=opt_str(data, "description", "subscription_data[description]"),
+    )
+
+
+def _check_recurring(items: list[LineItemSpec]) -> None:
+    """Subscription mode needs a recurring price, and every recurring price must bill alike."""
+    recurring = [i.price.recurring for i in items if i.price is not None and i.price.recurring is not None]
+    if not recurring:
+        raise invalid_request(
+            "You must provide at least one recurring price in `subscription` mode when using prices.", "line_items"
+        )
+    if len({(r.interval, r.interval_count) for r in recurring}) > 1:
+        raise invalid_request(
+            "Checkout does not support multiple prices with different billing intervals.", "line_items"
+        )
+
+
+def _line_items(params: Params, mode: str, catalog: CheckoutCatalog | None, now: int) -> list[LineItemSpec]:
     raw = opt_list(params, "line_items")
     if not raw:
         raise missing_param("line_items")
@@ -237,10 +355,10 @@ def _line_items(params: Params) -> list[LineItemSpec]:
         raise invalid_request(
             f"`line_items` can contain at most {MAX_LINE_ITEMS} items; you passed {len(raw)}.", "line_items"
         )
-    return [_line_item(item, index) for index, item in enumerate(raw)]
+    return [_line_item(item, index, mode, catalog, now) for index, item in enumerate(raw)]
 
 
-def _line_item(item: Any, index: int) -> LineItemSpec:
+def _line_item(item: Any, index: int, mode: str, catalog: CheckoutCatalog | None, now: int) -> LineItemSpec:
     prefix = param_name("line_items", index)
     if not isinstance(item, dict):
         raise invalid_request("Invalid hash", prefix)
@@ -248,8 +366,19 @@ def _line_item(item: Any, index: int) -> LineItemSpec:
     one_of(item, "price", "price_data", prefix)
     price = opt_str(item, "price", f"{prefix}[price]")
     if price is not None:
-        raise resource_missing("price", price, f"{prefix}[price]", status=400)
+        if catalog is None:
+            raise resource_missing("price", price, f"{prefix}[price]", status=400)
+        return _catalog_item(item, prefix, mode, catalog.price(price, f"{prefix}[price]"), catalog, None, is_new=False)
     price_data = opt_dict(item, "price_data", f"{prefix}[price_data]")
+    if (
+        price_data is not None
+        and catalog is not None
+        and (mode == "subscription" or opt_present(price_data, "product"))
+    ):
+        if mode == "payment" and opt_present(price_data, "recurring"):
+            raise _recurring_in_payment_mode(f"{prefix}[price_data][recurring]")
+        new_price, new_product = catalog.inline_price(price_data, f"{prefix}[price_data]", now)
+        return _catalog_item(item, prefix, mode, new_price, catalog, new_product, is_new=True)
     if price_data is None:
         raise invalid_request(
             f"You must specify either `price` or `price_data` in `{prefix}`.", f"{prefix}[price_data]"
@@ -276,11 +405,7 @@ def _price_data(data: dict[str, Any], prefix: str) -> tuple[str, str, int, decim
     if not _CURRENCY.fullmatch(currency):
         raise invalid_request(f"Invalid currency: {currency}.", f"{prefix}[currency]")
     if opt_present(data, "recurring"):
-        raise invalid_request(
-            "You specified `payment` mode but passed a recurring price. Either switch to `subscription` "
-            "mode or use only one-time prices.",
-            f"{prefix}[recurring]",
-        )
+        raise _recurring_in_payment_mode(f"{prefix}[recurring]")
     one_of(data, "product", "product_data", prefix)
     product = opt_str(data, "product", f"{prefix}[product]")
     if product is not None:
@@ -310,6 +435,49 @@ def _price_data(data: dict[str, Any], prefix: str) -> tuple[str, str, int, decim
         raise invalid_request("This value must be greater than or equal to 0.", f"{prefix}[unit_amount_decimal]")
     rounded = int(unit_decimal.to_integral_value(rounding=decimal.ROUND_HALF_EVEN))
     return name, currency, rounded, unit_decimal
+
+
+def _recurring_in_payment_mode(param: str) -> StripeError:
+    return invalid_request(
+        "You specified `payment` mode but passed a recurring price. Either switch to `subscription` "
+        "mode or use only one-time prices.",
+        param,
+    )
+
+
+def _catalog_item(
+    item: dict[str, Any],
+    prefix: str,
+    mode: str,
+    price: Price,
+    catalog: CheckoutCatalog,
+    new_product: Product | None,
+    *,
+    is_new: bool,
+) -> LineItemSpec:
+    """A line item priced by a catalogue (or inline, ``is_new``) Price object."""
+    if mode == "payment" and price.recurring is not None:
+        raise _recurring_in_payment_mode(f"{prefix}[price]")
+    if not is_new and not price.active:
+        raise invalid_request(
+            "The price specified is inactive. This field only accepts active prices.", f"{prefix}[price]"
+        )
+    quantity = opt_int(item, "quantity", f"{prefix}[quantity]", minimum=1)
+    if quantity is None:
+        raise missing_param(f"{prefix}[quantity]")
+    product = new_product or catalog.product(price.product, f"{prefix}[price]")
+    return LineItemSpec(
+        description=product.name,
+        currency=price.currency,
+        unit_amount=price.unit_amount,
+        unit_amount_decimal=price.unit_amount_decimal,
+        quantity=quantity,
+        amount=price.unit_amount * quantity,
+        metadata=metadata(item, "metadata", f"{prefix}[metadata]"),
+        price=price,
+        new_product=new_product,
+        new_price=is_new,
+    )
 
 
 def _urls(params: Params, ui_mode: str) -> dict[str, str | None]:

@@ -13,6 +13,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from stripe_fake.billing.settings import (
+    DEFAULT_RETRY_DAYS,
+    INVOICE_ACTIONS,
+    SUBSCRIPTION_ACTIONS,
+    BillingSettings,
+    parse_retry_days,
+)
+
 API_VERSION = "2026-10-28.endive"
 """API version the pinned SDK (stripe 16.1.0) sends; events are rendered in it."""
 
@@ -37,8 +45,13 @@ class FakeConfig:
     log_level: str = "warning"
     expiry_sweep_seconds: float = 1.0
     delivery_history_limit: int = 100_000
+    dunning_retry_days: tuple[float, ...] = DEFAULT_RETRY_DAYS
+    dunning_subscription_action: str = "cancel"
+    dunning_invoice_action: str = "open"
+    test_clock_advance_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        self.billing_settings()  # validates the dunning and test-clock knobs
         if self.retry_base_seconds < 0 or self.retry_cap_seconds < 0:
             raise ValueError("retry delays must be >= 0")
         if self.max_attempts < 1:
@@ -49,6 +62,15 @@ class FakeConfig:
             raise ValueError("expiry sweep interval must be > 0")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
+
+    def billing_settings(self) -> BillingSettings:
+        """The dunning settings the fake starts with (and returns to on a data reset)."""
+        return BillingSettings(
+            retry_days=self.dunning_retry_days,
+            subscription_action=self.dunning_subscription_action,
+            invoice_action=self.dunning_invoice_action,
+            test_clock_advance_seconds=self.test_clock_advance_seconds,
+        )
 
     def retry_delay(self, attempt: int) -> float:
         """Wait after failed attempt number ``attempt`` (1-based): base * 2^(attempt-1), capped."""
@@ -74,7 +96,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="stripe-fake",
-        description="Stand-in for the Stripe API (Checkout Sessions, refunds, signed webhooks).",
+        description="Stand-in for the Stripe API (Checkout Sessions, Billing, test clocks, refunds, signed webhooks).",
     )
     add = parser.add_argument
     add("--host", default=env("STRIPE_FAKE_HOST", "127.0.0.1"), help="bind address (STRIPE_FAKE_HOST, 127.0.0.1)")
@@ -124,6 +146,30 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help="receiver answer timeout, counted as a failure (STRIPE_FAKE_DELIVERY_TIMEOUT_SECONDS, 10)",
     )
     add(
+        "--dunning-retry-days",
+        default=env("STRIPE_FAKE_DUNNING_RETRY_DAYS", ",".join(f"{d:g}" for d in DEFAULT_RETRY_DAYS)),
+        help="automatic retries of a failed invoice, in days after the first failure "
+        "(STRIPE_FAKE_DUNNING_RETRY_DAYS, 1,3,5; 'none' for no retries)",
+    )
+    add(
+        "--dunning-subscription-action",
+        choices=SUBSCRIPTION_ACTIONS,
+        default=env("STRIPE_FAKE_DUNNING_SUBSCRIPTION_ACTION", "cancel"),
+        help="subscription status once retries are exhausted (STRIPE_FAKE_DUNNING_SUBSCRIPTION_ACTION, cancel)",
+    )
+    add(
+        "--dunning-invoice-action",
+        choices=INVOICE_ACTIONS,
+        default=env("STRIPE_FAKE_DUNNING_INVOICE_ACTION", "open"),
+        help="invoice status once retries are exhausted (STRIPE_FAKE_DUNNING_INVOICE_ACTION, open)",
+    )
+    add(
+        "--test-clock-advance-seconds",
+        type=float,
+        default=float(env("STRIPE_FAKE_TEST_CLOCK_ADVANCE_SECONDS", "0")),
+        help="wall time a test clock stays `advancing` before it processes (STRIPE_FAKE_TEST_CLOCK_ADVANCE_SECONDS, 0)",
+    )
+    add(
         "--log-level",
         choices=LOG_LEVELS,
         default=env("STRIPE_FAKE_LOG_LEVEL", "warning").lower(),
@@ -141,6 +187,11 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
         raise SystemExit(f"stripe-fake: invalid environment variable: {exc}") from exc
     args = parser.parse_args(argv)
     secret = str(args.webhook_secret).strip()
+    raw_days = str(args.dunning_retry_days).strip()
+    try:
+        retry_days = () if raw_days.lower() == "none" else parse_retry_days(raw_days)
+    except ValueError:
+        parser.error(f"invalid retry days: {raw_days!r} (expected e.g. 1,3,5)")
     try:
         return FakeConfig(
             host=args.host,
@@ -153,6 +204,10 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
             max_attempts=args.max_attempts,
             delivery_timeout_seconds=args.delivery_timeout_seconds,
             log_level=args.log_level,
+            dunning_retry_days=retry_days,
+            dunning_subscription_action=args.dunning_subscription_action,
+            dunning_invoice_action=args.dunning_invoice_action,
+            test_clock_advance_seconds=args.test_clock_advance_seconds,
         )
     except ValueError as exc:
         parser.error(str(exc))

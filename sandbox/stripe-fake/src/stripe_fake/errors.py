@@ -26,6 +26,7 @@ class StripeError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -34,6 +35,7 @@ class StripeError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
         """The JSON body Stripe sends: only the keys that apply, as the real API does."""
@@ -41,6 +43,7 @@ class StripeError(Exception):
         if self.code is not None:
             error["code"] = self.code
             error["doc_url"] = f"https://stripe.com/docs/error-codes/{self.code.replace('_', '-')}"
+        error.update(self.extra)
         error["message"] = self.message
         if self.param is not None:
             error["param"] = self.param

@@ -50,16 +50,20 @@ class EventLog:
         request: RequestInfo,
         pending_endpoints: set[str],
         order_id: str | None,
+        previous_attributes: dict[str, Any] | None = None,
     ) -> Event:
-        """Build, serialize and record an event."""
+        """Build, serialize and record an event (``previous_attributes`` only for ``*.updated``)."""
         self._seq += 1
         event_id = new_id("evt_1", 23)
+        data: dict[str, Any] = {"object": obj}
+        if previous_attributes is not None:
+            data["previous_attributes"] = previous_attributes
         payload: dict[str, Any] = {
             "id": event_id,
             "object": "event",
             "api_version": API_VERSION,
             "created": created,
-            "data": {"object": obj},
+            "data": data,
             "livemode": False,
             "pending_webhooks": len(pending_endpoints),
             "request": {"id": request.id, "idempotency_key": request.idempotency_key},
@@ -96,7 +100,11 @@ class EventLog:
 
 
 class Emitter(Protocol):
-    """Something that emits events (the fake itself): records them and hands them to delivery."""
+    """Something that emits events (the fake itself): records them and hands them to delivery.
+
+    ``created`` defaults to the fake clock's now; events about objects on a test clock pass the
+    clock's simulated time instead.
+    """
 
     def __call__(
         self,
@@ -105,4 +113,6 @@ class Emitter(Protocol):
         *,
         request: RequestInfo = AUTOMATIC,
         order_id: str | None = None,
+        created: int | None = None,
+        previous_attributes: dict[str, Any] | None = None,
     ) -> Event: ...

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stripe_fake.billing.objects import Price
 
 JSON = dict[str, Any]
 
 
 @dataclass(slots=True)
 class LineItem:
-    """One Checkout line item built from ``price_data`` (the fake has no Price catalog)."""
+    """One Checkout line item: inline ``price_data``, or a catalogue Price (``price_obj``)."""
 
     id: str
     price_id: str
@@ -30,21 +33,15 @@ class LineItem:
     amount: int
     metadata: dict[str, str]
     created: int
+    price_obj: Price | None = None
 
     def to_dict(self) -> JSON:
         """``item`` object as returned by ``expand[]=line_items``."""
-        return {
-            "id": self.id,
-            "object": "item",
-            "adjustable_quantity": None,
-            "amount_discount": 0,
-            "amount_subtotal": self.amount,
-            "amount_tax": 0,
-            "amount_total": self.amount,
-            "currency": self.currency,
-            "description": self.description,
-            "metadata": dict(self.metadata),
-            "price": {
+        price: JSON
+        if self.price_obj is not None:
+            price = self.price_obj.to_dict()
+        else:
+            price = {
                 "id": self.price_id,
                 "object": "price",
                 "active": False,
@@ -61,7 +58,19 @@ class LineItem:
                 "type": "one_time",
                 "unit_amount": self.unit_amount,
                 "unit_amount_decimal": self.unit_amount_decimal,
-            },
+            }
+        return {
+            "id": self.id,
+            "object": "item",
+            "adjustable_quantity": None,
+            "amount_discount": 0,
+            "amount_subtotal": self.amount,
+            "amount_tax": 0,
+            "amount_total": self.amount,
+            "currency": self.currency,
+            "description": self.description,
+            "metadata": dict(self.metadata),
+            "price": price,
             "quantity": self.quantity,
         }
 
@@ -100,6 +109,13 @@ class CheckoutSession:
     customer_details: JSON | None = None
     payment_intent_id: str | None = None
     completed_at: int | None = None
+    customer_id: str | None = None
+    subscription_id: str | None = None
+    invoice_id: str | None = None
+    subscription_metadata: dict[str, str] = field(default_factory=dict)
+    trial_period_days: int | None = None
+    trial_end: int | None = None
+    subscription_description: str | None = None
 
     def to_dict(self) -> JSON:
         """Public ``checkout.session`` object (no expansions)."""
@@ -116,9 +132,11 @@ class CheckoutSession:
             "amount_total": self.amount_total,
             "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
             "billing_address_collection": self.billing_address_collection,
+            "branding_settings": None,
             "cancel_url": self.cancel_url,
             "client_reference_id": self.client_reference_id,
             "client_secret": self.client_secret,
+            "collected_information": None,
             "consent": None,
             "consent_collection": None,
             "created": self.created,
@@ -131,26 +149,35 @@ class CheckoutSession:
                 "submit": None,
                 "terms_of_service_acceptance": None,
             },
-            "customer": None,
+            "customer": self.customer_id,
+            "customer_account": None,
             "customer_creation": self.customer_creation,
             "customer_details": copy.deepcopy(self.customer_details),
             "customer_email": self.customer_email,
             "discounts": [],
+            "excluded_payment_method_types": None,
             "expires_at": self.expires_at,
-            "invoice": None,
+            "integration_identifier": None,
+            "invoice": self.invoice_id,
             "invoice_creation": None,
             "livemode": False,
             "locale": self.locale,
+            "managed_payments": None,
             "metadata": dict(self.metadata),
             "mode": self.mode,
+            "name_collection": None,
+            "optional_items": None,
+            "origin_context": None,
             "payment_intent": self.payment_intent_id,
             "payment_link": None,
-            "payment_method_collection": "if_required",
+            "payment_method_collection": "always" if self.mode == "subscription" else "if_required",
             "payment_method_configuration_details": None,
             "payment_method_options": {},
             "payment_method_types": list(self.allowed_payment_method_types or ["card"]),
             "payment_status": self.payment_status,
+            "permissions": None,
             "phone_number_collection": {"enabled": False},
+            "presentment_details": None,
             "recovered_from": None,
             "redirect_on_completion": self.redirect_on_completion,
             "return_url": self.return_url,
@@ -161,11 +188,13 @@ class CheckoutSession:
             "shipping_options": [],
             "status": self.status,
             "submit_type": self.submit_type,
-            "subscription": None,
+            "subscription": self.subscription_id,
             "success_url": self.success_url,
+            "tax_id_collection": {"enabled": False, "required": "never"},
             "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
             "ui_mode": self.ui_mode,
             "url": self.hosted_url if self.status == "open" else None,
+            "wallet_options": None,
         }
 
     def order_id(self) -> str | None:
@@ -187,30 +216,76 @@ class Charge:
     amount_refunded: int = 0
     billing_email: str | None = None
     billing_name: str | None = None
+    customer: str | None = None
+    payment_method: str | None = None
+    description: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    decline_code: str | None = None
+    disputed: bool = False
 
     def to_dict(self) -> JSON:
-        """``charge`` object (trimmed)."""
+        """``charge`` object (trimmed; ``refunds`` is includable, so absent)."""
+        succeeded = self.status == "succeeded"
         return {
             "id": self.id,
             "object": "charge",
             "amount": self.amount,
-            "amount_captured": self.amount if self.status == "succeeded" else 0,
+            "amount_captured": self.amount if succeeded else 0,
             "amount_refunded": self.amount_refunded,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
+            "authorization_code": None,
+            "balance_transaction": None,
             "billing_details": {
                 "address": None,
                 "email": self.billing_email,
                 "name": self.billing_name,
                 "phone": None,
             },
-            "captured": self.status == "succeeded",
+            "calculated_statement_descriptor": "SPAWNPOINT",
+            "captured": succeeded,
             "created": self.created,
             "currency": self.currency,
+            "customer": self.customer,
+            "description": self.description,
+            "disputed": self.disputed,
+            "failure_balance_transaction": None,
+            "failure_code": self.failure_code,
+            "failure_message": self.failure_message,
+            "fraud_details": {},
+            "level3": None,
             "livemode": False,
             "metadata": dict(self.metadata),
-            "paid": self.status == "succeeded",
+            "on_behalf_of": None,
+            "outcome": {
+                "network_status": "approved_by_network" if succeeded else "declined_by_network",
+                "reason": self.decline_code,
+                "risk_level": "normal",
+                "seller_message": "Payment complete." if succeeded else "The bank did not return any further details.",
+                "type": "authorized" if succeeded else "issuer_declined",
+            },
+            "paid": succeeded,
             "payment_intent": self.payment_intent,
+            "payment_method": self.payment_method,
+            "payment_method_details": None,
+            "presentment_details": None,
+            "radar_options": None,
+            "receipt_email": None,
+            "receipt_number": None,
+            "receipt_url": None,
             "refunded": self.amount_refunded >= self.amount and self.amount > 0,
+            "review": None,
+            "shipping": None,
+            "source": None,
+            "source_transfer": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
             "status": self.status,
+            "transfer": None,
+            "transfer_data": None,
+            "transfer_group": None,
         }
 
 
@@ -228,15 +303,22 @@ class PaymentIntent:
     client_secret: str
     latest_charge: str | None = None
     last_payment_error: JSON | None = None
+    customer: str | None = None
+    payment_method: str | None = None
 
     def to_dict(self) -> JSON:
         """``payment_intent`` object (trimmed)."""
         return {
             "id": self.id,
             "object": "payment_intent",
+            "allowed_payment_method_types": None,
             "amount": self.amount,
             "amount_capturable": 0,
+            "amount_details": None,
             "amount_received": self.amount if self.status == "succeeded" else 0,
+            "application": None,
+            "application_fee_amount": None,
+            "automatic_payment_methods": None,
             "canceled_at": None,
             "cancellation_reason": None,
             "capture_method": "automatic_async",
@@ -244,16 +326,36 @@ class PaymentIntent:
             "confirmation_method": "automatic",
             "created": self.created,
             "currency": self.currency,
-            "customer": None,
+            "customer": self.customer,
+            "customer_account": None,
             "description": self.description,
+            "excluded_payment_method_types": None,
+            "hooks": None,
             "last_payment_error": copy.deepcopy(self.last_payment_error),
             "latest_charge": self.latest_charge,
             "livemode": False,
+            "managed_payments": None,
             "metadata": dict(self.metadata),
             "next_action": None,
-            "payment_method": None,
+            "on_behalf_of": None,
+            "payment_details": None,
+            "payment_method": self.payment_method,
+            "payment_method_configuration_details": None,
+            "payment_method_options": None,
             "payment_method_types": ["card"],
+            "payment_record": None,
+            "presentment_details": None,
+            "processing": None,
+            "receipt_email": None,
+            "review": None,
+            "setup_future_usage": None,
+            "shipping": None,
+            "source": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
             "status": self.status,
+            "transfer_data": None,
+            "transfer_group": None,
         }
 
 
@@ -270,6 +372,8 @@ class Refund:
     reason: str | None
     metadata: dict[str, str]
     created: int
+    customer: str | None = None
+    payment_method: str | None = None
 
     def to_dict(self) -> JSON:
         """``refund`` object (trimmed)."""
@@ -281,10 +385,19 @@ class Refund:
             "charge": self.charge,
             "created": self.created,
             "currency": self.currency,
+            "customer": self.customer,
+            "customer_account": None,
             "description": None,
             "destination_details": None,
+            "failure_balance_transaction": None,
+            "failure_reason": None,
+            "instructions_email": None,
             "metadata": dict(self.metadata),
+            "next_action": None,
             "payment_intent": self.payment_intent,
+            "payment_method": self.payment_method,
+            "pending_reason": None,
+            "presentment_details": None,
             "reason": self.reason,
             "receipt_number": None,
             "source_transfer_reversal": None,

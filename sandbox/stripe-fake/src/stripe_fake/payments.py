@@ -8,11 +8,12 @@ fully refunded charge is ``charge_already_refunded``, and refunds succeed immedi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from stripe_fake import ids
 from stripe_fake.context import ApiContext
 from stripe_fake.errors import invalid_request, missing_param, resource_missing
+from stripe_fake.events import RequestInfo
 from stripe_fake.listing import LIST_PARAMS, created_filter, paginate
 from stripe_fake.models import Charge, PaymentIntent, Refund
 from stripe_fake.params import metadata, opt_enum, opt_int, opt_str, reject_unknown, str_list
@@ -47,11 +48,22 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{currency.upper()} {amount / 100:.2f}"
 
 
+class RefundHooks(Protocol):
+    """What billing adds to refunds: refusing disputed charges, and events for invoice charges."""
+
+    def before_refund(self, charge: Charge) -> None:
+        """Raise a Stripe error if ``charge`` cannot be refunded."""
+
+    def after_refund(self, charge: Charge, refund: Refund, request: RequestInfo) -> None:
+        """React to a refund that was just recorded."""
+
+
 class PaymentService:
     """PaymentIntent retrieval and refunds."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, hooks: RefundHooks | None = None) -> None:
         self._store = store
+        self.hooks = hooks
 
     def retrieve_intent(self, ctx: ApiContext, intent_id: str) -> dict[str, Any]:
         """``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge`` supported)."""
@@ -80,10 +92,34 @@ class PaymentService:
                 f"This PaymentIntent ({intent.id}) does not have a successful charge to refund.",
                 "payment_intent",
             )
+        refund = self.refund(
+            intent,
+            charge,
+            amount=opt_int(params, "amount"),
+            reason=opt_enum(params, "reason", REFUND_REASONS),
+            metadata=metadata(params),
+            created=ctx.now_int,
+        )
+        if self.hooks is not None:
+            self.hooks.after_refund(charge, refund, ctx.cause())
+        return refund.to_dict()
+
+    def refund(
+        self,
+        intent: PaymentIntent,
+        charge: Charge,
+        *,
+        amount: int | None,
+        reason: str | None,
+        metadata: dict[str, str],
+        created: int,
+    ) -> Refund:
+        """Refund (part of) a successful charge; raises Stripe's errors for what cannot be refunded."""
         remaining = charge.amount - charge.amount_refunded
         if remaining <= 0:
             raise invalid_request(f"Charge {charge.id} has already been refunded.", code="charge_already_refunded")
-        amount = opt_int(params, "amount")
+        if self.hooks is not None:
+            self.hooks.before_refund(charge)
         if amount is not None and amount <= 0:
             raise invalid_request("Invalid positive integer", "amount")
         if amount is None:
@@ -101,13 +137,15 @@ class PaymentService:
             payment_intent=intent.id,
             charge=charge.id,
             status="succeeded",
-            reason=opt_enum(params, "reason", REFUND_REASONS),
-            metadata=metadata(params),
-            created=ctx.now_int,
+            reason=reason,
+            metadata=metadata,
+            created=created,
+            customer=charge.customer,
+            payment_method=charge.payment_method,
         )
         charge.amount_refunded += amount
         self._store.refunds[refund.id] = refund
-        return refund.to_dict()
+        return refund
 
     def retrieve_refund(self, ctx: ApiContext, refund_id: str) -> dict[str, Any]:
         """``GET /v1/refunds/{id}``."""

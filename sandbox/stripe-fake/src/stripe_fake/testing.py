@@ -135,11 +135,15 @@ class FakeStripeControl:
         result: dict[str, Any] = self._json(self.http.post("/_fake/webhook_endpoints", json=body))
         return result
 
-    def pay(self, session_id: str, outcome: str = "paid", email: str | None = None) -> dict[str, Any]:
-        """Customer pays the session."""
+    def pay(
+        self, session_id: str, outcome: str = "paid", email: str | None = None, payment_method: str | None = None
+    ) -> dict[str, Any]:
+        """Customer pays the session (``payment_method``: the card, in subscription mode)."""
         body: dict[str, Any] = {"outcome": outcome}
         if email is not None:
             body["email"] = email
+        if payment_method is not None:
+            body["payment_method"] = payment_method
         result: dict[str, Any] = self._json(self.http.post(f"/_fake/sessions/{session_id}/pay", json=body))
         return result
 
@@ -228,6 +232,68 @@ class FakeStripeControl:
     def add_fault(self, **fault: Any) -> dict[str, Any]:
         """Inject an API fault."""
         out: dict[str, Any] = self._json(self.http.post("/_fake/faults", json=fault))
+        return out
+
+    # --- billing ----------------------------------------------------------------------------------
+
+    def event_types(self, **filters: str) -> list[str]:
+        """The types of the events so far, oldest first."""
+        return [e["type"] for e in self.events(**filters)]
+
+    def billing_settings(self, **changes: Any) -> dict[str, Any]:
+        """Change the dunning settings (``retry_days``, ``subscription_action``, ``invoice_action``)."""
+        out: dict[str, Any] = self._json(self.http.post("/_fake/billing/settings", json=changes))
+        return out
+
+    def use_payment_method(self, customer_id: str, payment_method: str) -> dict[str, Any]:
+        """Make a customer's next charges use ``payment_method`` (a magic ``pm_card_*`` token or a ``pm_``)."""
+        out: dict[str, Any] = self._json(
+            self.http.post(f"/_fake/customers/{customer_id}/payment_method", json={"payment_method": payment_method})
+        )
+        return out
+
+    def test_clock(self, clock_id: str) -> dict[str, Any]:
+        """A test clock's current state."""
+        out: dict[str, Any] = self._json(self.http.get(f"/_fake/test_clocks/{clock_id}"))
+        return out
+
+    def wait_test_clock_ready(self, clock_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Poll until an advancing test clock is ``ready`` again."""
+
+        def ready() -> dict[str, Any] | None:
+            clock = self.test_clock(clock_id)
+            return clock if clock["status"] == "ready" else None
+
+        return wait_until(ready, timeout=timeout, message=f"test clock {clock_id} to be ready")
+
+    def portal(self, session_id: str, action: str, **body: Any) -> dict[str, Any]:
+        """The customer in the billing portal: ``cancel_subscription``, ``renew_subscription`` or
+        ``update_payment_method``."""
+        out: dict[str, Any] = self._json(
+            self.http.post(f"/_fake/billing_portal/sessions/{session_id}/{action}", json=body)
+        )
+        return out
+
+    def dashboard_refund(self, charge_id: str, amount: int | None = None) -> dict[str, Any]:
+        """A refund from the Dashboard (``charge.refunded`` then ``refund.created``)."""
+        body: dict[str, Any] = {"charge": charge_id}
+        if amount is not None:
+            body["amount"] = amount
+        out: dict[str, Any] = self._json(self.http.post("/_fake/dashboard/refund", json=body))
+        return out
+
+    def dispute(self, charge_id: str, reason: str = "fraudulent", *, inquiry: bool = False) -> dict[str, Any]:
+        """The cardholder disputes a charge."""
+        out: dict[str, Any] = self._json(
+            self.http.post(f"/_fake/charges/{charge_id}/dispute", json={"reason": reason, "inquiry": inquiry})
+        )
+        return out
+
+    def drop_deliveries(self, event_type: str, count: int | None = 1) -> dict[str, Any]:
+        """Lose the next ``count`` deliveries (``None``: all) of ``event_type`` (``*`` wildcards)."""
+        out: dict[str, Any] = self._json(
+            self.http.post("/_fake/deliveries/drop", json={"event_type": event_type, "count": count})
+        )
         return out
 
 

@@ -8,13 +8,17 @@ Here every (event, endpoint) delivery is its own asyncio task sharing one keep-a
 ``http_client``), so a slow receiver or a pending retry never holds up other events and the API never
 waits for deliveries.
 While paused, deliveries (and retries that come due) are queued; ``flush`` sends the queue one by one in
-creation order or reversed, which makes out-of-order arrival reproducible in tests.
+creation order, reversed or shuffled (seeded), which makes out-of-order arrival reproducible in tests.
+Drop rules make deliveries of chosen event types vanish entirely (never attempted, never retried),
+which is how a test loses a webhook.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Coroutine, Iterable
@@ -33,7 +37,73 @@ logger = logging.getLogger("stripe_fake.webhooks")
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 CONTENT_TYPE = "application/json; charset=utf-8"
 
-FlushOrder = Literal["creation", "reverse", "concurrent"]
+FlushOrder = Literal["creation", "reverse", "concurrent", "shuffle"]
+
+
+@dataclass(slots=True)
+class DropRule:
+    """Drop the next ``remaining`` deliveries (``None``: all) of events matching ``event_type``."""
+
+    id: str
+    event_type: str
+    endpoint_id: str | None
+    remaining: int | None
+    dropped: int = 0
+
+    def matches(self, event_type: str, endpoint_id: str) -> bool:
+        """``event_type`` may use ``*`` wildcards (``invoice.*``)."""
+        if self.endpoint_id is not None and self.endpoint_id != endpoint_id:
+            return False
+        return fnmatch.fnmatchcase(event_type, self.event_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Control-API view."""
+        return {
+            "id": self.id,
+            "event_type": self.event_type,
+            "endpoint_id": self.endpoint_id,
+            "remaining": self.remaining,
+            "dropped": self.dropped,
+        }
+
+
+class DropRules:
+    """Active drop rules, consumed first-registered first, and the record of what they dropped."""
+
+    def __init__(self) -> None:
+        self._rules: list[DropRule] = []
+        self.dropped: deque[dict[str, Any]] = deque(maxlen=10_000)
+
+    def add(self, event_type: str, *, count: int | None, endpoint_id: str | None) -> DropRule:
+        """Register a rule."""
+        rule = DropRule(new_id("drop_", 12), event_type, endpoint_id, count)
+        self._rules.append(rule)
+        return rule
+
+    def take(self, event: Event, endpoint: WebhookEndpoint) -> bool:
+        """Whether this delivery is dropped (and counted as such)."""
+        for rule in self._rules:
+            if not rule.matches(event.type, endpoint.id):
+                continue
+            rule.dropped += 1
+            if rule.remaining is not None:
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self._rules.remove(rule)
+            self.dropped.append(
+                {"event_id": event.id, "event_type": event.type, "endpoint_id": endpoint.id, "rule_id": rule.id}
+            )
+            return True
+        return False
+
+    def active(self) -> list[DropRule]:
+        """The rules still in force."""
+        return list(self._rules)
+
+    def clear(self) -> None:
+        """Remove every rule and forget what was dropped."""
+        self._rules.clear()
+        self.dropped.clear()
 
 
 class EndpointRegistry:
@@ -133,6 +203,7 @@ class DeliveryWorker:
         self._flushing = 0
         self.paused = False
         self.attempts: deque[DeliveryAttempt] = deque(maxlen=config.delivery_history_limit)
+        self.drops = DropRules()
 
     async def start(self) -> None:
         """Create the shared HTTP client (one keep-alive pool per receiver origin)."""
@@ -156,10 +227,17 @@ class DeliveryWorker:
         """Deliveries held back while paused."""
         return len(self._queue)
 
-    def submit(self, event: Event, endpoints: Iterable[WebhookEndpoint]) -> int:
-        """Deliver ``event`` to ``endpoints`` in the background (or queue it while paused)."""
+    def submit(self, event: Event, endpoints: Iterable[WebhookEndpoint], *, apply_drops: bool = True) -> int:
+        """Deliver ``event`` to ``endpoints`` in the background (or queue it while paused).
+
+        Deliveries a drop rule matches are never attempted; the event stays pending for that
+        endpoint, so ``GET /v1/events?delivery_success=false`` lists it, as for a lost webhook.
+        Explicit redeliveries pass ``apply_drops=False``.
+        """
         count = 0
         for endpoint in endpoints:
+            if apply_drops and self.drops.take(event, endpoint):
+                continue
             self._job_seq += 1
             job = _Job(self._job_seq, event, endpoint.id, 1, self._generation)
             if self.paused:
@@ -173,13 +251,16 @@ class DeliveryWorker:
         """Hold new deliveries (and retries that come due) in the queue."""
         self.paused = True
 
-    async def flush(self, order: FlushOrder = "creation") -> int:
-        """Send the queued deliveries now: one at a time in creation or reverse order, or all at once.
+    async def flush(self, order: FlushOrder = "creation", seed: int | None = None) -> int:
+        """Send the queued deliveries now: one at a time in creation, reverse or shuffled order, or all at once.
 
         Returns after each queued delivery had its attempt, so the receiver has seen them in that
-        order; failed ones continue retrying in the background. Pausing stays as it was.
+        order; failed ones continue retrying in the background. Pausing stays as it was. ``shuffle``
+        with a ``seed`` gives the same order every time.
         """
         jobs = sorted(self._queue, key=lambda j: (j.event.seq, j.seq), reverse=order == "reverse")
+        if order == "shuffle":
+            random.Random(seed).shuffle(jobs)
         self._queue.clear()
         self._flushing += len(jobs)
         try:
@@ -206,6 +287,7 @@ class DeliveryWorker:
         self._queue.clear()
         await self._cancel_all()
         self.attempts.clear()
+        self.drops.clear()
         self.paused = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

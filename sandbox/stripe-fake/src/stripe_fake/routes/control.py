@@ -18,6 +18,7 @@ from stripe_fake.checkout import session_matches
 from stripe_fake.errors import StripeError, invalid_request
 from stripe_fake.fake import StripeFake
 from stripe_fake.responses import error_response, json_response
+from stripe_fake.routes.billing_control import add_billing_controls
 
 
 class EndpointIn(BaseModel):
@@ -39,11 +40,20 @@ class EndpointUpdate(BaseModel):
 
 
 class PayIn(BaseModel):
-    """What the customer does on the Checkout page."""
+    """What the customer does on the Checkout page (``payment_method``: subscription mode's card)."""
 
     outcome: Literal["paid", "delayed", "declined"] = "paid"
     email: str | None = None
     name: str | None = None
+    payment_method: str | None = None
+
+
+class DropIn(BaseModel):
+    """Lose deliveries: the next ``count`` (``null``: all) events matching ``event_type`` (``*`` ok)."""
+
+    event_type: str = Field(min_length=1)
+    count: int | None = Field(default=1, ge=1)
+    endpoint_id: str | None = None
 
 
 class AsyncIn(BaseModel):
@@ -137,11 +147,19 @@ def build_control_router(fake: StripeFake) -> APIRouter:
 
     @router.post("/sessions/{session_id}/pay", summary="Customer pays (paid | delayed | declined)")
     async def pay(session_id: str, body: PayIn) -> Response:
+        return _pay(session_id, body)
+
+    @router.post("/checkout/{session_id}/complete", summary="The browser completes a session (alias of pay)")
+    async def complete(session_id: str, body: PayIn | None = None) -> Response:
+        return _pay(session_id, body or PayIn())
+
+    def _pay(session_id: str, body: PayIn) -> Response:
         try:
-            session = fake.checkout.pay(session_id, body.outcome, body.email, body.name)
+            session = fake.checkout.pay(session_id, body.outcome, body.email, body.name, body.payment_method)
         except StripeError as error:
             return error_response(error)
-        return json_response(fake.checkout.render(session, ["payment_intent"]))
+        expand = ["payment_intent"] if session.mode == "payment" else ["subscription", "invoice"]
+        return json_response(fake.checkout.render(session, expand))
 
     @router.post("/sessions/{session_id}/async", summary="Delayed payment succeeds or fails")
     async def settle(session_id: str, body: AsyncIn) -> Response:
@@ -199,9 +217,14 @@ def build_control_router(fake: StripeFake) -> APIRouter:
 
     @router.post("/clock/advance", summary="Move the fake clock forward")
     async def advance(body: AdvanceIn) -> Response:
-        expired = fake.advance_clock(body.seconds, sweep=body.sweep)
+        expired, steps = fake.advance_clock(body.seconds, sweep=body.sweep)
         return json_response(
-            {"now": fake.clock.now_int(), "offset_seconds": fake.clock.offset, "expired_sessions": expired}
+            {
+                "now": fake.clock.now_int(),
+                "offset_seconds": fake.clock.offset,
+                "expired_sessions": expired,
+                "billing_steps": steps,
+            }
         )
 
     # --- events and deliveries -------------------------------------------------------------------
@@ -243,7 +266,7 @@ def build_control_router(fake: StripeFake) -> APIRouter:
                     invalid_request(f"Endpoint {body.endpoint_id} does not exist or does not want {found.type}.")
                 )
         found.pending_endpoints.update(e.id for e in endpoints)
-        scheduled = fake.worker.submit(found, endpoints)
+        scheduled = fake.worker.submit(found, endpoints, apply_drops=False)
         return json_response({"event_id": event_id, "deliveries_scheduled": scheduled})
 
     @router.get("/deliveries", summary="Delivery attempts, oldest first")
@@ -257,7 +280,27 @@ def build_control_router(fake: StripeFake) -> APIRouter:
             and (endpoint_url is None or a.endpoint_url == endpoint_url)
             and (event_type is None or a.event_type == event_type)
         ]
-        return _list(data, paused=fake.worker.paused, queued=fake.worker.queued, in_flight=fake.worker.in_flight)
+        return _list(
+            data,
+            paused=fake.worker.paused,
+            queued=fake.worker.queued,
+            in_flight=fake.worker.in_flight,
+            dropped=list(fake.worker.drops.dropped),
+        )
+
+    @router.post("/deliveries/drop", summary="Lose the next deliveries of an event type (never retried)")
+    async def add_drop(body: DropIn) -> Response:
+        rule = fake.worker.drops.add(body.event_type, count=body.count, endpoint_id=body.endpoint_id)
+        return json_response(rule.to_dict())
+
+    @router.get("/deliveries/drop", summary="Active drop rules")
+    async def list_drops() -> Response:
+        return _list([r.to_dict() for r in fake.worker.drops.active()], dropped=list(fake.worker.drops.dropped))
+
+    @router.delete("/deliveries/drop", summary="Remove every drop rule")
+    async def clear_drops() -> Response:
+        fake.worker.drops.clear()
+        return json_response({"deleted": True})
 
     @router.post("/deliveries/pause", summary="Queue deliveries instead of sending them")
     async def pause() -> Response:
@@ -269,10 +312,15 @@ def build_control_router(fake: StripeFake) -> APIRouter:
         sent = await fake.worker.resume()
         return json_response({"paused": False, "delivered": sent})
 
-    @router.post("/deliveries/flush", summary="Send the queue now (order=creation|reverse|concurrent)")
-    async def flush(order: Literal["creation", "reverse", "concurrent"] = Query("creation")) -> Response:
-        sent = await fake.worker.flush(order)
+    @router.post("/deliveries/flush", summary="Send the queue now (order=creation|reverse|concurrent|shuffle)")
+    async def flush(
+        order: Literal["creation", "reverse", "concurrent", "shuffle"] = Query("creation"),
+        seed: int | None = None,
+    ) -> Response:
+        sent = await fake.worker.flush(order, seed)
         return json_response({"paused": fake.worker.paused, "delivered": sent, "order": order})
+
+    add_billing_controls(router, fake)
 
     # --- faults and reset ------------------------------------------------------------------------
 

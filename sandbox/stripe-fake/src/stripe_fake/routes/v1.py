@@ -1,4 +1,4 @@
-"""The Stripe API surface the payment flow uses, under ``/v1``.
+"""The Stripe API surface the payment flow uses, under ``/v1`` (billing routes: ``routes.billing``).
 
 Each route only binds a path to a service method; auth, form decoding, idempotency and faults are the
 pipeline's job. Anything else under ``/v1`` (or a known path with the wrong method) gets Stripe's
@@ -14,6 +14,7 @@ from stripe_fake.api import ApiPipeline
 from stripe_fake.errors import unrecognized_url
 from stripe_fake.event_api import list_events, retrieve_event
 from stripe_fake.fake import StripeFake
+from stripe_fake.routes.billing import add_billing_routes
 
 ALL_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 
@@ -68,6 +69,8 @@ def build_v1_router(fake: StripeFake) -> APIRouter:
     @router.get("/events/{event_id}", summary="Retrieve an event")
     async def event(request: Request, event_id: str) -> Response:
         return await pipeline.run(request, lambda ctx: retrieve_event(fake.events, ctx, event_id))
+
+    add_billing_routes(router, fake, pipeline)
 
     @router.api_route("/{rest:path}", methods=ALL_METHODS, include_in_schema=False)
     async def unrecognized(request: Request, rest: str) -> Response:
