@@ -53,11 +53,20 @@ class Api:
         server_name: str = "Integration world",
         settings: dict[str, str] | None = None,
         key: str | None = None,
+        period: str | None = None,
     ) -> httpx.Response:
+        body: dict[str, Any] = {
+            "game_id": game_id,
+            "plan_id": plan_id,
+            "server_name": server_name,
+            "settings": settings or {},
+        }
+        if period is not None:
+            body["period"] = period
         return await self.http.post(
             self.url("order-service", "/orders"),
             headers={**self.auth(token), "Idempotency-Key": key or str(uuid.uuid4())},
-            json={"game_id": game_id, "plan_id": plan_id, "server_name": server_name, "settings": settings or {}},
+            json=body,
         )
 
     async def order(self, token: str, order_id: str) -> httpx.Response:

@@ -166,13 +166,15 @@ def test_an_older_read_never_shortens_what_was_paid_for() -> None:
 
 def test_a_failed_renewal_is_the_grace_period_with_the_next_attempt_and_a_running_server() -> None:
     retry = NOW + timedelta(days=3)
-    failing = sub("past_due", period_end=NOW + MONTH, latest=invoice("open", next_attempt=retry))
+    failing = replace(
+        sub("past_due", period_end=NOW + MONTH, latest=invoice("open", next_attempt=retry)), current_period_start=NOW
+    )
     result = assess(ACTIVE, failing, POLICY, NOW)
     assert result.cause == C.PAYMENT_FAILED
     assert result.state.phase == P.PAST_DUE
     assert result.state.next_payment_attempt == retry
     assert result.state.grace_until == NOW + POLICY.grace
-    assert result.state.paid_through == NOW + MONTH  # the period rolled over; the invoice for it is unpaid
+    assert result.state.paid_through == NOW  # the period rolled over, but its invoice is unpaid
     assert desired_server_state(result.state.phase, result.state.terminate_at, NOW) == DesiredServerState.RUNNING
 
 
@@ -304,3 +306,18 @@ def test_path_finds_moves_only_through_the_table_and_never_guesses_money_events(
 def test_an_ended_rental_is_not_moved_by_any_stripe_state() -> None:
     ended = replace(ACTIVE, phase=P.ENDED)
     assert not assess(ended, sub(), POLICY, NOW).changed
+
+
+def test_a_period_rolled_over_but_not_yet_charged_is_not_a_renewal() -> None:
+    """Stripe rolls the period at the renewal and charges an hour later: nothing new is paid until then."""
+    rolled = replace(sub(period_end=NOW + MONTH, latest=invoice("draft")), current_period_start=NOW)
+    assert not assess(ACTIVE, rolled, POLICY, NOW).changed
+    charged = replace(sub(period_end=NOW + MONTH, latest=invoice("paid")), current_period_start=NOW)
+    result = assess(ACTIVE, charged, POLICY, NOW)
+    assert result.cause == C.RENEWED and result.state.paid_through == NOW + MONTH
+    failing = replace(
+        sub("past_due", period_end=NOW + MONTH, latest=invoice("open", next_attempt=NOW + timedelta(days=1))),
+        current_period_start=NOW,
+    )
+    past_due = assess(ACTIVE, failing, POLICY, NOW)
+    assert past_due.cause == C.PAYMENT_FAILED and past_due.state.paid_through == NOW

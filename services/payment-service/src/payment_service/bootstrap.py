@@ -21,7 +21,13 @@ from .config import Settings
 from .deps import Services, WebhookKeys
 from .domain.refunds import RefundRules
 from .entrypoints.api import router
-from .entrypoints.jobs import refund_job, stripe_event_pruning_job, sweeper_job
+from .entrypoints.jobs import (
+    refund_job,
+    rental_deadline_job,
+    rental_reconcile_job,
+    stripe_event_pruning_job,
+    sweeper_job,
+)
 from .entrypoints.webhook_worker import WebhookWorker
 from .queues import PAYMENT_PROVISION_FAILED
 from .service_layer import provisioning
@@ -30,6 +36,7 @@ from .service_layer.event_intake import EventIntake
 from .service_layer.fulfilment import Fulfilment
 from .service_layer.handlers import provisioning_handlers, stripe_handlers
 from .service_layer.refunds import RefundExecutor
+from .service_layer.rental_deadlines import RentalDeadlines, RentalReconciler
 from .service_layer.stored_events import StoredEventRunner
 from .service_layer.sweeper import Sweeper
 from .service_layer.unit_of_work import SqlPaymentUnitOfWork
@@ -80,6 +87,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.add_job("sweeper", sweeper_job(sweeper, interval_seconds=settings.sweep_interval_seconds))
     runtime.add_job("refunds", refund_job(RefundExecutor(unit_of_work, gateway)))
     runtime.add_job("stripe-event-pruning", stripe_event_pruning_job(unit_of_work))
+    deadlines = RentalDeadlines(unit_of_work, gateway, settings.rental_policy)
+    runtime.add_job(
+        "rental-deadlines", rental_deadline_job(deadlines, poll_seconds=settings.rental_deadline_poll_seconds)
+    )
+    reconciler = RentalReconciler(
+        unit_of_work, gateway, settings.rental_policy, interval=timedelta(seconds=settings.rental_reconcile_seconds)
+    )
+    runtime.add_job(
+        "rental-reconciler", rental_reconcile_job(reconciler, interval_seconds=settings.rental_reconcile_seconds)
+    )
 
     checkout = CheckoutService(
         unit_of_work,

@@ -102,6 +102,17 @@ class Settings(CommonSettings):
         description="Test mode only (refused with a live key): every new Stripe customer gets its own test "
         "clock, so a rehearsal can move one customer's time.",
     )
+    rental_reconcile_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        le=7 * 24 * 3600,
+        validation_alias="RENTAL_RECONCILE_SECONDS",
+        description="Every subscription is read from Stripe again at least this often: a webhook lost entirely "
+        "delays a rental by at most this.",
+    )
+    rental_deadline_poll_seconds: float = Field(
+        default=30.0, ge=0.1, le=3600, validation_alias="RENTAL_DEADLINE_POLL_SECONDS"
+    )
     rental_termination_warning_days: float = Field(
         default=2.0, ge=0, le=60, validation_alias="RENTAL_TERMINATION_WARNING_DAYS"
     )

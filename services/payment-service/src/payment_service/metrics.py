@@ -51,3 +51,19 @@ WEBHOOK_SECONDS = Histogram(
 def type_label(event_type: object) -> str:
     """An event type as a label value: one of ours, or ``other``."""
     return event_type if isinstance(event_type, str) and event_type in HANDLED_TYPES else "other"
+
+
+RENTAL_CHANGES = Counter(
+    "payment_rental_changes_total",
+    "Rental changes by cause (activated, renewed, payment_failed, recovered, lapsed, ended, ...) and by what "
+    "noticed them (webhook, reconciler, deadline, customer)",
+    ["cause", "via"],
+)
+RENTAL_DEADLINES = Counter(
+    "payment_rental_deadlines_total", "Rental deadlines worked, by deadline and outcome", ["deadline", "outcome"]
+)
+RENTAL_RECONCILED = Counter(
+    "payment_rental_reconciliations_total",
+    "Rentals read again from Stripe by the reconciler, by result (changed means a webhook had been lost)",
+    ["result"],
+)

@@ -329,6 +329,30 @@ class FakeRentals:
     def record(self, transition: RentalTransitionRow) -> None:
         self.transitions.append(transition)
 
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+        now = _now()
+        due = sorted(
+            (
+                r
+                for r in self.rows.values()
+                if r.due_at is not None and r.due_at <= now and (r.due_lease_until is None or r.due_lease_until < now)
+            ),
+            key=lambda r: r.due_at or now,
+        )[:limit]
+        for row in due:
+            row.due_lease_until = now + timedelta(seconds=lease_seconds)
+        return [r.order_id for r in due]
+
+    async def lease_unsynced(self, *, older_than: datetime, limit: int) -> list[uuid.UUID]:
+        due = [
+            r
+            for r in self.rows.values()
+            if r.subscription_id and r.phase != "ended" and (r.synced_at is None or r.synced_at < older_than)
+        ][:limit]
+        for row in due:
+            row.synced_at = _now()
+        return [r.order_id for r in due]
+
     async def history(self, order_id: uuid.UUID) -> list[RentalTransitionRow]:
         return sorted((t for t in self.transitions if t.order_id == order_id), key=lambda t: (t.version, t.at))
 

@@ -295,6 +295,50 @@ class RentalRepository:
     def record(self, transition: RentalTransitionRow) -> None:
         self._session.add(transition)
 
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+        """Rentals whose deadline passed, earliest first, each leased so that one process works it."""
+        rows = await execute_sql(
+            self._session,
+            sa.text(
+                """
+                UPDATE rentals SET due_lease_until = now() + make_interval(secs => :lease)
+                WHERE order_id IN (
+                    SELECT order_id FROM rentals
+                    WHERE due_at <= now() AND (due_lease_until IS NULL OR due_lease_until < now())
+                    ORDER BY due_at
+                    LIMIT :limit
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING order_id
+                """
+            ),
+            {"limit": limit, "lease": lease_seconds},
+        )
+        return [row[0] for row in rows.all()]
+
+    async def lease_unsynced(self, *, older_than: datetime, limit: int) -> list[uuid.UUID]:
+        """Subscription rentals not read from Stripe since ``older_than`` (least recently first), marked
+        read now so that another process's reconciler takes others: the reconciler's round."""
+        rows = await execute_sql(
+            self._session,
+            sa.text(
+                """
+                UPDATE rentals SET synced_at = now()
+                WHERE order_id IN (
+                    SELECT order_id FROM rentals
+                    WHERE subscription_id IS NOT NULL AND phase <> 'ended'
+                      AND (synced_at IS NULL OR synced_at < :older_than)
+                    ORDER BY synced_at NULLS FIRST
+                    LIMIT :limit
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING order_id, subscription_id
+                """
+            ),
+            {"older_than": older_than, "limit": limit},
+        )
+        return [row[0] for row in rows.all()]
+
     async def history(self, order_id: uuid.UUID) -> list[RentalTransitionRow]:
         rows = await self._session.exec(
             select(RentalTransitionRow)

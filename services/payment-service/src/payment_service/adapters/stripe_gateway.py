@@ -105,6 +105,7 @@ class Subscription:
     def from_dict(cls, data: dict[str, Any]) -> Subscription:
         items = ((data.get("items") or {}).get("data")) or []
         period_ends = [int(i["current_period_end"]) for i in items if i.get("current_period_end")]
+        latest_item = max(items, key=lambda i: int(i.get("current_period_end") or 0), default=None)
         prices = [_id_of(i.get("price")) for i in items]
         latest = data.get("latest_invoice")
         details = data.get("cancellation_details") or {}
@@ -120,6 +121,7 @@ class Subscription:
                 cancellation_reason=details.get("reason") if isinstance(details, dict) else None,
                 latest_invoice=invoice_facts(latest) if isinstance(latest, dict) else None,
                 price_id=prices[0] if prices else None,
+                current_period_start=_time(latest_item.get("current_period_start")) if latest_item else None,
             ),
             order_ref=metadata.get("serverOrderId") if isinstance(metadata, dict) else None,
             customer=_id_of(data.get("customer")),

@@ -185,6 +185,14 @@ class RentalRow(SQLModel, table=True):
     synced_at: datetime | None = Field(
         default=None, sa_column=_ts(nullable=True), description="when Stripe's subscription was last read"
     )
+    due_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=True), description="the next deadline (``domain.rental.next_deadline``)"
+    )
+    due_kind: str | None = Field(default=None, max_length=32)
+    due_lease_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    warned_at: datetime | None = Field(
+        default=None, sa_column=_ts(nullable=True), description="when the customer was told of the deletion"
+    )
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
 

@@ -124,6 +124,18 @@ class SubscriptionFacts:
     cancellation_reason: str | None
     latest_invoice: InvoiceFacts | None
     price_id: str | None = None
+    current_period_start: datetime | None = None
+    """Where the current period began: what is paid for while the invoice for the period is not paid yet."""
+
+    @property
+    def paid_period_end(self) -> datetime | None:
+        """The end of what has been paid for. Stripe rolls the period over at the renewal and charges an
+        hour later (the draft invoice is finalized first): until the latest invoice is paid, the new
+        period is not paid for, and what was paid ends where it began."""
+        invoice = self.latest_invoice
+        if invoice is None or invoice.status == "paid" or self.current_period_start is None:
+            return self.current_period_end
+        return self.current_period_start
 
     @property
     def scheduled_to_cancel(self) -> bool:
@@ -228,9 +240,10 @@ def assess(before: RentalState, facts: SubscriptionFacts, policy: RentalPolicy, 
         target = P.LAPSED
     invoice = facts.latest_invoice
     paid_through = before.paid_through
-    if target != P.AWAITING_PAYMENT and facts.current_period_end is not None:
+    paid_end = facts.paid_period_end
+    if target != P.AWAITING_PAYMENT and paid_end is not None:
         # never shorten what was paid for (an older read); the first period counts once it is paid
-        paid_through = max(facts.current_period_end, paid_through or facts.current_period_end)
+        paid_through = max(paid_end, paid_through or paid_end)
     past_due = target == P.PAST_DUE
     grace_until = before.grace_until if before.phase == P.PAST_DUE else None
     if past_due and grace_until is None:
@@ -333,3 +346,63 @@ def desired_server_state(phase: RentalPhase, terminate_at: datetime | None, now:
     if terminate_at is not None and terminate_at <= now:
         return DesiredServerState.TERMINATED
     return DesiredServerState.SUSPENDED
+
+
+class Deadline(StrEnum):
+    """What happens when a rental's ``due_at`` passes (worked by ``service_layer.rental_deadlines``)."""
+
+    GRACE_END = "grace_end"
+    """Past due for the whole grace period: Stripe is asked once more, and the rental lapses if still unpaid."""
+    PERIOD_END = "period_end"
+    """A cancelled rental's last paid day: Stripe should have ended the subscription; asked, it ends."""
+    TERM_END = "term_end"
+    """A fixed term's paid time is over: it lapses (paying again brings it back)."""
+    TERMINATION_WARNING = "termination_warning"
+    """The customer is told the server and its files will be deleted."""
+    TERMINATION = "termination"
+    """The retention is over: the server is deleted (``DesiredServerStateChanged`` terminated)."""
+
+
+def next_deadline(
+    state: RentalState, *, kind: str, warned: bool, terminated: bool, policy: RentalPolicy
+) -> tuple[datetime, Deadline] | None:
+    """The rental's next moment that needs no event from Stripe to happen, or None. Durable: it is a
+    column of the rental, leased by whichever process runs the job first (``SKIP LOCKED``)."""
+    if state.phase == P.PAST_DUE and state.grace_until is not None:
+        return state.grace_until, Deadline.GRACE_END
+    if state.phase == P.CANCELLING and state.ends_at is not None:
+        return state.ends_at, Deadline.PERIOD_END
+    if state.phase == P.ACTIVE and kind == "fixed_term" and state.paid_through is not None:
+        return state.paid_through, Deadline.TERM_END
+    if state.phase in {P.LAPSED, P.ENDED} and state.terminate_at is not None and not terminated:
+        if not warned:
+            return state.terminate_at - policy.termination_warning, Deadline.TERMINATION_WARNING
+        return state.terminate_at, Deadline.TERMINATION
+    return None
+
+
+def grace_expired(before: RentalState, policy: RentalPolicy, now: datetime) -> Assessment:
+    """The grace period ended and Stripe still has not been paid: the rental lapses (the server is
+    suspended); a later payment of the open invoice still brings it back."""
+    if before.phase != P.PAST_DUE or before.grace_until is None or before.grace_until > now:
+        return Assessment(before)
+    after = _with_retention(
+        before, replace(before, phase=P.LAPSED, next_payment_attempt=None, grace_until=None), policy, now
+    )
+    return Assessment(after, ((C.LAPSED, P.LAPSED),))
+
+
+def termination_warning(before: RentalState) -> Assessment:
+    """Tell the customer the deletion date (the phase stays as it is)."""
+    if not RENTAL.allows(before.phase, C.TERMINATION_WARNING):
+        return Assessment(before)
+    return Assessment(before, ((C.TERMINATION_WARNING, before.phase),))
+
+
+def retention_over(before: RentalState, now: datetime) -> Assessment:
+    """The retention passed: a lapsed rental ends now; an ended one is only left to delete."""
+    if before.terminate_at is None or before.terminate_at > now or before.phase not in {P.LAPSED, P.ENDED}:
+        return Assessment(before)
+    if before.phase == P.LAPSED:
+        return Assessment(replace(before, phase=P.ENDED), ((C.ENDED, P.ENDED),))
+    return Assessment(before)

@@ -15,6 +15,7 @@ from spawnpoint_kit.periodic import BackgroundJob, periodic
 
 from ..metrics import SWEEPS
 from ..service_layer.refunds import RefundExecutor
+from ..service_layer.rental_deadlines import RentalDeadlines, RentalReconciler
 from ..service_layer.sweeper import Sweeper
 from ..service_layer.unit_of_work import PaymentUnitOfWork
 
@@ -57,3 +58,22 @@ def refund_job(executor: RefundExecutor, *, poll_seconds: float = 1.0) -> Backgr
         await executor.run_due()
 
     return periodic(run_due, every=poll_seconds, name="refunds")
+
+
+def rental_deadline_job(deadlines: RentalDeadlines, *, poll_seconds: float) -> BackgroundJob:
+    """Works the rentals whose deadline passed (grace end, period end, term end, deletion warning, deletion)."""
+
+    async def run_due() -> bool:
+        return len(await deadlines.run_due()) > 0
+
+    return periodic(run_due, every=poll_seconds, name="rental-deadlines")
+
+
+def rental_reconcile_job(reconciler: RentalReconciler, *, interval_seconds: float) -> BackgroundJob:
+    """Reads every subscription from Stripe again once per interval (a batch a round, a round a tenth of the
+    interval, so the whole set is covered within one interval)."""
+
+    async def run() -> None:
+        await reconciler.run()
+
+    return periodic(run, every=max(0.5, interval_seconds / 10), name="rental-reconciler")

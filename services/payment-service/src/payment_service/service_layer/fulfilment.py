@@ -51,7 +51,7 @@ from ..domain.stripe_events import RetryLater
 from ..metrics import FULFILMENTS
 from . import refunds
 from .paid import PRODUCER, Channel, mark_paid
-from .rentals import start_fixed_term
+from .rentals import note_subscription, start_fixed_term
 from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
@@ -148,6 +148,8 @@ class Fulfilment:
         if decision == Decision.FULFIL:
             _paid(uow, payment, checkout, via)
             await start_fixed_term(uow, payment, policy=self._rental_policy)
+        if checkout.subscription is not None and checkout.status == "complete":
+            await note_subscription(uow, payment, checkout.subscription, checkout.customer)
         elif decision == Decision.PROCESSING:
             _processing(uow, payment, checkout)
         elif decision == Decision.REFUND_ORDER:

@@ -23,11 +23,13 @@ from typing import Literal
 
 from spawnpoint_contracts import (
     Billing,
+    DesiredServerState,
     DesiredServerStateChanged,
     DesiredServerStateChangedPayload,
     FeatureLimits,
     Limits,
     OrderSnapshot,
+    RentalCause,
     RentalChanged,
     RentalChangedPayload,
     RentalPhase,
@@ -45,8 +47,10 @@ from ..domain.rental import (
     assess,
     desired_server_state,
     fixed_term_paid,
+    next_deadline,
 )
 from ..domain.stripe_events import RetryLater
+from ..metrics import RENTAL_CHANGES
 from .paid import PRODUCER, mark_paid
 from .unit_of_work import PaymentUnitOfWork
 
@@ -103,6 +107,20 @@ def state_of(rental: RentalRow) -> RentalState:
     )
 
 
+def schedule(rental: RentalRow, policy: RentalPolicy) -> None:
+    """Set the rental's next deadline from its state (``domain.rental.next_deadline``); written with every
+    change, so the deadline job finds it without any timer in memory."""
+    due = next_deadline(
+        state_of(rental),
+        kind=rental.kind,
+        warned=rental.warned_at is not None,
+        terminated=rental.desired_state == DesiredServerState.TERMINATED.value,
+        policy=policy,
+    )
+    rental.due_at, rental.due_kind = (due[0], due[1].value) if due else (None, None)
+    rental.due_lease_until = None
+
+
 def _write(rental: RentalRow, state: RentalState, now: datetime) -> None:
     rental.phase = state.phase
     rental.paid_through = state.paid_through
@@ -125,6 +143,7 @@ def record(
     *,
     via: Via,
     now: datetime,
+    policy: RentalPolicy,
     stripe_event_id: str | None = None,
     amount: int | None = None,
     currency: str | None = None,
@@ -134,6 +153,7 @@ def record(
     before = rental.phase
     _write(rental, assessment.state, now)
     if not assessment.changed:
+        schedule(rental, policy)
         return "no_change"
     phase = before
     for step_cause, target in assessment.steps:
@@ -181,27 +201,48 @@ def record(
             ),
         )
     )
-    desired = desired_server_state(rental.phase, rental.terminate_at, now)
-    if desired.value != rental.desired_state:
-        rental.desired_state = desired.value
-        rental.desired_version = rental.version
-        uow.publish(
-            DesiredServerStateChanged(
-                order_id=rental.order_id,
-                correlation_id=payment.correlation_id,
-                producer=PRODUCER,
-                payload=DesiredServerStateChangedPayload(
-                    version=rental.version,
-                    state=desired,
-                    reason=cause,
-                    plan_id=rental.plan_id,
-                    limits=Limits.model_validate(rental.limits["limits"]),
-                    feature_limits=FeatureLimits.model_validate(rental.limits["feature_limits"]),
-                ),
-            )
-        )
+    if cause == RentalCause.TERMINATION_WARNING:
+        rental.warned_at = now
+    publish_desired(uow, rental, payment, cause, now)
+    schedule(rental, policy)
+    counted = RENTAL_CHANGES.labels(cause.value, via)
+
+    async def count() -> None:
+        counted.inc()
+
+    uow.after_commit(count)
     log.info("rental changed", order_id=str(rental.order_id), phase=rental.phase.value, cause=cause.value, via=via)
     return cause.value
+
+
+def publish_desired(
+    uow: PaymentUnitOfWork, rental: RentalRow, payment: PaymentRow, cause: RentalCause, now: datetime
+) -> bool:
+    """``DesiredServerStateChanged`` when what the server should be changed (at the rental's version; a
+    rental with nothing else to tell gets a version of its own for it). True when one was published."""
+    desired = desired_server_state(rental.phase, rental.terminate_at, now)
+    if desired.value == rental.desired_state:
+        return False
+    if rental.desired_version >= rental.version:
+        rental.version += 1
+    rental.desired_state = desired.value
+    rental.desired_version = rental.version
+    uow.publish(
+        DesiredServerStateChanged(
+            order_id=rental.order_id,
+            correlation_id=payment.correlation_id,
+            producer=PRODUCER,
+            payload=DesiredServerStateChangedPayload(
+                version=rental.version,
+                state=desired,
+                reason=cause,
+                plan_id=rental.plan_id,
+                limits=Limits.model_validate(rental.limits["limits"]),
+                feature_limits=FeatureLimits.model_validate(rental.limits["feature_limits"]),
+            ),
+        )
+    )
+    return True
 
 
 async def sync_subscription(
@@ -236,6 +277,7 @@ async def sync_subscription(
         assessment,
         via=via,
         now=now,
+        policy=policy,
         stripe_event_id=stripe_event_id,
         amount=invoice.amount_paid if paid_now and invoice else None,
         currency=invoice.currency if paid_now and invoice else None,
@@ -256,6 +298,17 @@ async def _first_payment(uow: PaymentUnitOfWork, payment: PaymentRow, subscripti
     mark_paid(uow, payment, session_id=session_id or subscription.facts.id, payment_intent=None, via="webhook")
 
 
+async def note_subscription(
+    uow: PaymentUnitOfWork, payment: PaymentRow, subscription_id: str, customer_id: str | None
+) -> None:
+    """A completed subscription session names its subscription: remembered on the rental, so the
+    reconciler reads it even if every subscription and invoice event is lost."""
+    rental = await rental_of(uow, payment)
+    if rental.subscription_id is None:
+        rental.subscription_id = subscription_id
+        rental.customer_id = customer_id or rental.customer_id
+
+
 async def start_fixed_term(uow: PaymentUnitOfWork, payment: PaymentRow, *, policy: RentalPolicy) -> None:
     """A fixed-term order was paid (``service_layer.fulfilment``): its rental runs ``term_days``."""
     snapshot = OrderSnapshot.model_validate(payment.order_snapshot)
@@ -266,7 +319,17 @@ async def start_fixed_term(uow: PaymentUnitOfWork, payment: PaymentRow, *, polic
     rental = await rental_of(uow, payment)
     term = timedelta(days=billing.term_days or Billing.FIXED_TERM_DEFAULT_DAYS)
     assessment = fixed_term_paid(state_of(rental), term=term, paid_at=now, policy=policy)
-    record(uow, rental, payment, assessment, via="webhook", now=now, amount=payment.amount, currency=payment.currency)
+    record(
+        uow,
+        rental,
+        payment,
+        assessment,
+        via="webhook",
+        now=now,
+        policy=policy,
+        amount=payment.amount,
+        currency=payment.currency,
+    )
 
 
 def _order_id(subscription: Subscription) -> uuid.UUID:
