@@ -21,6 +21,7 @@ from payment_service.domain.stripe_events import (
     COMPLETED,
     EXPIRED,
     HANDLED_TYPES,
+    MONEY_BACK_TYPES,
     SESSION_TYPES,
     SUBSCRIPTION_TYPES,
     RetryLater,
@@ -365,7 +366,7 @@ def _runner(db: FakePaymentDatabase, stripe_: FakeStripe, handlers: StripeHandle
 def test_the_session_table_handles_exactly_the_session_types_the_webhook_keeps() -> None:
     """Subscription and invoice events need no table: their subscription is read and synced."""
     assert set(stripe_handlers(_fulfilment(FakePaymentDatabase()))) == SESSION_TYPES
-    assert SESSION_TYPES | SUBSCRIPTION_TYPES == HANDLED_TYPES
+    assert SESSION_TYPES | SUBSCRIPTION_TYPES | MONEY_BACK_TYPES == HANDLED_TYPES
 
 
 async def test_an_applied_event_is_marked_processed_with_its_outcome_in_the_same_commit() -> None:

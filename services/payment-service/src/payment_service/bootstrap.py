@@ -28,6 +28,9 @@ from .entrypoints.jobs import (
     stripe_event_pruning_job,
     sweeper_job,
 )
+from .entrypoints.rental_metrics import rental_metrics_job
+from .entrypoints.rental_operator import rental_operator_router
+from .entrypoints.rentals_api import router as rentals_router
 from .entrypoints.webhook_worker import WebhookWorker
 from .queues import PAYMENT_PROVISION_FAILED
 from .service_layer import provisioning
@@ -36,6 +39,7 @@ from .service_layer.event_intake import EventIntake
 from .service_layer.fulfilment import Fulfilment
 from .service_layer.handlers import provisioning_handlers, stripe_handlers
 from .service_layer.refunds import RefundExecutor
+from .service_layer.rental_actions import RentalActions
 from .service_layer.rental_deadlines import RentalDeadlines, RentalReconciler
 from .service_layer.stored_events import StoredEventRunner
 from .service_layer.sweeper import Sweeper
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.add_job(
         "rental-reconciler", rental_reconcile_job(reconciler, interval_seconds=settings.rental_reconcile_seconds)
     )
+    runtime.add_job("rental-metrics", rental_metrics_job(unit_of_work))
 
     checkout = CheckoutService(
         unit_of_work,
@@ -131,9 +136,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secrets=tuple(settings.webhook_secrets()), tolerance_seconds=settings.stripe_webhook_tolerance_seconds
         ),
         stripe_calls=PerKeyLimit(settings.stripe_calls_per_customer_per_minute, 60.0),
+        rental_actions=RentalActions(
+            unit_of_work,
+            gateway,
+            order_client,
+            settings.rental_policy,
+            portal_return_url=settings.billing_portal_return_url,
+        ),
     )
     install_auth(app, verifier_from(settings))
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(router)
+    app.include_router(rentals_router)
+    app.include_router(rental_operator_router(unit_of_work, gateway, reconciler, settings.rental_policy))
     app.include_router(runtime.operator_router())
     return app

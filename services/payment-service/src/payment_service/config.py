@@ -113,6 +113,11 @@ class Settings(CommonSettings):
     rental_deadline_poll_seconds: float = Field(
         default=30.0, ge=0.1, le=3600, validation_alias="RENTAL_DEADLINE_POLL_SECONDS"
     )
+    billing_portal_return_url: str = Field(
+        default="http://localhost:3000/account",
+        validation_alias="BILLING_PORTAL_RETURN_URL",
+        description="Where Stripe's customer portal sends the customer back (a request may name its own).",
+    )
     rental_termination_warning_days: float = Field(
         default=2.0, ge=0, le=60, validation_alias="RENTAL_TERMINATION_WARNING_DAYS"
     )

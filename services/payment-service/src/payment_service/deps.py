@@ -19,6 +19,7 @@ from spawnpoint_kit.runtime import ServiceRuntime
 from .service_layer.checkout import CheckoutService
 from .service_layer.event_intake import EventIntake
 from .service_layer.fulfilment import Fulfilment
+from .service_layer.rental_actions import RentalActions
 from .service_layer.unit_of_work import PaymentUnitOfWork
 
 
@@ -41,6 +42,7 @@ class Services:
     webhook_keys: WebhookKeys
     stripe_calls: PerKeyLimit
     """Each customer's budget of calls that cost a live Stripe call (finding 10 of the reliability issue)."""
+    rental_actions: RentalActions
 
 
 def services_of(app: FastAPI) -> Services:
@@ -72,6 +74,10 @@ async def get_intake(request: Request) -> EventIntake:
     return get_services(request).intake
 
 
+async def get_rental_actions(request: Request) -> RentalActions:
+    return get_services(request).rental_actions
+
+
 async def get_webhook_keys(request: Request) -> WebhookKeys:
     return get_services(request).webhook_keys
 
@@ -92,3 +98,4 @@ FulfilmentDep = Annotated[Fulfilment, Depends(get_fulfilment)]
 CheckoutDep = Annotated[CheckoutService, Depends(get_checkout)]
 IntakeDep = Annotated[EventIntake, Depends(get_intake)]
 WebhookKeysDep = Annotated[WebhookKeys, Depends(get_webhook_keys)]
+RentalActionsDep = Annotated[RentalActions, Depends(get_rental_actions)]

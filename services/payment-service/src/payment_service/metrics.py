@@ -6,7 +6,7 @@ unknown event types cannot blow up the number of series.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from .domain.stripe_events import HANDLED_TYPES
 
@@ -66,4 +66,17 @@ RENTAL_RECONCILED = Counter(
     "payment_rental_reconciliations_total",
     "Rentals read again from Stripe by the reconciler, by result (changed means a webhook had been lost)",
     ["result"],
+)
+RENTALS = Gauge(
+    "payment_rentals",
+    "Rentals by phase (awaiting_payment, active, past_due, cancelling, lapsed, ended) and kind (subscription, "
+    "fixed_term), from the database every 30 s; every process reports the same figure (aggregate with max)",
+    ["phase", "kind"],
+)
+MRR = Gauge(
+    "payment_mrr_minor_units",
+    "Monthly recurring revenue in minor units (cents) by currency: the price of every subscription rental that "
+    "is active, past_due or cancelling, normalised to a month from its billing interval (from the database "
+    "every 30 s; aggregate with max)",
+    ["currency"],
 )

@@ -37,7 +37,7 @@ from spawnpoint_kit.messaging.outbox import OutboxMessage
 from spawnpoint_kit.unit_of_work import E, FakeUnitOfWork
 
 from .adapters.order_client import OrderNotFound, OrderView
-from .adapters.repositories import ClaimedEvent
+from .adapters.repositories import ClaimedEvent, RentalBookRow
 from .adapters.tables import (
     CheckoutSessionRow,
     PaymentRow,
@@ -216,6 +216,9 @@ class FakePayments:
     async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
         return self.rows.get(order_id)
 
+    async def by_payment_intent(self, payment_intent: str) -> PaymentRow | None:
+        return next((p for p in self.rows.values() if p.payment_intent == payment_intent), None)
+
     async def lock(self, order_id: uuid.UUID) -> PaymentRow | None:
         return self.rows.get(order_id)
 
@@ -295,6 +298,9 @@ class FakeRefunds:
     async def lock_by_key(self, key: str) -> RefundRow | None:
         return next((r for r in self.rows.values() if r.idempotency_key == key), None)
 
+    async def of_order(self, order_id: uuid.UUID) -> list[RefundRow]:
+        return [r for r in self.rows.values() if r.order_id == order_id]
+
     async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[uuid.UUID]:
         now = _now()
         due = sorted(
@@ -326,6 +332,9 @@ class FakeRentals:
     async def get(self, order_id: uuid.UUID) -> RentalRow | None:
         return self.rows.get(order_id)
 
+    async def by_subscription(self, subscription_id: str) -> RentalRow | None:
+        return next((r for r in self.rows.values() if r.subscription_id == subscription_id), None)
+
     def record(self, transition: RentalTransitionRow) -> None:
         self.transitions.append(transition)
 
@@ -356,6 +365,31 @@ class FakeRentals:
     async def history(self, order_id: uuid.UUID) -> list[RentalTransitionRow]:
         return sorted((t for t in self.transitions if t.order_id == order_id), key=lambda t: (t.version, t.at))
 
+    payments: dict[uuid.UUID, PaymentRow] | None = None
+    """The payments' rows, for ``book`` (set by ``FakePaymentDatabase``)."""
+
+    async def subscription_rentals(self, *, limit: int) -> list[uuid.UUID]:
+        rows = [r for r in self.rows.values() if r.subscription_id and r.phase != "ended"]
+        rows.sort(key=lambda r: (r.synced_at is not None, r.synced_at or _now(), str(r.order_id)))
+        return [r.order_id for r in rows[:limit]]
+
+    async def book(self) -> list[RentalBookRow]:
+        groups: dict[tuple[str, str, str | None, str | None, int], list[int]] = {}
+        for rental in self.rows.values():
+            payment = (self.payments or {}).get(rental.order_id)
+            billing = (payment.order_snapshot.get("billing") or {}) if payment else {}
+            key = (
+                str(rental.phase),
+                rental.kind,
+                payment.currency if payment else None,
+                billing.get("interval"),
+                int(billing.get("interval_count") or 1),
+            )
+            counted = groups.setdefault(key, [0, 0])
+            counted[0] += 1
+            counted[1] += payment.amount if payment else 0
+        return [RentalBookRow(*key, rentals=n, amount=total) for key, (n, total) in groups.items()]
+
 
 class FakeStripeCustomers:
     def __init__(self) -> None:
@@ -378,6 +412,7 @@ class FakePaymentDatabase:
         self.rentals = FakeRentals()
         self.stripe_customers = FakeStripeCustomers()
         self.units: list[FakePaymentUnitOfWork] = []
+        self.rentals.payments = self.payments.rows
 
     def unit_of_work(self) -> FakePaymentUnitOfWork:
         uow = FakePaymentUnitOfWork(self)

@@ -1,6 +1,6 @@
 """Composition root: settings, the panel client and its rate gate, the OrderPaid subscription (its handler
-and unit of work), the install watcher, the dead-letter metrics, the delay queues, the runtime and HTTP
-(health, metrics, settings check)."""
+and unit of work), the install watcher, the drift reconciler, the dead-letter metrics, the delay queues,
+the runtime and HTTP (health, metrics, settings check, operator endpoints)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,19 @@ from spawnpoint_kit.logs import configure_logging
 from spawnpoint_kit.periodic import periodic
 from spawnpoint_kit.runtime import ServiceRuntime
 
+from .adapters.drift_records import SqlDriftRecords
 from .adapters.eggs import BudgetedEggs, EggCache
 from .adapters.panel import PanelClient
 from .adapters.rate_gate import RateGate
 from .config import Settings
 from .deps import Services
 from .entrypoints.consumers import desired_state_subscription, order_paid_subscription, order_refunded_subscription
+from .entrypoints.drift import drift_job, drift_router
 from .entrypoints.http import router as settings_router
 from .entrypoints.install_watcher import install_watch_job
 from .queues import PROVISIONER_DESIRED_STATE, PROVISIONER_ORDER_PAID
 from .service_layer.converge import ConvergeServer
+from .service_layer.drift import DriftReconciler
 from .service_layer.install_watch import InstallWatcher
 from .service_layer.provision import ProvisionOrderPaid
 from .service_layer.refunded import SuspendRefunded
@@ -84,6 +87,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime.add_job("install-watcher", install_watch_job(watcher, poll_seconds=settings.install_poll_seconds))
     suspensions = SuspendRefunded(unit_of_work, panel, poll_seconds=max(5.0, settings.install_poll_seconds))
     runtime.add_job("refunded-suspensions", periodic(suspensions.round, every=5.0, name="refunded-suspensions"))
+    drift = DriftReconciler(
+        unit_of_work,
+        SqlDriftRecords(runtime.sessions),
+        panel,
+        desired_state_queue=runtime.topology.queue_name(PROVISIONER_DESIRED_STATE),
+    )
+    if settings.drift_interval_seconds > 0:
+        runtime.add_job("drift", drift_job(drift, every=settings.drift_interval_seconds, fix=settings.drift_auto_fix))
 
     lifespan = runtime.lifespan(panel.aclose)
 
@@ -99,4 +110,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_common(app, checks=runtime.readiness_checks())
     app.include_router(settings_router)
     app.include_router(runtime.operator_router())
+    app.include_router(drift_router(drift))
     return app

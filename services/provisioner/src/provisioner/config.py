@@ -50,6 +50,18 @@ class Settings(CommonSettings):
     install_max_interval_seconds: float = Field(default=30.0, gt=0, validation_alias="INSTALL_MAX_INTERVAL_SECONDS")
     install_deadline_seconds: float = Field(default=3600.0, gt=0, validation_alias="INSTALL_DEADLINE_SECONDS")
 
+    drift_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        validation_alias="DRIFT_INTERVAL_SECONDS",
+        description="Seconds between drift runs (the panel listed and compared with our records); 0 disables the job.",
+    )
+    drift_auto_fix: bool = Field(
+        default=False,
+        validation_alias="DRIFT_AUTO_FIX",
+        description="The drift job sends the kinds convergence can fix back to it; false: it only reports.",
+    )
+
     settings_check_misses_per_minute: float = Field(
         default=30.0,
         gt=0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,8 +25,10 @@ from spawnpoint_kit.unit_of_work import FakeUnitOfWork
 
 from .adapters.repositories import new_provisioning
 from .adapters.tables import ProvisioningRow, ServerStateRow
+from .domain.drift import OrderRecord, ServerPage
 from .domain.panel import Egg, EggVariable, Flavor, PanelError, PanelServer, PanelUnreachable
 from .domain.provisioning import ProvisioningStatus
+from .service_layer.drift import order_record
 from .service_layer.unit_of_work import ProvisionerUnitOfWork
 
 
@@ -100,6 +103,28 @@ class FakeProvisionerUnitOfWork(FakeUnitOfWork, ProvisionerUnitOfWork):
         self.server_states = self.fake_server_states = FakeServerStates()
 
 
+class FakeDriftRecords:
+    """``service_layer.drift.DriftRecords`` over the in-memory unit of work's rows."""
+
+    def __init__(self, uow: FakeProvisionerUnitOfWork) -> None:
+        self._uow = uow
+
+    async def all(self) -> list[OrderRecord]:
+        return list((await self.of(self._order_ids())).values())
+
+    async def of(self, order_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, OrderRecord]:
+        out = {}
+        for order_id in order_ids:
+            provisioning = self._uow.fake_provisionings.rows.get(order_id)
+            state = self._uow.fake_server_states.rows.get(order_id)
+            if provisioning is not None or state is not None:
+                out[order_id] = order_record(provisioning, state)
+        return out
+
+    def _order_ids(self) -> list[uuid.UUID]:
+        return list(dict.fromkeys([*self._uow.fake_provisionings.rows, *self._uow.fake_server_states.rows]))
+
+
 class FakePanel:
     """The panel's Application API as the service layer sees it, in memory.
 
@@ -119,11 +144,13 @@ class FakePanel:
         self.action_errors: list[Exception] = []
         """Raised in turn by the next unsuspend, build or delete calls."""
         self.build_bodies: list[dict[str, Any]] = []
+        self.listing_errors: list[Exception] = []
+        """Raised in turn by the next ``list_servers`` calls."""
         self.lying_unsuspend = False
         """Unsuspend answers 204 but leaves the server suspended (a panel the read-back must catch)."""
         self._ids = 0
 
-    def add_server(self, external_id: str, *, status: str | None = "installing", user: int = 42) -> PanelServer:
+    def add_server(self, external_id: str | None, *, status: str | None = "installing", user: int = 42) -> PanelServer:
         self._ids += 1
         server_id = self._ids
         server = PanelServer(
@@ -143,6 +170,25 @@ class FakePanel:
 
     def set_status(self, server_id: int, status: str | None) -> None:
         self.servers[server_id] = dataclasses.replace(self.servers[server_id], status=status)
+
+    def set_limits(self, server_id: int, **limits: Any) -> None:
+        """Change limits (``memory=...``) or feature limits (``backups=...``) behind the shop's back."""
+        server = self.servers[server_id]
+        features = {k: v for k, v in limits.items() if k in server.feature_limits}
+        plain = {k: v for k, v in limits.items() if k not in features}
+        self.servers[server_id] = dataclasses.replace(
+            server, limits={**server.limits, **plain}, feature_limits={**server.feature_limits, **features}
+        )
+
+    async def list_servers(self, *, page: int, per_page: int = 100) -> ServerPage:
+        """``GET /servers?page=&per_page=`` as Laravel pages it: id order, a page past the end is empty."""
+        self.calls.append("servers")
+        if self.listing_errors:
+            raise self.listing_errors.pop(0)
+        ordered = [self.servers[k] for k in sorted(self.servers)]
+        total_pages = max(1, -(-len(ordered) // per_page))
+        start = (max(page, 1) - 1) * per_page
+        return ServerPage(servers=ordered[start : start + per_page], page=max(page, 1), total_pages=total_pages)
 
     async def server_by_external_id(self, external_id: str) -> PanelServer | None:
         self.calls.append("server_by_external_id")

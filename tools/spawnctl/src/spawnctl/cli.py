@@ -7,14 +7,17 @@ command group lives in its own module and is registered here:
 - ``spawnctl token``: mint a development bearer token (``tokens.py``);
 - ``spawnctl dlq ...``: any service's dead-letter queue (``dlq.py``);
 - ``spawnctl order ...``: an order's event trail (``orders.py``);
-- ``spawnctl outbox ...``: outbox rows a relay parked, on any service (``outbox.py``).
+- ``spawnctl outbox ...``: outbox rows a relay parked, on any service (``outbox.py``);
+- ``spawnctl drift``: every server Spawnpoint and the panel disagree about, via the provisioner (``drift.py``);
+- ``spawnctl rental ...``: one order's rental, and the rental reconciler on demand (``rentals.py``).
 """
 
 from __future__ import annotations
 
 import typer
 
-from . import dlq, orders, outbox
+from . import dlq, orders, outbox, rentals
+from .drift import drift
 from .tokens import token
 
 app = typer.Typer(
@@ -32,9 +35,11 @@ def _root() -> None:
 
 
 app.command()(token)
+app.command()(drift)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(orders.app, name="order")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(rentals.app, name="rental")
 
 
 def main() -> None:

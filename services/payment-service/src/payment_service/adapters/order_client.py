@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from spawnpoint_contracts import OrderSnapshot
+from spawnpoint_contracts import FeatureLimits, Limits, OrderSnapshot
 from spawnpoint_kit.http import CORRELATION_HEADER, current_correlation_id
 
 
@@ -25,6 +25,20 @@ class OrderNotFound(Exception):
 
 class OrderServiceUnavailable(Exception):
     pass
+
+
+class PlanNotOffered(Exception):
+    """The catalog does not sell that plan for the order's game and period."""
+
+
+@dataclass(frozen=True)
+class PlanQuote:
+    plan_id: str
+    plan_name: str
+    amount: int
+    currency: str
+    limits: Limits
+    feature_limits: FeatureLimits
 
 
 class OrderClient:
@@ -46,6 +60,30 @@ class OrderClient:
         data = response.json()
         snapshot = OrderSnapshot.model_validate({**data, "order_id": data["id"]})
         return OrderView(snapshot=snapshot, status=str(data["status"]), correlation_id=str(data["correlation_id"]))
+
+    async def quote(self, *, game_id: str, plan_id: str, period: str) -> PlanQuote:
+        """The catalog's price and server build for a plan and period (``GET /catalog/games/.../plans/...``)."""
+        try:
+            response = await self._http.get(
+                f"/catalog/games/{game_id}/plans/{plan_id}",
+                params={"period": period},
+                headers={CORRELATION_HEADER: current_correlation_id()},
+            )
+        except httpx.HTTPError as exc:
+            raise OrderServiceUnavailable(str(exc)) from exc
+        if response.status_code in (404, 422):
+            raise PlanNotOffered(f"{plan_id} ({period}) is not sold for {game_id}")
+        if response.status_code != 200:
+            raise OrderServiceUnavailable(f"order-service answered {response.status_code}")
+        data = response.json()
+        return PlanQuote(
+            plan_id=str(data["plan_id"]),
+            plan_name=str(data.get("plan_name") or data["plan_id"]),
+            amount=int(data["price"]["amount"]),
+            currency=str(data["price"]["currency"]),
+            limits=Limits.model_validate(data["limits"]),
+            feature_limits=FeatureLimits.model_validate(data["feature_limits"]),
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

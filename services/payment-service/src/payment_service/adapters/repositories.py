@@ -73,6 +73,10 @@ class PaymentRepository:
     async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
         return await self._session.get(PaymentRow, order_id)
 
+    async def by_payment_intent(self, payment_intent: str) -> PaymentRow | None:
+        """The one-time order a PaymentIntent paid (``payments.payment_intent``)."""
+        return (await self._session.exec(select(PaymentRow).where(PaymentRow.payment_intent == payment_intent))).first()
+
     async def lock(self, order_id: uuid.UUID) -> PaymentRow | None:
         """The payment, locked until the transaction ends: everything that changes it serialises here."""
         statement = select(PaymentRow).where(PaymentRow.order_id == order_id).with_for_update()
@@ -245,6 +249,9 @@ class RefundRepository:
         """The refund, locked and read afresh (another transaction may have moved it since it was read)."""
         return await self._session.get(RefundRow, refund_id, with_for_update=True, populate_existing=True)
 
+    async def of_order(self, order_id: uuid.UUID) -> list[RefundRow]:
+        return list((await self._session.exec(select(RefundRow).where(RefundRow.order_id == order_id))).all())
+
     async def lock_by_key(self, key: str) -> RefundRow | None:
         return (
             await self._session.exec(select(RefundRow).where(RefundRow.idempotency_key == key).with_for_update())
@@ -291,6 +298,9 @@ class RentalRepository:
 
     async def get(self, order_id: uuid.UUID) -> RentalRow | None:
         return await self._session.get(RentalRow, order_id)
+
+    async def by_subscription(self, subscription_id: str) -> RentalRow | None:
+        return (await self._session.exec(select(RentalRow).where(RentalRow.subscription_id == subscription_id))).first()
 
     def record(self, transition: RentalTransitionRow) -> None:
         self._session.add(transition)
@@ -347,6 +357,53 @@ class RentalRepository:
         )
         return list(rows.all())
 
+    async def subscription_rentals(self, *, limit: int) -> list[uuid.UUID]:
+        """Subscription rentals Stripe knows the subscription of and that have not ended (the set the
+        reconciler reads), least recently read first; no lease (``POST /operator/rentals/reconcile``)."""
+        rows = await execute_sql(
+            self._session,
+            sa.text(
+                """
+                SELECT order_id FROM rentals
+                WHERE subscription_id IS NOT NULL AND phase <> 'ended'
+                ORDER BY synced_at NULLS FIRST, order_id
+                LIMIT :limit
+                """
+            ),
+            {"limit": limit},
+        )
+        return [row[0] for row in rows.all()]
+
+    async def book(self) -> list[RentalBookRow]:
+        """Every rental counted by phase, kind, currency and billing interval, with the sum of their
+        payments' amounts: one statement for the rental gauges (``service_layer.rental_metrics``)."""
+        rows = await execute_sql(
+            self._session,
+            sa.text(
+                """
+                SELECT r.phase, r.kind, p.currency,
+                       p.order_snapshot -> 'billing' ->> 'interval' AS billing_interval,
+                       coalesce((p.order_snapshot -> 'billing' ->> 'interval_count')::int, 1) AS interval_count,
+                       count(*) AS rentals,
+                       coalesce(sum(p.amount), 0) AS amount
+                FROM rentals r LEFT JOIN payments p ON p.order_id = r.order_id
+                GROUP BY 1, 2, 3, 4, 5
+                """
+            ),
+        )
+        return [
+            RentalBookRow(
+                phase=str(r["phase"]),
+                kind=str(r["kind"]),
+                currency=r["currency"],
+                interval=r["billing_interval"],
+                interval_count=int(r["interval_count"]),
+                rentals=int(r["rentals"]),
+                amount=int(r["amount"]),
+            )
+            for r in rows.mappings().all()
+        ]
+
 
 class StripeCustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -363,3 +420,17 @@ class StripeCustomerRepository:
         row = await self._session.get(StripeCustomerRow, user_id, with_for_update=True, populate_existing=True)
         assert row is not None  # just inserted or already there, and customers are never deleted
         return row
+
+
+@dataclass(frozen=True)
+class RentalBookRow:
+    """One group of rentals (``RentalRepository.book``): how many are in ``phase`` of ``kind``, billed in
+    ``currency`` every ``interval_count`` ``interval`` (None for a fixed term), and their payments' sum."""
+
+    phase: str
+    kind: str
+    currency: str | None
+    interval: str | None
+    interval_count: int
+    rentals: int
+    amount: int

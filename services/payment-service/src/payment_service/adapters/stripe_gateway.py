@@ -221,6 +221,14 @@ class BillingGateway(Protocol):
         self, *, email: str, user_id: str, idempotency_key: str, test_clock: str | None = None
     ) -> str: ...
     async def create_test_clock(self, *, name: str, idempotency_key: str) -> str: ...
+    async def update_subscription(
+        self, subscription_id: str, params: dict[str, Any], *, idempotency_key: str
+    ) -> Subscription: ...
+    async def subscription_items(self, subscription_id: str) -> list[dict[str, Any]]: ...
+    async def create_portal_session(self, *, customer: str, return_url: str, flow: dict[str, Any] | None) -> str: ...
+    async def retrieve_object(self, kind: str, object_id: str) -> dict[str, Any]: ...
+    async def subscription_of_payment(self, payment_intent: str) -> str | None: ...
+    async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None: ...
 
 
 class StripeGateway:
@@ -296,3 +304,63 @@ class StripeGateway:
             options={"idempotency_key": idempotency_key},
         )
         return str(clock.id)
+
+    async def update_subscription(
+        self, subscription_id: str, params: dict[str, Any], *, idempotency_key: str
+    ) -> Subscription:
+        """A change the customer asked for (cancel at period end or undo it, a new price); the answer is the
+        subscription as Stripe now has it, with its latest invoice."""
+        updated = await self._client.v1.subscriptions.update_async(
+            subscription_id,
+            params={**params, "expand": ["latest_invoice"]},  # type: ignore[arg-type]
+            options={"idempotency_key": idempotency_key},
+        )
+        return Subscription.from_dict(updated.to_dict())
+
+    async def subscription_items(self, subscription_id: str) -> list[dict[str, Any]]:
+        """The subscription's items with their prices (id, price id, product id, currency, recurring)."""
+        subscription = (await self._client.v1.subscriptions.retrieve_async(subscription_id)).to_dict()
+        return [dict(item) for item in (subscription.get("items") or {}).get("data", [])]
+
+    async def create_portal_session(self, *, customer: str, return_url: str, flow: dict[str, Any] | None) -> str:
+        """A Stripe customer-portal session (changing the card, cancelling); its short-lived URL."""
+        params: dict[str, Any] = {"customer": customer, "return_url": return_url}
+        if flow:
+            params["flow_data"] = flow
+        session = await self._client.v1.billing_portal.sessions.create_async(params=params)  # type: ignore[arg-type]
+        return str(session.url)
+
+    async def retrieve_object(self, kind: str, object_id: str) -> dict[str, Any]:
+        """A charge or a dispute as Stripe has it now (their order matters: never the event's snapshot)."""
+        if kind == "dispute":
+            return (await self._client.v1.disputes.retrieve_async(object_id)).to_dict()
+        return (await self._client.v1.charges.retrieve_async(object_id)).to_dict()
+
+    async def subscription_of_payment(self, payment_intent: str) -> str | None:
+        """The subscription whose invoice a payment paid (basil removed ``charge.invoice``: the way is the
+        invoice's payments), or None for a payment that paid no subscription invoice."""
+        listed = await self._client.v1.invoice_payments.list_async(
+            params={"payment": {"type": "payment_intent", "payment_intent": payment_intent}, "limit": 1}
+        )
+        for payment in listed.data:
+            invoice = (await self._client.v1.invoices.retrieve_async(str(payment.invoice))).to_dict()
+            details = (invoice.get("parent") or {}).get("subscription_details") or {}
+            subscription = details.get("subscription")
+            return _id_of(subscription)
+        return None
+
+    async def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
+        """End a subscription now (the refund and dispute policy): no more invoices. Already canceled is fine."""
+        try:
+            await self._client.v1.subscriptions.cancel_async(
+                subscription_id, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as exc:
+            if not is_not_found(exc):
+                raise
+
+    async def list_invoices(self, subscription_id: str, *, limit: int = 100) -> list[InvoiceFacts]:
+        """The subscription's invoices as Stripe has them now, newest first (one page of ``limit`` at most:
+        an operator's view, ``spawnctl rental show``)."""
+        listed = await self._client.v1.invoices.list_async(params={"subscription": subscription_id, "limit": limit})
+        return [invoice_facts(item.to_dict()) for item in listed.data]

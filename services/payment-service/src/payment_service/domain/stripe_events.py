@@ -42,7 +42,11 @@ SUBSCRIPTION_TYPES = frozenset(
 """Events about a subscription or one of its invoices: whatever they say, the subscription is retrieved and
 the rental brought to its state (``service_layer.rentals``), so their order and number do not matter."""
 
-HANDLED_TYPES = SESSION_TYPES | SUBSCRIPTION_TYPES
+MONEY_BACK_TYPES = frozenset({"charge.refunded", "charge.dispute.created", "charge.dispute.closed"})
+"""Money taken back outside dunning (a Dashboard refund, a dispute): the charge's order is found, the object
+is read again from Stripe, and the refund and dispute policy applies (``service_layer.money_back``)."""
+
+HANDLED_TYPES = SESSION_TYPES | SUBSCRIPTION_TYPES | MONEY_BACK_TYPES
 """The event types the webhook keeps; any other type is acknowledged and dropped."""
 
 GIVE_UP_AFTER = timedelta(days=3)

@@ -34,7 +34,14 @@ from sqlalchemy.exc import DBAPIError
 from spawnpoint_kit.db import database_unreachable
 from spawnpoint_kit.logs import get_logger
 
-from ..domain.stripe_events import HANDLED_TYPES, SUBSCRIPTION_TYPES, StoredEventStatus, order_ref, subscription_ref
+from ..domain.stripe_events import (
+    HANDLED_TYPES,
+    MONEY_BACK_TYPES,
+    SUBSCRIPTION_TYPES,
+    StoredEventStatus,
+    order_ref,
+    subscription_ref,
+)
 from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
@@ -68,9 +75,11 @@ def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[st
         subscription_id, order_id = subscription_ref(event_type, obj)
         if subscription_id is None or len(subscription_id) > 255:
             return None  # a one-off invoice, or a subscription that is not one of ours
+    elif event_type in MONEY_BACK_TYPES:
+        session_id, order_id = None, None  # the charge's order is found when it is applied (a Stripe read)
     else:
         order_id = order_ref(obj)
-    if order_id is None:
+    if order_id is None and event_type not in MONEY_BACK_TYPES:
         return None
     now = now or datetime.now(UTC)
     return {

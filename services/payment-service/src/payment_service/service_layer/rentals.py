@@ -147,6 +147,7 @@ def record(
     stripe_event_id: str | None = None,
     amount: int | None = None,
     currency: str | None = None,
+    detail: dict[str, str] | None = None,
 ) -> str:
     """Write the assessment; when a customer would be told, record the steps and publish. Returns the
     outcome (the cause, or ``no_change``)."""
@@ -174,7 +175,7 @@ def record(
         phase = target
     cause = assessment.cause
     assert cause is not None  # changed means at least one step
-    detail = {"via": via} if via != "webhook" else {}
+    detail = {**(detail or {}), **({"via": via} if via != "webhook" else {})}
     uow.publish(
         RentalChanged(
             order_id=rental.order_id,
@@ -203,7 +204,7 @@ def record(
     )
     if cause == RentalCause.TERMINATION_WARNING:
         rental.warned_at = now
-    publish_desired(uow, rental, payment, cause, now)
+    publish_desired(uow, rental, payment, cause, now, build_changed=cause == RentalCause.PLAN_CHANGED)
     schedule(rental, policy)
     counted = RENTAL_CHANGES.labels(cause.value, via)
 
@@ -216,12 +217,19 @@ def record(
 
 
 def publish_desired(
-    uow: PaymentUnitOfWork, rental: RentalRow, payment: PaymentRow, cause: RentalCause, now: datetime
+    uow: PaymentUnitOfWork,
+    rental: RentalRow,
+    payment: PaymentRow,
+    cause: RentalCause,
+    now: datetime,
+    *,
+    build_changed: bool = False,
 ) -> bool:
-    """``DesiredServerStateChanged`` when what the server should be changed (at the rental's version; a
-    rental with nothing else to tell gets a version of its own for it). True when one was published."""
+    """``DesiredServerStateChanged`` when what the server should be changed, its state or (a plan change)
+    its build, at the rental's version (a rental with nothing else to tell gets a version of its own for
+    it). True when one was published."""
     desired = desired_server_state(rental.phase, rental.terminate_at, now)
-    if desired.value == rental.desired_state:
+    if desired.value == rental.desired_state and not build_changed:
         return False
     if rental.desired_version >= rental.version:
         rental.version += 1

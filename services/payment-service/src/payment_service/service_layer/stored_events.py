@@ -30,6 +30,7 @@ from ..adapters.repositories import ClaimedEvent
 from ..adapters.stripe_gateway import BillingGateway, CheckoutGateway, CheckoutSession, Subscription, is_not_found
 from ..domain.rental import RentalPolicy
 from ..domain.stripe_events import (
+    MONEY_BACK_TYPES,
     STORED_EVENT,
     RetryLater,
     StoredEventStatus,
@@ -39,7 +40,7 @@ from ..domain.stripe_events import (
     retry_delay,
 )
 from ..metrics import EVENTS_APPLIED, type_label
-from . import rentals
+from . import money_back, rentals
 from .unit_of_work import PaymentUnitOfWork
 
 log = get_logger(__name__)
@@ -92,6 +93,8 @@ class StoredEventRunner:
     async def apply(self, event: ClaimedEvent) -> str:
         """Apply one stored event and return its outcome; raises ``RetryLater`` (or the handler's error) to
         keep it for later, with nothing applied."""
+        if event.type in MONEY_BACK_TYPES:
+            return await self._apply_money_back(event)
         if event.subscription_id is not None:
             subscription = await self._retrieve_subscription(event.subscription_id)
             return await self._once(
@@ -114,6 +117,33 @@ class StoredEventRunner:
                 await rentals.sync_subscription(
                     uow, of_subscription, policy=self._rental_policy, via="webhook", stripe_event_id=event.id
                 )
+            return outcome
+
+        return await self._once(event, run)
+
+    async def _apply_money_back(self, event: ClaimedEvent) -> str:
+        """A refund or dispute: its order found and its object read from Stripe, then the policy, once."""
+        if self._billing is None:
+            raise RetryLater("this process has no Stripe Billing gateway")
+        billing = self._billing
+        async with self._unit_of_work() as uow:
+            stored = await uow.stripe_events.lock(event.id)
+            payload = dict(stored.payload) if stored is not None else {}
+            await uow.commit()
+        money = await money_back.read(billing, event.type, payload, self._unit_of_work)
+
+        async def run(uow: PaymentUnitOfWork) -> str:
+            outcome, to_end = await money_back.apply(uow, money, policy=self._rental_policy)
+            if to_end is not None:
+                subscription = to_end
+
+                async def end_subscription() -> None:
+                    try:
+                        await billing.cancel_subscription(subscription, idempotency_key=f"end:{subscription}")
+                    except Exception as exc:  # the reconciler sees it still live; an operator ends it
+                        log.error("could not end the subscription of a refunded or lost rental", error=repr(exc))
+
+                uow.after_commit(end_subscription)
             return outcome
 
         return await self._once(event, run)

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 from prometheus_client import Histogram
 
+from ..domain.drift import ServerPage
 from ..domain.panel import Egg, EggVariable, Flavor, PanelError, PanelFieldError, PanelServer, PanelUnreachable
 from .rate_gate import RateGate
 
@@ -102,6 +103,19 @@ class PanelClient:
                 return None
             raise
         return PanelServer.of(response.json()["attributes"])
+
+    async def list_servers(self, *, page: int, per_page: int = 100) -> ServerPage:
+        """``GET /servers?page=N&per_page=M``: one page of every server (null external ids included), in id
+        order; ``total_pages`` from ``meta.pagination`` (Laravel's paginator: a page past the end is empty)."""
+        response = await self._request("GET", "/servers", route="/servers", params={"page": page, "per_page": per_page})
+        body = response.json()
+        pagination = (body.get("meta") or {}).get("pagination") or {}
+        total_pages = pagination.get("total_pages")
+        return ServerPage(
+            servers=[PanelServer.of(item["attributes"]) for item in body.get("data", [])],
+            page=int(pagination.get("current_page") or page),
+            total_pages=int(total_pages) if total_pages is not None else None,
+        )
 
     async def create_server(self, body: dict[str, Any]) -> PanelServer:
         response = await self._request("POST", "/servers", route="/servers", json=body)
