@@ -286,3 +286,13 @@ async def test_a_deletion_wings_refuses_is_retried_then_dead_lettered_as_termina
     assert payload["reason"] == "terminate_failed" and payload["action"] == "terminate"
     assert "panel" in payload["message"]
     assert len(await harness.api.panel_servers(external_id=order.order_id)) == 1  # never silently dropped
+
+    # Wings is still down: the operator chooses to delete it anyway.
+    replayed = await spawnctl(
+        harness.config.namespace, "dlq", "replay", "--queue", QUEUE, "--order-id", order.order_id, "--force-delete"
+    )
+    assert replayed.code == 0 and "1 replayed" in replayed.stdout, replayed.stdout + replayed.stderr
+    await eventually(lambda: applied(harness, order, 2), what="the forced deletion recorded")
+    assert await harness.api.panel_servers(external_id=order.order_id) == []
+    (terminated,) = await harness.provisioner_events(order, "ServerTerminated")
+    assert terminated["payload"]["forced"] is True

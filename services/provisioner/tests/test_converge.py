@@ -33,7 +33,7 @@ from spawnpoint_contracts import (
     ServerUnsuspended,
 )
 from spawnpoint_kit.messaging.delivery import Delivery
-from spawnpoint_kit.messaging.headers import DEAD_LETTER_REASON, REPLAY_COUNT
+from spawnpoint_kit.messaging.headers import DEAD_LETTER_REASON, FORCE_DELETE, REPLAY_COUNT
 from spawnpoint_kit.messaging.topology import Topology
 
 pytestmark = pytest.mark.unit
@@ -241,3 +241,19 @@ def test_the_build_body_is_never_partial() -> None:
         "threads": None,
         "feature_limits": {"databases": 0, "allocations": 0, "backups": 0},
     }
+
+
+async def test_a_refused_deletion_is_forced_only_by_an_operators_replay() -> None:
+    uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
+    order_id, server_id = _ready_server(uow, panel)
+    converge = _converge(panel, delays=())
+    event = _desired(order_id, DesiredServerState.TERMINATED, 5)
+    refused = PanelError(504, "DaemonConnectionException", "Could not establish a connection to the machine")
+    panel.action_errors = [refused] * 2
+    await _deliver(converge, uow, event)
+    assert server_id in panel.servers and uow.events(ServerActionFailed)
+    await _deliver(converge, uow, event, **{REPLAY_COUNT: 1, FORCE_DELETE: "true"})
+    assert server_id not in panel.servers
+    assert panel.calls.count("delete_server_force") == 1
+    (terminated,) = uow.events(ServerTerminated)
+    assert terminated.payload.forced is True

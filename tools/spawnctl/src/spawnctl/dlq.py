@@ -40,6 +40,7 @@ from spawnpoint_kit.messaging.dlq import (
     export_lines,
     select_by,
 )
+from spawnpoint_kit.messaging.headers import FORCE_DELETE
 from spawnpoint_kit.settings import CommonSettings
 
 from .system import ALL_QUEUES, DEFAULT_DLQ_QUEUE
@@ -276,6 +277,14 @@ def replay(
     max_replays: Annotated[
         int, typer.Option("--max-replays", min=1, help="Refuse messages already replayed this many times.")
     ] = 3,
+    force_delete: Annotated[
+        bool,
+        typer.Option(
+            "--force-delete",
+            help="For a terminate_failed message of provisioner.desired-state: delete the server whatever "
+            "Wings says (DELETE /servers/{id}/force). Files Wings still holds may be left on the node.",
+        ),
+    ] = False,
 ) -> None:
     """Send dead-lettered messages back to their original queue (default exchange), then remove them.
 
@@ -314,6 +323,7 @@ def replay(
                 dry_run=dry_run,
                 on_scanned=scanned,
                 on_result=result,
+                extra_headers={FORCE_DELETE: "true"} if force_delete else None,
             )
         finally:
             if progress.live.is_started:

@@ -51,6 +51,7 @@ from spawnpoint_contracts import (
 )
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.messaging.delivery import Delivery
+from spawnpoint_kit.messaging.headers import FORCE_DELETE
 from spawnpoint_kit.messaging.messages import QueueMessage
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
@@ -96,6 +97,8 @@ class Work:
     server_id: int
     version: int
     desired: Desired
+    force: bool = False
+    """An operator's replay asked for ``DELETE /servers/{id}/force`` (``FORCE_DELETE``)."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,8 @@ class ConvergeServer:
         attempted: list[ServerAction] = []
         try:
             result = await with_retries(
-                self.retry, lambda: converge(self.panel, work.server_id, work.desired, attempted=attempted)
+                self.retry,
+                lambda: converge(self.panel, work.server_id, work.desired, attempted=attempted, force=work.force),
             )
         except Exception as exc:
             async with uow:
@@ -284,7 +288,8 @@ async def begin(event: DesiredServerStateChanged, uow: ProvisionerUnitOfWork) ->
     row.waiting = None
     row.attempts += 1
     row.updated_at = now
-    return Work(event.order_id, provisioning.server_id, row.desired_version, desired_of(row))
+    force = replay and str(delivery.headers.get(FORCE_DELETE, "")).lower() == "true"
+    return Work(event.order_id, provisioning.server_id, row.desired_version, desired_of(row), force=force)
 
 
 def _skip(
@@ -301,7 +306,12 @@ def _skip(
 
 
 async def converge(
-    panel: Panel, server_id: int, desired: Desired, *, attempted: list[ServerAction] | None = None
+    panel: Panel,
+    server_id: int,
+    desired: Desired,
+    *,
+    attempted: list[ServerAction] | None = None,
+    force: bool = False,
 ) -> Converged:
     """Read, act, read back, until the panel matches ``desired`` or no step can be taken. The actions
     tried are appended to ``attempted`` (the last names the failure when one is raised)."""
@@ -314,7 +324,7 @@ async def converge(
         if action is None:
             return Converged(tuple(steps), step)
         attempted.append(action)
-        server = await _act(panel, server_id, step, desired, server)
+        server = await _act(panel, server_id, step, desired, server, force=force)
         if not confirmed(step, desired, observed_of(server)):
             shown = server.status if server is not None else "no server"
             raise NotConfirmed(f"the panel accepted {action.value} but still shows {shown!r}")
@@ -325,7 +335,7 @@ async def converge(
 
 
 async def _act(
-    panel: Panel, server_id: int, step: Step, desired: Desired, server: PanelServer | None
+    panel: Panel, server_id: int, step: Step, desired: Desired, server: PanelServer | None, *, force: bool = False
 ) -> PanelServer | None:
     """One panel call, then the read-back."""
     if step == Step.SUSPEND:
@@ -339,7 +349,7 @@ async def _act(
             current["oom_disabled"] = server.limits["oom_disabled"]
         await panel.update_build(server_id, build_body(desired, current))
     elif step == Step.TERMINATE:
-        await panel.delete_server(server_id)
+        await panel.delete_server(server_id, force=force)
         return await panel.server(server_id)
     return await panel.server(server_id)
 
@@ -423,6 +433,7 @@ def _publish_changes(
                         server_id=work.server_id,
                         desired_version=work.version,
                         already_gone=Step.TERMINATE not in result.steps,
+                        forced=work.force and Step.TERMINATE in result.steps,
                     ),
                 )
             )

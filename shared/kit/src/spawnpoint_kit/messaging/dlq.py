@@ -297,14 +297,18 @@ class DeadLetteredMessage:
 
     # ---- replay ---------------------------------------------------------------------------------
 
-    def replay_message(self, *, now: datetime | None = None) -> aio_pika.Message:
-        """The message to publish back: the same body and properties, annotations replaced."""
+    def replay_message(
+        self, *, now: datetime | None = None, extra_headers: dict[str, Any] | None = None
+    ) -> aio_pika.Message:
+        """The message to publish back: the same body and properties, annotations replaced (and the
+        operator's ``extra_headers``, such as ``FORCE_DELETE``)."""
         now = now or datetime.now(UTC)
         headers = {
             k: v
             for k, v in self.raw_headers.items()
             if not k.startswith(BROKER_ANNOTATIONS) and not k.startswith(OUR_PREFIX)
         }
+        headers.update(extra_headers or {})
         first = self.first_failed_at
         if first is not None:
             headers[FIRST_FAILED_AT] = first.isoformat()
@@ -467,8 +471,10 @@ class DeadLetterQueue:
         publish_timeout: float = 10.0,
         on_result: Callable[[ReplayResult], None] | None = None,
         on_scanned: Callable[[int, int], None] | None = None,
+        extra_headers: dict[str, Any] | None = None,
     ) -> ReplayReport:
-        """Replay the selected messages to their original queues (see the module docstring)."""
+        """Replay the selected messages to their original queues (see the module docstring), each with the
+        operator's ``extra_headers`` if given."""
         report = ReplayReport()
         consume = await self.connection.channel()
         publish = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -487,7 +493,9 @@ class DeadLetterQueue:
                     continue  # left unacknowledged: requeued when the channel closes
                 if limit is not None and len(report.results) >= limit:
                     continue
-                result = await self._replay_one(message, dead, publish, max_replays, dry_run, publish_timeout)
+                result = await self._replay_one(
+                    message, dead, publish, max_replays, dry_run, publish_timeout, extra_headers
+                )
                 report.results.append(result)
                 if on_result is not None:
                     on_result(result)
@@ -505,6 +513,7 @@ class DeadLetterQueue:
         max_replays: int,
         dry_run: bool,
         timeout: float,
+        extra_headers: dict[str, Any] | None = None,
     ) -> ReplayResult:
         target = dead.original_queue
         if dead.replay_count >= max_replays:
@@ -513,7 +522,7 @@ class DeadLetterQueue:
             return ReplayResult(dead, Outcome.WOULD_REPLAY, target)
         try:
             await publish.default_exchange.publish(
-                dead.replay_message(), routing_key=target, mandatory=True, timeout=timeout
+                dead.replay_message(extra_headers=extra_headers), routing_key=target, mandatory=True, timeout=timeout
             )
         except Exception as exc:  # returned (unroutable), nacked, timed out, channel lost: keep the DLQ copy
             return ReplayResult(dead, Outcome.FAILED, target, f"{type(exc).__name__}: {exc}")

@@ -24,6 +24,9 @@ LAST_REASON = "x-spawnpoint-last-reason"
 OUR_PREFIX = "x-spawnpoint-"
 """Every annotation of ours starts with this; a replay removes them so a new failure is annotated afresh."""
 
+FORCE_DELETE = "x-spawnpoint-force-delete"
+"""Set by an operator's replay (``spawnctl dlq replay --force-delete``): a termination the panel refused
+(Wings unreachable) is done with ``DELETE /servers/{id}/force``. Never set by the services themselves."""
 REPLAY_COUNT = "x-replay-count"
 """How many times an operator replayed the message (a consumer sees a replay as a new generation)."""
 REPLAYED_AT = "x-replayed-at"
