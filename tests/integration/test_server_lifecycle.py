@@ -37,7 +37,10 @@ FEATURES = FeatureLimits(databases=0, backups=1, allocations=0)
 
 @pytest.fixture(scope="module", params=["pterodactyl", "pelican"])
 def flavored_stack(request: pytest.FixtureRequest, make_stack: Callable[..., Stack]) -> Iterator[Stack]:
-    stack = make_stack(**provisioning_stack_config(request.param))
+    config = provisioning_stack_config(request.param)
+    # A stuck install must outlive the test's steps on a busy machine (the deadline is tested elsewhere).
+    config["per_process_env"]["provisioner"]["INSTALL_DEADLINE_SECONDS"] = "300"
+    stack = make_stack(**config)
     yield stack
     stack.stop()
 
@@ -165,10 +168,13 @@ async def _installing(harness: Harness, order: PaidOrder) -> dict[str, Any] | No
 
 
 async def _waiting(harness: Harness, order: PaidOrder) -> bool | None:
+    """The suspension is kept, waiting for the server (not recorded yet) or its install to end."""
     rows = await harness.sql(
-        "provisioner", "SELECT waiting FROM server_states WHERE order_id = $1", uuid.UUID(order.order_id)
+        "provisioner",
+        "SELECT waiting, desired_version FROM server_states WHERE order_id = $1",
+        uuid.UUID(order.order_id),
     )
-    return True if rows and rows[0]["waiting"] == "install" else None
+    return True if rows and rows[0]["desired_version"] == 2 and rows[0]["waiting"] in ("server", "install") else None
 
 
 async def test_sigkill_between_the_panels_204_and_the_commit_records_the_suspension_once(

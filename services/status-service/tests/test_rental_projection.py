@@ -26,7 +26,7 @@ from spawnpoint_contracts import (
     ServerAction,
 )
 from status_service.domain.ordering import canonical, place
-from status_service.domain.projection import project
+from status_service.domain.projection import Phase, Status, project
 from status_service.domain.rental import CustomerPhase, ServerState, customer_phase, day
 from status_service.domain.timeline import customer_timeline, operator_summary
 
@@ -526,3 +526,11 @@ def test_generated_rentals_any_arrival_order_gives_the_newest_rental(case: tuple
     assert model.rental.version == newest.payload.version
     assert model.rental == replace(model.rental, phase=customer_phase(newest.payload.phase, model.rental.server_state))
     assert customer_timeline(arrival) == customer_timeline(events)
+
+
+def test_a_rental_that_overtakes_order_paid_shows_the_order_paid_not_waiting_for_payment() -> None:
+    """payment-service commits RentalChanged(activated) with OrderPaid; the consumer may see it first."""
+    s = OrderStory()
+    model = project([s.created(), s.rental(1, RentalPhase.ACTIVE, RentalCause.ACTIVATED)])
+    assert model is not None and model.status == Status.PAID and model.phase == Phase.PAID
+    assert model.rental is not None and model.rental.phase == "active"

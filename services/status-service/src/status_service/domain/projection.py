@@ -44,7 +44,9 @@ that put it there. It does not move when an event arrives that changes nothing a
 Customer messages never carry internal details (no panel errors, ids or reason codes).
 
 The rental events (``RentalChanged``, ``DesiredServerStateChanged`` and the panel outcomes) never change
-``status``, ``phase`` or ``message``: frontends switch on those. They decide the read model's ``rental``
+``status``, ``phase`` or ``message`` beyond one rule: a ``RentalChanged`` past ``awaiting_payment`` is
+evidence of payment (rule 3), since payment-service commits it with the payment; frontends switch on
+those. They decide the read model's ``rental``
 (``rental.py``: the highest rental version wins, and what the panel last confirmed), which is null until
 the first ``RentalChanged``.
 """
@@ -69,6 +71,8 @@ from spawnpoint_contracts import (
     ProvisionFailed,
     ProvisioningReplayed,
     ProvisioningRetryScheduled,
+    RentalChanged,
+    RentalPhase,
     ServerCreated,
     ServerInstalled,
 )
@@ -250,6 +254,15 @@ def _decide(facts: _Facts) -> Decision:
         return Phase.READY, installed, None
     paid = facts.first(OrderPaid)
     provisioning = [p for p in facts.placed if isinstance(p.event, PROVISIONING_EVENTS)]
+    if paid is None and not provisioning:
+        # A rental past awaiting_payment is committed with the payment that started it: evidence of
+        # payment like the provisioning events, so a RentalChanged that overtakes OrderPaid never leaves a
+        # paid order showing "Waiting for payment" beside an active rental.
+        provisioning = [
+            p
+            for p in facts.placed
+            if isinstance(p.event, RentalChanged) and p.event.payload.phase != RentalPhase.AWAITING_PAYMENT
+        ][:1]
     if paid is not None or provisioning:
         return _paid(facts, paid, provisioning)
     for kind, phase in ((PaymentFailed, Phase.PAYMENT_FAILED), (OrderExpired, Phase.EXPIRED)):
