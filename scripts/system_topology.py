@@ -14,7 +14,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from provisioner.queues import PROVISIONER_DESIRED_STATE, PROVISIONER_ORDER_PAID
 from spawnctl.system import ALL_QUEUES
+from spawnpoint_kit.messaging.specs import QueueSpec
+
+RETRIED_QUEUES: tuple[QueueSpec, ...] = (PROVISIONER_ORDER_PAID, PROVISIONER_DESIRED_STATE)
+"""The queues the provisioner feeds through delay queues (``<queue>.retry.<n>s``; ``provisioner/bootstrap.py``)."""
+
+
+def retry_delays() -> tuple[int, ...]:
+    """The provisioner's default ``PROVISION_RETRY_DELAYS``: the delay queues the definitions carry."""
+    from provisioner.config import Settings
+    from provisioner.domain.retry import parse_delays
+
+    default = Settings.model_fields["provision_retry_delays"].default
+    return tuple(parse_delays(default))
 
 
 async def declare_all(broker_url: str, namespace: str) -> None:
@@ -34,7 +48,7 @@ async def declare_all(broker_url: str, namespace: str) -> None:
 def render_definitions() -> str:
     from spawnpoint_kit.definitions import render
 
-    return render(ALL_QUEUES)
+    return render(ALL_QUEUES, retries={spec: retry_delays() for spec in RETRIED_QUEUES})
 
 
 def render_asyncapi() -> str:
@@ -59,4 +73,4 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 
-__all__ = ["ALL_QUEUES", "declare_all", "render_asyncapi", "render_definitions"]
+__all__ = ["ALL_QUEUES", "RETRIED_QUEUES", "declare_all", "render_asyncapi", "render_definitions", "retry_delays"]

