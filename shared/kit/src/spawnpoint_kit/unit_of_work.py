@@ -275,3 +275,12 @@ class FakeUnitOfWork(UnitOfWork):
     def messages(self, queue: str | None = None) -> list[QueueMessage]:
         """The committed queue messages, for one queue or all."""
         return [m for m in self.committed_messages if queue is None or m.queue == queue]
+
+
+def count_after_commit(uow: UnitOfWork, count: Callable[[], None]) -> None:
+    """Count an outcome (a metric's ``inc``) once ``uow`` has committed: a rolled-back one counts nothing."""
+
+    async def counted() -> None:
+        count()
+
+    uow.after_commit(counted)

@@ -35,6 +35,7 @@ from spawnpoint_contracts import (
     RentalPhase,
 )
 from spawnpoint_kit.logs import get_logger
+from spawnpoint_kit.unit_of_work import count_after_commit
 
 from ..adapters.stripe_gateway import Subscription
 from ..adapters.tables import PaymentRow, RentalRow, RentalTransitionRow
@@ -206,12 +207,7 @@ def record(
         rental.warned_at = now
     publish_desired(uow, rental, payment, cause, now, build_changed=cause == RentalCause.PLAN_CHANGED)
     schedule(rental, policy)
-    counted = RENTAL_CHANGES.labels(cause.value, via)
-
-    async def count() -> None:
-        counted.inc()
-
-    uow.after_commit(count)
+    count_after_commit(uow, RENTAL_CHANGES.labels(cause.value, via).inc)
     log.info("rental changed", order_id=str(rental.order_id), phase=rental.phase.value, cause=cause.value, via=via)
     return cause.value
 

@@ -56,6 +56,7 @@ from spawnpoint_kit.messaging.messages import QueueMessage
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.messaging.wire import publishable_headers
+from spawnpoint_kit.unit_of_work import count_after_commit
 
 from ..adapters.locks import InProcessOrderLocks, OrderLocks
 from ..adapters.tables import ServerStateRow
@@ -215,7 +216,7 @@ class ConvergeServer:
                     order_id=event.order_id,
                 )
             )
-            _count(uow, ACTIONS.labels(action.value, "retry_scheduled").inc)
+            count_after_commit(uow, ACTIONS.labels(action.value, "retry_scheduled").inc)
             log.warning("panel action failed; retry scheduled", action=action.value, delay_seconds=delay, error=message)
             return
         if transient:
@@ -243,8 +244,8 @@ class ConvergeServer:
         uow.dead_letter(
             reason, message, delivery=dataclasses.replace(delivery, headers=clean_headers(delivery.headers))
         )
-        _count(uow, ACTIONS.labels(action.value, "failed").inc)
-        _count(uow, CONVERGENCE.labels("dead_lettered").inc)
+        count_after_commit(uow, ACTIONS.labels(action.value, "failed").inc)
+        count_after_commit(uow, CONVERGENCE.labels("dead_lettered").inc)
         log.warning("panel action failed; dead-lettered", action=action.value, reason=reason, error=message)
 
 
@@ -297,7 +298,7 @@ def _skip(
 ) -> Work | None:
     """Nothing to do for this delivery now (counted and logged); None, for ``begin`` to return."""
     row.updated_at = now
-    _count(uow, CONVERGENCE.labels(outcome).inc)
+    count_after_commit(uow, CONVERGENCE.labels(outcome).inc)
     log.info("desired server state: nothing to do now", outcome=outcome, desired_version=row.desired_version, **fields)
     return None
 
@@ -380,7 +381,7 @@ async def record(
     row.updated_at = now
     if result.final != Step.DONE:
         row.waiting = {Step.WAIT: "install", Step.BLOCKED: "blocked", Step.VANISHED: "vanished"}[result.final]
-        _count(uow, CONVERGENCE.labels(row.waiting if row.waiting != "install" else "waiting_install").inc)
+        count_after_commit(uow, CONVERGENCE.labels(row.waiting if row.waiting != "install" else "waiting_install").inc)
         log.warning("the server cannot be converged now", why=result.final.value, desired_state=row.desired_state)
         return
     if row.applied_version < work.version:
@@ -391,7 +392,7 @@ async def record(
         row.failure_reason = row.last_error = None
         row.broker_retries = 0
         row.waiting = None
-        _count(uow, CONVERGENCE.labels("converged").inc)
+        count_after_commit(uow, CONVERGENCE.labels("converged").inc)
     if row.desired_version > work.version:
         resend(uow, row)  # a newer decision arrived while the panel was being changed: converge again
 
@@ -457,9 +458,9 @@ def _publish_changes(
         uow.publish(message)
     for step in result.steps:
         if step.action is not None:
-            _count(uow, ACTIONS.labels(step.action.value, "done").inc)
+            count_after_commit(uow, ACTIONS.labels(step.action.value, "done").inc)
     if not result.steps:
-        _count(uow, ACTIONS.labels(_intended_action(desired).value, "already").inc)
+        count_after_commit(uow, ACTIONS.labels(_intended_action(desired).value, "already").inc)
 
 
 # helpers -------------------------------------------------------------------------------------------
@@ -483,12 +484,3 @@ def _delivery_of(uow: ProvisionerUnitOfWork) -> Delivery:
     if uow.delivery is None:
         raise RuntimeError("DesiredServerStateChanged is handled with its delivery (the subscription sets it)")
     return uow.delivery
-
-
-def _count(uow: ProvisionerUnitOfWork, count: Callable[[], None]) -> None:
-    """Count once the transaction committed (a rolled-back one counts nothing)."""
-
-    async def counted() -> None:
-        count()
-
-    uow.after_commit(counted)

@@ -55,6 +55,7 @@ from spawnpoint_kit.messaging.messages import QueueMessage
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.messaging.wire import publishable_headers
+from spawnpoint_kit.unit_of_work import count_after_commit
 
 from ..adapters.tables import ProvisioningRow
 from ..domain.failures import Classified, classify, field_details
@@ -176,7 +177,7 @@ async def begin(event: OrderPaid, uow: ProvisionerUnitOfWork) -> bool:
             delivery=dataclasses.replace(delivery, headers=clean_headers(delivery.headers)),
         )
     if decision in (Decision.REPLAY, Decision.NOTE_REPLAY):
-        _count_after_commit(uow, REPLAYS.inc)
+        count_after_commit(uow, REPLAYS.inc)
         log.info("operator replay picked up", replay_count=delivery.replay_count, status=row.status.value)
         row.replay_count = delivery.replay_count
         uow.publish(
@@ -196,7 +197,7 @@ async def begin(event: OrderPaid, uow: ProvisionerUnitOfWork) -> bool:
         row.retry_token = None
         row.attempts += 1
     else:
-        _count_after_commit(uow, ATTEMPTS.labels("skipped", decision.value).inc)
+        count_after_commit(uow, ATTEMPTS.labels("skipped", decision.value).inc)
         log.info("nothing to do for this delivery", decision=decision.value, status=row.status.value)
     row.updated_at = datetime.now(UTC)
     return work
@@ -217,7 +218,7 @@ async def record_created(
     delivery = _delivery_of(uow)
     row = await uow.provisionings.lock_or_create(event)
     if not PROVISIONING.allows(row.status, ProvisioningTrigger.SERVER_RECORDED):
-        _count_after_commit(uow, ATTEMPTS.labels("skipped", "recorded_elsewhere").inc)
+        count_after_commit(uow, ATTEMPTS.labels("skipped", "recorded_elsewhere").inc)
         return
     await uow.claim(
         CONSUMER, f"{event.event_id}:r{delivery.replay_count}", event_type=event.event_type, order_id=event.order_id
@@ -248,7 +249,7 @@ async def record_created(
             ),
         )
     )
-    _count_after_commit(uow, ATTEMPTS.labels("adopted" if outcome.adopted else "created", "ok").inc)
+    count_after_commit(uow, ATTEMPTS.labels("adopted" if outcome.adopted else "created", "ok").inc)
 
 
 async def retry_later(
@@ -302,8 +303,8 @@ async def retry_later(
             ),
         )
     )
-    _count_after_commit(uow, BROKER_RETRIES.labels(failure.reason.value).inc)
-    _count_after_commit(uow, ATTEMPTS.labels("retry_scheduled", failure.reason.value).inc)
+    count_after_commit(uow, BROKER_RETRIES.labels(failure.reason.value).inc)
+    count_after_commit(uow, ATTEMPTS.labels("retry_scheduled", failure.reason.value).inc)
     log.warning(
         "panel still failing; retry scheduled through the broker",
         delay_seconds=delay,
@@ -354,7 +355,7 @@ def _stage_failure(
         extra_headers={ATTEMPTS_HEADER: row.attempts, REPLAYABLE_HEADER: failure.replayable},
         delivery=dataclasses.replace(delivery, headers=clean_headers(delivery.headers)),
     )
-    _count_after_commit(uow, ATTEMPTS.labels("failed", failure.reason.value).inc)
+    count_after_commit(uow, ATTEMPTS.labels("failed", failure.reason.value).inc)
 
 
 # helpers -------------------------------------------------------------------------------------------
@@ -365,12 +366,3 @@ def _delivery_of(uow: ProvisionerUnitOfWork) -> Delivery:
     if uow.delivery is None:
         raise RuntimeError("OrderPaid is handled with its delivery (the subscription sets uow.delivery)")
     return uow.delivery
-
-
-def _count_after_commit(uow: ProvisionerUnitOfWork, count: Callable[[], None]) -> None:
-    """Count an outcome once it is committed (a rolled-back transaction counts nothing)."""
-
-    async def counted() -> None:
-        count()
-
-    uow.after_commit(counted)

@@ -25,6 +25,7 @@ from typing import Any
 
 from spawnpoint_contracts import Event
 from spawnpoint_kit.logs import get_logger
+from spawnpoint_kit.unit_of_work import count_after_commit
 
 from ..adapters.tables import OrderStatusChangeRow, OrderStatusRow
 from ..domain.projection import ReadModel, project
@@ -75,11 +76,7 @@ async def project_event(event: Event, uow: StatusUnitOfWork) -> None:
 async def count_delivery(event: Event, uow: StatusUnitOfWork) -> None:
     """A duplicate delivery of a stored event: count it (the operator's trail shows it), change nothing else."""
     await uow.statuses.count_delivery(event.event_id)
-
-    async def counted() -> None:
-        EVENTS.labels(event.event_type, "duplicate").inc()
-
-    uow.after_commit(counted)
+    count_after_commit(uow, EVENTS.labels(event.event_type, "duplicate").inc)
 
 
 async def reproject(
