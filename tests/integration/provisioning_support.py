@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from devstack import Stack, StackConfig, replica
 from spawnpoint_contracts import OrderPaid, OrderPaidPayload, OrderSnapshot
 
 from .conftest import customer_token
-from .support import Api, CliResult, eventually, run_cli
+from .support import Api, BrokerProbe, CliResult, eventually, run_cli
 
 PROVISIONER_QUEUE = "provisioner.order-paid"
 SERVERS_PATH = "/api/application/servers"
@@ -196,6 +197,30 @@ def metric(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in head for k, v in labels.items()):
             total += float(value)
     return total
+
+
+@asynccontextmanager
+async def harness_on(stack: Stack) -> AsyncIterator[Harness]:
+    """A ``Harness`` on ``stack`` with the panel's faults cleared before and after (a test's fixture)."""
+    async with Api(stack.config) as api:
+        harness = Harness(stack, api)
+        await harness.reset_panel_faults()
+        try:
+            yield harness
+        finally:
+            await harness.reset_panel_faults()
+            await harness.aclose()
+
+
+@asynccontextmanager
+async def probe_on(stack: Stack) -> AsyncIterator[BrokerProbe]:
+    """A broker probe on ``stack``'s namespace (publish to a queue, peek, depth)."""
+    probe = BrokerProbe(stack.config.namespace)
+    await probe.connect()
+    try:
+        yield probe
+    finally:
+        await probe.close()
 
 
 def second_provisioner(config: StackConfig) -> AbstractContextManager[str]:

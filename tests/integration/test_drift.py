@@ -28,8 +28,8 @@ from spawnpoint_contracts import (
     RentalCause,
 )
 
-from .provisioning_support import Harness, PaidOrder, metric, provisioning_stack_config
-from .support import Api, BrokerProbe, CliResult, eventually, run_cli
+from .provisioning_support import Harness, PaidOrder, harness_on, metric, probe_on, provisioning_stack_config
+from .support import BrokerProbe, CliResult, eventually, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -53,24 +53,14 @@ def drift_stack(request: pytest.FixtureRequest, make_stack: Callable[..., Stack]
 
 @pytest.fixture
 async def harness(drift_stack: Stack) -> AsyncIterator[Harness]:
-    async with Api(drift_stack.config) as api:
-        h = Harness(drift_stack, api)
-        await h.reset_panel_faults()
-        try:
-            yield h
-        finally:
-            await h.reset_panel_faults()
-            await h.aclose()
+    async with harness_on(drift_stack) as h:
+        yield h
 
 
 @pytest.fixture
 async def probe(drift_stack: Stack) -> AsyncIterator[BrokerProbe]:
-    p = BrokerProbe(drift_stack.config.namespace)
-    await p.connect()
-    try:
+    async with probe_on(drift_stack) as p:
         yield p
-    finally:
-        await p.close()
 
 
 async def drift(harness: Harness, *args: str) -> tuple[CliResult, dict[str, Any]]:

@@ -23,12 +23,14 @@ from .provisioning_support import (
     PROVISIONER_QUEUE,
     SERVERS_PATH,
     Harness,
+    harness_on,
     metric,
+    probe_on,
     provisioning_stack_config,
     second_provisioner,
     spawnctl,
 )
-from .support import Api, BrokerProbe, eventually
+from .support import BrokerProbe, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -42,24 +44,14 @@ def flavored_stack(request: pytest.FixtureRequest, make_stack: Callable[..., Sta
 
 @pytest.fixture
 async def harness(flavored_stack: Stack) -> AsyncIterator[Harness]:
-    async with Api(flavored_stack.config) as api:
-        h = Harness(flavored_stack, api)
-        await h.reset_panel_faults()
-        try:
-            yield h
-        finally:
-            await h.reset_panel_faults()
-            await h.aclose()
+    async with harness_on(flavored_stack) as h:
+        yield h
 
 
 @pytest.fixture
 async def probe(flavored_stack: Stack) -> AsyncIterator[BrokerProbe]:
-    p = BrokerProbe(flavored_stack.config.namespace)
-    await p.connect()
-    try:
+    async with probe_on(flavored_stack) as p:
         yield p
-    finally:
-        await p.close()
 
 
 async def _dead_letters(probe: BrokerProbe, order_id: str) -> list[dict[str, Any]]:

@@ -24,8 +24,16 @@ from spawnpoint_contracts import (
     RentalCause,
 )
 
-from .provisioning_support import SERVERS_PATH, Harness, PaidOrder, provisioning_stack_config, spawnctl
-from .support import Api, BrokerProbe, eventually
+from .provisioning_support import (
+    SERVERS_PATH,
+    Harness,
+    PaidOrder,
+    harness_on,
+    probe_on,
+    provisioning_stack_config,
+    spawnctl,
+)
+from .support import BrokerProbe, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -47,24 +55,14 @@ def flavored_stack(request: pytest.FixtureRequest, make_stack: Callable[..., Sta
 
 @pytest.fixture
 async def harness(flavored_stack: Stack) -> AsyncIterator[Harness]:
-    async with Api(flavored_stack.config) as api:
-        h = Harness(flavored_stack, api)
-        await h.reset_panel_faults()
-        try:
-            yield h
-        finally:
-            await h.reset_panel_faults()
-            await h.aclose()
+    async with harness_on(flavored_stack) as h:
+        yield h
 
 
 @pytest.fixture
 async def probe(flavored_stack: Stack) -> AsyncIterator[BrokerProbe]:
-    p = BrokerProbe(flavored_stack.config.namespace)
-    await p.connect()
-    try:
+    async with probe_on(flavored_stack) as p:
         yield p
-    finally:
-        await p.close()
 
 
 def desired(
