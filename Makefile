@@ -5,7 +5,7 @@ PY := .venv/bin/python
 PACKAGES := shared/contracts shared/kit services/order-service services/payment-service \
             services/provisioner services/status-service sandbox/stripe-fake sandbox/panel-fake tools/spawnctl
 
-.PHONY: run up down test lint typecheck unit integration demo bench chaos install infra schemas asyncapi definitions clean help
+.PHONY: tools run up down test lint typecheck unit integration demo bench chaos install infra schemas asyncapi definitions clean help
 
 help:
 	@echo "make run    - the whole system in the foreground (Ctrl-C stops it)"
@@ -45,8 +45,11 @@ typecheck: install
 	done
 	.venv/bin/mypy scripts tests bench chaos
 
-test: lint typecheck infra
+test: lint typecheck infra tools
 	.venv/bin/pytest
+
+tools:
+	@scripts/ensure-tools.sh
 
 unit: install
 	.venv/bin/pytest -m "unit or contract"
