@@ -418,7 +418,8 @@ class StripeCustomerRepository:
             .on_conflict_do_nothing(index_elements=["user_id"])
         )
         row = await self._session.get(StripeCustomerRow, user_id, with_for_update=True, populate_existing=True)
-        assert row is not None  # just inserted or already there, and customers are never deleted
+        if row is None:  # just inserted or already there, and customers are never deleted
+            raise RuntimeError(f"the Stripe customer row of user {user_id} was not stored")
         return row
 
 

@@ -142,7 +142,8 @@ def _subscription_params(
     snapshot: OrderSnapshot, return_url: str, expires_at: datetime, customer: str | None
 ) -> dict[str, Any]:
     billing = snapshot.billing
-    assert billing is not None and billing.interval is not None  # is_subscription, and Billing validates it
+    if billing is None or billing.interval is None:  # is_subscription, and Billing validates it
+        raise ValueError(f"order {snapshot.order_id} is not a subscription")
     order_id = str(snapshot.order_id)
     params: dict[str, Any] = {
         "mode": "subscription",

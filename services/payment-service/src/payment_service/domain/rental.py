@@ -208,7 +208,7 @@ _NEVER_INFERRED = frozenset({C.REFUNDED, C.DISPUTE_OPENED, C.DISPUTE_WON, C.DISP
 """Moves only their own facts make (a refund, a dispute): never guessed to fill a gap."""
 
 
-def _stripe_phase(facts: SubscriptionFacts, now: datetime) -> RentalPhase:
+def _stripe_phase(facts: SubscriptionFacts) -> RentalPhase:
     """Which phase Stripe's subscription alone means."""
     invoice = facts.latest_invoice
     if facts.status in {"incomplete", "incomplete_expired"}:
@@ -235,7 +235,7 @@ def assess(before: RentalState, facts: SubscriptionFacts, policy: RentalPolicy, 
     """
     if before.phase == P.ENDED:
         return Assessment(before)
-    target = _stripe_phase(facts, now)
+    target = _stripe_phase(facts)
     if before.hold is not None and target in RUNNING_PHASES:
         target = P.LAPSED
     invoice = facts.latest_invoice

@@ -15,6 +15,7 @@ counts), and the decision is taken under the rental's row lock, so each outcome 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +48,12 @@ class MoneyBack:
     dispute_status: str | None = None
 
 
-async def read(billing: BillingGateway, event_type: str, payload: dict[str, Any], unit_of_work: Any) -> MoneyBack:
+async def read(
+    billing: BillingGateway,
+    event_type: str,
+    payload: dict[str, Any],
+    unit_of_work: Callable[[], PaymentUnitOfWork],
+) -> MoneyBack:
     """The event's object read again from Stripe, and its order (outside any transaction)."""
     obj = (payload.get("data") or {}).get("object") or {}
     kind = "dispute" if event_type.startswith("charge.dispute.") else "refund"

@@ -106,12 +106,13 @@ class RentalActions:
             return rental
         async with self._unit_of_work() as uow:
             payment = await uow.payments.get(order_id)
-        assert payment is not None  # a rental always has its payment
+        if payment is None:  # a rental always has its payment
+            raise RentalNotFound(str(order_id))
         snapshot = OrderSnapshot.model_validate(payment.order_snapshot)
-        quote = await self._quotes.quote(game_id=snapshot.game_id, plan_id=plan_id, period=rental.period_id)
         billing = snapshot.billing
-        assert billing is not None and billing.interval is not None  # a subscription rental
-        assert rental.subscription_id is not None
+        if billing is None or billing.interval is None or rental.subscription_id is None:
+            raise NotChangeable("only a subscription rental can change plan")
+        quote = await self._quotes.quote(game_id=snapshot.game_id, plan_id=plan_id, period=rental.period_id)
         (item, *_) = await self._billing.subscription_items(rental.subscription_id)
         price = item.get("price") or {}
         params: dict[str, Any] = {
@@ -135,7 +136,8 @@ class RentalActions:
         now = datetime.now(UTC)
         async with self._unit_of_work() as uow:
             payment = await uow.payments.lock(order_id)
-            assert payment is not None
+            if payment is None:
+                raise RentalNotFound(str(order_id))
             await sync_subscription(uow, subscription, policy=self._policy, via="customer", now=now)
             locked = await rental_of(uow, payment)
             locked.plan_id = quote.plan_id
@@ -166,7 +168,8 @@ class RentalActions:
         return rental
 
     async def _update(self, rental: RentalRow, params: dict[str, Any], *, key: str) -> RentalRow:
-        assert rental.subscription_id is not None
+        if rental.subscription_id is None:
+            raise NotChangeable("the rental has no subscription")
         subscription: Subscription = await self._billing.update_subscription(
             rental.subscription_id, params, idempotency_key=key
         )
@@ -178,5 +181,6 @@ class RentalActions:
     async def _fresh(self, order_id: uuid.UUID) -> RentalRow:
         async with self._unit_of_work() as uow:
             fresh = await uow.rentals.get(order_id)
-        assert fresh is not None  # rentals are never deleted
+        if fresh is None:  # rentals are never deleted
+            raise RentalNotFound(str(order_id))
         return fresh

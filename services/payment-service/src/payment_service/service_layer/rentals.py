@@ -89,7 +89,8 @@ async def rental_of(uow: PaymentUnitOfWork, payment: PaymentRow) -> RentalRow:
     if rental is None:
         await uow.rentals.add(new_rental(payment))
         rental = await uow.rentals.lock(payment.order_id)
-    assert rental is not None  # just added, and rentals are never deleted
+    if rental is None:  # just added, and rentals are never deleted
+        raise RuntimeError(f"the rental of order {payment.order_id} was not stored")
     return rental
 
 
@@ -154,7 +155,8 @@ def record(
     outcome (the cause, or ``no_change``)."""
     before = rental.phase
     _write(rental, assessment.state, now)
-    if not assessment.changed:
+    cause = assessment.cause  # the last step's: None when nothing a customer is told changed
+    if cause is None:
         schedule(rental, policy)
         return "no_change"
     phase = before
@@ -174,8 +176,6 @@ def record(
             )
         )
         phase = target
-    cause = assessment.cause
-    assert cause is not None  # changed means at least one step
     detail = {**(detail or {}), **({"via": via} if via != "webhook" else {})}
     uow.publish(
         RentalChanged(

@@ -132,7 +132,8 @@ class ServerStateRepository:
             insert(ServerStateRow).values(**row.model_dump()).on_conflict_do_nothing(index_elements=["order_id"])
         )
         locked = await self._session.get(ServerStateRow, row.order_id, with_for_update=True, populate_existing=True)
-        assert locked is not None  # just inserted or already there; rows are never deleted
+        if locked is None:  # just inserted or already there; rows are never deleted
+            raise RuntimeError(f"the server state of order {row.order_id} was not stored")
         return locked
 
     async def lock(self, order_id: uuid.UUID) -> ServerStateRow | None:

@@ -300,7 +300,8 @@ def _orphan(
         if owner.terminated_applied:
             return orphan("the order's server was terminated here, yet this one is on the panel", owner.order_id)
         return None
-    assert external is not None  # no owner by id: only a UUID external id brings a server here
+    if external is None:  # no owner by id: only a UUID external id brings a server here
+        return None
     if named is None:
         return orphan("no order of ours has this id", order_id_of(external))
     if named.terminated_applied:

@@ -344,7 +344,8 @@ async def _act(
     elif step == Step.UNSUSPEND:
         await panel.unsuspend(server_id)
     elif step == Step.RESIZE:
-        assert server is not None  # next_step resizes only a server it read
+        if server is None:  # next_step resizes only a server it read
+            raise NotConfirmed("the server was gone before its resize")
         current = {"allocation": server.allocation}
         if "oom_disabled" in server.limits:
             current["oom_disabled"] = server.limits["oom_disabled"]

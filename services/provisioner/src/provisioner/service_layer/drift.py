@@ -156,7 +156,8 @@ class DriftReport:
 def order_record(provisioning: ProvisioningRow | None, state: ServerStateRow | None) -> OrderRecord:
     """An order's ``OrderRecord`` from its rows (at least one of them)."""
     order_id = provisioning.order_id if provisioning is not None else state.order_id if state is not None else None
-    assert order_id is not None, "an order record needs one of its rows"
+    if order_id is None:
+        raise ValueError("an order record needs one of its rows")
     return build_record(
         order_id,
         status=provisioning.status if provisioning is not None else None,
@@ -400,7 +401,8 @@ class DriftReconciler:
     async def _send_back(self, record: OrderRecord, kinds: list[str]) -> Done:
         """Mark the order's desired state not applied and send it to convergence again (one transaction)."""
         expected = record.state
-        assert expected is not None  # the converge kinds need an applied desired state
+        if expected is None:  # the converge kinds need an applied desired state: nothing to send back
+            return Done.CHANGED_MEANWHILE
         async with self._unit_of_work() as uow:
             row = await uow.server_states.lock(record.order_id)
             if (
