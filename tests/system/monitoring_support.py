@@ -35,8 +35,10 @@ PREFIXES = (
 EXTERNAL = {
     "rabbitmq_queue_consumers": "RabbitMQ's rabbitmq_prometheus plugin, per-object metrics",
     "rabbitmq_queue_messages_ready": "RabbitMQ's rabbitmq_prometheus plugin, per-object metrics",
+    "up": "Prometheus itself: 1 when a scrape target answered, 0 when it did not",
 }
-"""Metrics no service defines: nothing in Spawnpoint reports a queue's consumers or depth, the broker does."""
+"""Metrics no service defines: nothing in Spawnpoint reports a queue's consumers or depth, the broker does, and
+Prometheus records whether each target answered."""
 
 INSTALL_HINT = (
     "is not installed: the alert rules cannot be checked. Install Debian's `prometheus` package "
@@ -82,11 +84,12 @@ def exposed_names() -> set[str]:
 
 def metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression (or a series selector) uses, roughly: strings, label matchers and
-    grouping clauses are removed, then every identifier with one of our prefixes is a metric name."""
+    grouping clauses are removed, then every identifier with one of our prefixes, or one of the ``EXTERNAL`` names
+    (``up``), is a metric name."""
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
     text = re.sub(r"\{[^}]*\}", "", text)
     text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
-    return {t for t in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text) if t.startswith(PREFIXES)}
+    return {t for t in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text) if t.startswith(PREFIXES) or t in EXTERNAL}
 
 
 def alert_rules() -> list[dict[str, Any]]:

@@ -52,6 +52,8 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobject_v1alpha1.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh_triggerauthentication_v1alpha1.json",
     ("rabbitmq.com/v1beta1", "RabbitmqCluster"): "rabbitmq.com_rabbitmqcluster_v1beta1.json",
+    ("rabbitmq.com/v1beta1", "User"): "rabbitmq.com_user_v1beta1.json",
+    ("rabbitmq.com/v1beta1", "Permission"): "rabbitmq.com_permission_v1beta1.json",
     ("postgresql.cnpg.io/v1", "Cluster"): "postgresql.cnpg.io_cluster_v1.json",
 }
 CHECKOV_VERSION = "3.3.30"
@@ -290,6 +292,25 @@ def test_production_runs_a_three_node_broker_and_replicated_databases(
     clusters = objects(rendered, "Cluster", "prod")
     assert len(clusters) == len(CONSUMED), "one PostgreSQL cluster per service's database"
     assert all(c["spec"]["instances"] >= 3 for c in clusters.values())
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_services_use_their_own_broker_user_not_the_default_administrator(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    (broker,) = objects(rendered, "RabbitmqCluster", overlay).values()
+    (user,) = objects(rendered, "User", overlay).values()
+    (permission,) = objects(rendered, "Permission", overlay).values()
+    assert user["spec"]["rabbitmqClusterReference"]["name"] == broker["metadata"]["name"]
+    assert user["spec"]["importCredentialsSecret"]["name"] == "spawnpoint-broker-credentials"
+    assert "administrator" not in user["spec"].get("tags", [])
+    assert permission["spec"]["userReference"]["name"] == user["metadata"]["name"]
+    assert permission["spec"]["rabbitmqClusterReference"]["name"] == broker["metadata"]["name"]
+    default_user = f"{broker['metadata']['name']}-default-user"
+    for deployment in objects(rendered, "Deployment", overlay).values():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", []) if "valueFrom" in e}
+            assert default_user not in refs, f"{deployment['metadata']['name']} uses the broker's administrator"
 
 
 def test_the_ingress_serves_the_webhook_and_keeps_event_streams_open(
