@@ -1,11 +1,15 @@
 # Spawnpoint entry points. Every target installs what it needs on a fresh clone (scripts/bootstrap.sh)
-# and checks that PostgreSQL and RabbitMQ answer, starting them when they are installed but stopped.
+# and sets up PostgreSQL and RabbitMQ (scripts/ensure-infra.sh: starts or installs them, creates the dedicated
+# role, user and vhost, writes their URLs to .run/env, which every program below runs with).
 SHELL := /bin/bash
 PY := .venv/bin/python
+# Runs a program with the URLs the set-up wrote to .run/env (the environment wins): scripts/setup_env.sh
+WITH_ENV := scripts/setup_env.sh
 PACKAGES := shared/contracts shared/kit services/order-service services/payment-service \
-            services/provisioner services/status-service sandbox/stripe-fake sandbox/panel-fake tools/spawnctl
+            services/provisioner services/status-service services/notification-service storefront \
+            sandbox/stripe-fake sandbox/panel-fake sandbox/mail-fake tools/spawnctl
 
-.PHONY: tools run up down test lint typecheck unit integration demo bench chaos install infra schemas asyncapi definitions clean help
+.PHONY: tools run up down test lint typecheck unit integration demo bench chaos cluster install infra schemas asyncapi definitions clean help
 
 help:
 	@echo "make run    - the whole system in the foreground (Ctrl-C stops it)"
@@ -15,24 +19,25 @@ help:
 	@echo "make test   - lint, type checks and every test (starts what the tests need)"
 	@echo "make bench  - measured throughput and latency (writes bench/results/)"
 	@echo "make chaos  - a fault campaign: every figure must be zero (writes bench/results/chaos.json)"
+	@echo "make cluster - a 3-node RabbitMQ cluster failed over node by node (writes bench/results/cluster.json)"
 
 install:
 	@scripts/bootstrap.sh
 
-infra:
+infra: install
 	@scripts/ensure-infra.sh
 
 run: install infra
-	@$(PY) scripts/devstack.py run
+	@$(WITH_ENV) $(PY) scripts/devstack.py run
 
 up: install infra
-	@$(PY) scripts/devstack.py up
+	@$(WITH_ENV) $(PY) scripts/devstack.py up
 
 down:
 	@if [ -x $(PY) ]; then $(PY) scripts/devstack.py down; else echo "nothing to stop"; fi
 
 demo: install
-	@$(PY) scripts/demo.py
+	@$(WITH_ENV) $(PY) scripts/demo.py
 
 lint: install
 	.venv/bin/ruff check .
@@ -46,22 +51,25 @@ typecheck: install
 	.venv/bin/mypy scripts tests bench chaos
 
 test: lint typecheck infra tools
-	.venv/bin/pytest
+	$(WITH_ENV) .venv/bin/pytest
 
 tools:
 	@scripts/ensure-tools.sh
 
 unit: install
-	.venv/bin/pytest -m "unit or contract"
+	$(WITH_ENV) .venv/bin/pytest -m "unit or contract"
 
 integration: install infra
-	.venv/bin/pytest -m integration
+	$(WITH_ENV) .venv/bin/pytest -m integration
 
 bench: install infra
-	@$(PY) -m bench $(ARGS)
+	@$(WITH_ENV) $(PY) -m bench $(ARGS)
 
 chaos: install infra
-	@PYTHONPATH=scripts $(PY) -m chaos $(ARGS)
+	@PYTHONPATH=scripts $(WITH_ENV) $(PY) -m chaos $(ARGS)
+
+cluster: install infra
+	@PYTHONPATH=scripts $(WITH_ENV) $(PY) -m chaos.cluster $(ARGS)
 
 definitions: install
 	$(PY) scripts/system_topology.py definitions deploy/rabbitmq/definitions.json

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from setup_infra import pg_server_url
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 RUN_DIR = ROOT / ".run"
@@ -38,9 +40,18 @@ DEFAULT_PORTS = {
     "status-service": 8004,
     "stripe-fake": 12111,
     "panel-fake": 8081,
+    "notification-service": 8005,
+    "mail-fake": 8025,
+    "mail-fake-smtp": 1025,
+    "storefront": 3000,
 }
 SERVICES = ("order-service", "payment-service", "provisioner", "status-service")
+"""The four services of the order pipeline; every integration stack runs them."""
 STAND_INS = ("stripe-fake", "panel-fake")
+EXTRAS = ("mail-fake", "notification-service", "storefront")
+"""Programs ``make run`` / ``make up`` add around the pipeline: the development SMTP server, the notification
+service that e-mails customers, and the reference storefront. Test stacks start them only when asked."""
+PROCESSES = (*STAND_INS, *SERVICES, *EXTRAS)
 WEBHOOK_SECRET = "whsec_spawnpoint_dev"
 PANEL_KEY = "ptla_spawnpointdevkey0000000000000000000000000000"
 PELICAN_KEY = "papp_spawnpointdevkey0000000000000000000000000000"
@@ -120,10 +131,16 @@ class StackConfig:
             "payment-service": "payments",
             "provisioner": "provisioner",
             "status-service": "status",
+            "notification-service": "notifications",
         }[name]
-        host = os.environ.get("SPAWNPOINT_PG_HOST", "127.0.0.1")
-        port = os.environ.get("SPAWNPOINT_PG_PORT", "5432")
-        return f"postgresql+asyncpg://postgres@{host}:{port}/{self.database_prefix}_{suffix}"
+        return f"{pg_server_url()}/{self.database_prefix}_{suffix}"
+
+    def broker_url(self) -> str:
+        """The broker URL (with its vhost) from the environment: ``.run/env``'s dedicated user and vhost under
+        make and pytest (scripts/setup_infra.py), else the kit's default."""
+        from spawnpoint_kit.settings import CommonSettings
+
+        return os.environ.get("BROKER_URL") or CommonSettings().broker_url.get_secret_value()
 
     def panel_key(self) -> str:
         return PELICAN_KEY if self.panel_flavor == "pelican" else PANEL_KEY
@@ -131,26 +148,37 @@ class StackConfig:
     def common_env(self) -> dict[str, str]:
         env = {
             "SPAWNPOINT_NAMESPACE": self.namespace,
+            "BROKER_URL": self.broker_url(),
             "LOG_LEVEL": self.log_level,
             "ORDER_DB_URL": self.database_url("order-service"),
             "PAYMENT_DB_URL": self.database_url("payment-service"),
             "PROVISIONER_DB_URL": self.database_url("provisioner"),
             "STATUS_DB_URL": self.database_url("status-service"),
+            "NOTIFICATION_DB_URL": self.database_url("notification-service"),
             "ORDER_SERVICE_URL": self.url("order-service"),
+            "PAYMENT_SERVICE_URL": self.url("payment-service"),
+            "STATUS_SERVICE_URL": self.url("status-service"),
             "PROVISIONER_URL": self.url("provisioner"),
             "STRIPE_API_BASE": self.url("stripe-fake"),
             "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
             "PANEL_URL": self.url("panel-fake"),
             "PANEL_FLAVOR": self.panel_flavor,
             "PANEL_API_KEY": self.panel_key(),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.ports["mail-fake-smtp"]),
+            "STRIPE_JS_URL": f"{self.url('stripe-fake')}/v3/",
         }
         env.update(self.extra_env)
         return env
 
     def command(self, name: str) -> list[str]:
         port = str(self.ports[name])
-        if name in SERVICES:
+        if name in SERVICES or name == "notification-service":
             return [str(BIN / name), "serve", "--port", port]
+        if name == "mail-fake":
+            return [str(BIN / "mail-fake"), "--port", port, "--smtp-port", str(self.ports["mail-fake-smtp"])]
+        if name == "storefront":
+            return [str(BIN / "storefront"), "--port", port]
         if name == "stripe-fake":
             return [
                 str(BIN / "stripe-fake"),
@@ -179,7 +207,7 @@ class StackConfig:
         return env
 
     def ready_url(self, name: str) -> str:
-        if name in SERVICES:
+        if name in SERVICES or name in ("notification-service", "storefront"):
             return f"{self.url(name)}/readyz"
         return f"{self.url(name)}/_fake/health"
 
@@ -188,6 +216,9 @@ class Stack:
     """The processes of one running system."""
 
     ORDER = (*STAND_INS, "status-service", "order-service", "payment-service", "provisioner")
+    """What a test stack starts by default: the pipeline and its two stand-ins."""
+    EVERYTHING = ("mail-fake", *ORDER, "notification-service", "storefront")
+    """What ``make run`` / ``make up`` start."""
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -352,10 +383,9 @@ def _run_coroutine(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def declare_topology(config: StackConfig) -> None:
     """Declare every service's queues before any service starts: each service declares only its own, and
     an event published before a consumer's queue exists would miss that consumer."""
-    from spawnpoint_kit.settings import CommonSettings
     from system_topology import declare_all
 
-    url = config.env_for("order-service").get("BROKER_URL", CommonSettings().broker_url.get_secret_value())
+    url = config.env_for("order-service")["BROKER_URL"]
     _run_coroutine(lambda: declare_all(url, config.namespace))
 
 
@@ -366,7 +396,7 @@ def drop_databases(config: StackConfig) -> None:
 
     from spawnpoint_kit.db import drop_database
 
-    for name in SERVICES:
+    for name in (*SERVICES, "notification-service"):
         _run_coroutine(partial(drop_database, config.database_url(name)))
 
 
@@ -377,14 +407,13 @@ def drop_namespace(config: StackConfig) -> None:
 
     from spawnctl.system import ALL_QUEUES
     from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
-    from spawnpoint_kit.settings import CommonSettings
 
     namespace = config.namespace
     if not namespace:
         return  # the shared development namespace is never deleted
 
     async def delete() -> None:
-        connection = await aio_pika.connect(CommonSettings().broker_url.get_secret_value())
+        connection = await aio_pika.connect(config.common_env()["BROKER_URL"])  # the stack's broker and vhost
         try:
             channel = await connection.channel()
             for spec in ALL_QUEUES:
@@ -421,6 +450,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+OPEN_THE_SHOP = (
+    "Open http://localhost:3000 for the shop (localhost, not 127.0.0.1: Stripe returns customers to\n"
+    "CHECKOUT_RETURN_URL on localhost, and the sign-in is kept per address); e-mails: http://localhost:8025"
+)
+
+
 def cmd_up(config: StackConfig) -> int:
     running = {n: p for n, p in _read_state().items() if _alive(p)}
     if running:
@@ -428,7 +463,7 @@ def cmd_up(config: StackConfig) -> int:
         return 1
     stack = Stack(config)
     try:
-        stack.start()
+        stack.start(Stack.EVERYTHING)
     except PortTaken as exc:  # nothing was started
         print(f"not starting: {exc}", file=sys.stderr)
         return 1
@@ -437,8 +472,9 @@ def cmd_up(config: StackConfig) -> int:
         stack.stop()
         return 1
     _write_state(stack)
-    for name in Stack.ORDER:
+    for name in Stack.EVERYTHING:
         print(f"  {name:<16} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
+    print(OPEN_THE_SHOP)
     print("Spawnpoint is up. `make demo` walks one order; `make down` stops it.")
     return 0
 
@@ -472,12 +508,13 @@ def cmd_run(config: StackConfig) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         try:
-            stack.start()
+            stack.start(Stack.EVERYTHING)
         except PortTaken as exc:  # nothing was started
             print(f"not starting: {exc}", file=sys.stderr)
             return 1
-        for name in Stack.ORDER:
+        for name in Stack.EVERYTHING:
             print(f"  {name:<16} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
+        print(OPEN_THE_SHOP)
         print("Spawnpoint is running; logs are in .run/logs. Ctrl-C stops everything.", flush=True)
         while not stopping:
             for name, proc in stack.procs.items():

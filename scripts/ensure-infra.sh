@@ -1,32 +1,9 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and RabbitMQ answer on their ports. Starts them when they are installed but stopped;
-# otherwise stops with a message that says exactly what is missing.
-set -uo pipefail
-PGHOST=${SPAWNPOINT_PG_HOST:-127.0.0.1}; PGPORT=${SPAWNPOINT_PG_PORT:-5432}
-AMQP_HOST=${SPAWNPOINT_AMQP_HOST:-127.0.0.1}; AMQP_PORT=${SPAWNPOINT_AMQP_PORT:-5672}
-
-port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-wait_port() { # host port seconds
-  for _ in $(seq 1 "$3"); do port_open "$1" "$2" && return 0; sleep 1; done; return 1; }
-
-if ! port_open "$PGHOST" "$PGPORT"; then
-  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
-    echo "==> PostgreSQL is not answering on $PGHOST:$PGPORT; starting it"
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
-  fi
-  wait_port "$PGHOST" "$PGPORT" 30 || {
-    echo "ERROR: PostgreSQL is not running on $PGHOST:$PGPORT and could not be started." >&2
-    echo "       Install PostgreSQL 15 (Debian: apt-get install postgresql) with trust auth for user postgres," >&2
-    echo "       or point ORDER_DB_URL / PAYMENT_DB_URL / PROVISIONER_DB_URL / STATUS_DB_URL at a running server." >&2
-    exit 1; }
-fi
-if ! port_open "$AMQP_HOST" "$AMQP_PORT"; then
-  if command -v rabbitmq-server >/dev/null 2>&1; then
-    echo "==> RabbitMQ is not answering on $AMQP_HOST:$AMQP_PORT; starting it"
-    rabbitmq-server -detached || true
-  fi
-  wait_port "$AMQP_HOST" "$AMQP_PORT" 60 || {
-    echo "ERROR: RabbitMQ is not running on $AMQP_HOST:$AMQP_PORT and could not be started." >&2
-    echo "       Install RabbitMQ >= 3.10 (Debian: apt-get install rabbitmq-server), or set BROKER_URL." >&2
-    exit 1; }
-fi
+# Sets up PostgreSQL and RabbitMQ for `make run` / `make test` and writes their URLs to .run/env: starts them,
+# installs them from the distribution's packages when they are missing and we may (root, or sudo without a
+# prompt), creates the dedicated PostgreSQL role and RabbitMQ user + vhost. Each step is printed; when it
+# cannot finish by itself it prints the exact commands and exits 1. Details: scripts/setup_infra.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || scripts/bootstrap.sh
+exec .venv/bin/python scripts/setup_infra.py "$@"

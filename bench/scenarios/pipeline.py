@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from devstack import SERVICES, STAND_INS, Stack
+from setup_infra import pg_server_url
 from spawnpoint_kit.settings import CommonSettings
 
 from ..client import System, bounded, seconds_between
@@ -239,9 +240,7 @@ def run(
         light_stages = asyncio.run(_stages(stack, light.order_ids))
         rss = {name: round(peak_rss_mb(proc.pid), 1) for name, proc in stack.procs.items()}
     broker_rate = asyncio.run(broker_round_trip(CommonSettings().broker_url.get_secret_value()))
-    pg_rate = asyncio.run(
-        postgres_commits(f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_bench_ref_{uuid.uuid4().hex[:6]}")
-    )
+    pg_rate = asyncio.run(postgres_commits(f"{pg_server_url()}/sp_bench_ref_{uuid.uuid4().hex[:6]}"))
 
     sustained = orders / (burst.all_created - burst.started)
     commits_per_order = (counts_after["commits"] - counts_before["commits"]) / orders

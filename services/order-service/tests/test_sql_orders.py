@@ -4,6 +4,7 @@ service's own Alembic migrations; no broker: the outbox row is what is checked).
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,7 +40,7 @@ LEGACY_ORDER = uuid.uuid4()
 @pytest.fixture(scope="module")
 async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A database with an order written before periods existed (at revision 0002), then migrated to head."""
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_orders_{uuid.uuid4().hex[:8]}"
+    url = f"{os.environ['SPAWNPOINT_PG_URL']}/sp_test_orders_{uuid.uuid4().hex[:8]}"
     await ensure_database(url)
     config = alembic_config(ALEMBIC_INI, url)
     await asyncio.to_thread(command.upgrade, config, "0002")

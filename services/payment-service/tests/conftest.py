@@ -4,6 +4,7 @@ official SDK exactly as in production. No broker: the outbox rows are the observ
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
@@ -41,7 +42,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_pay_{uuid.uuid4().hex[:8]}"
+    return f"{os.environ['SPAWNPOINT_PG_URL']}/sp_test_pay_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ server list paged over HTTP from the stand-in, in both flavours."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -43,7 +44,7 @@ FEATURES = {"databases": 0, "allocations": 0, "backups": 0}
 
 @pytest.fixture(scope="module")
 async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_drift_{uuid.uuid4().hex[:8]}"
+    url = f"{os.environ['SPAWNPOINT_PG_URL']}/sp_test_drift_{uuid.uuid4().hex[:8]}"
     await prepare_database(ALEMBIC_INI, url)
     engine = make_engine(url, pool_size=4)
     yield make_session_factory(engine)

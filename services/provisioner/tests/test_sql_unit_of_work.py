@@ -3,6 +3,7 @@ provisioner's Alembic migrations; no broker: the outbox rows are read back inste
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ UnitOfWorkFactory = Callable[[], SqlProvisionerUnitOfWork]
 
 @pytest.fixture(scope="module")
 async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_provisioner_{uuid.uuid4().hex[:8]}"
+    url = f"{os.environ['SPAWNPOINT_PG_URL']}/sp_test_provisioner_{uuid.uuid4().hex[:8]}"
     await prepare_database(ALEMBIC_INI, url)
     engine = make_engine(url, pool_size=4)
     yield make_session_factory(engine)

@@ -7,6 +7,7 @@ the end of the session.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +29,7 @@ ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_status_{uuid.uuid4().hex[:8]}"
+    return f"{os.environ['SPAWNPOINT_PG_URL']}/sp_test_status_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")

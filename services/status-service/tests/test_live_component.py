@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from httpx_sse import ServerSentEvent, aconnect_sse
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from status_service_support import OrderStory, on, redelivered
 
@@ -133,10 +134,11 @@ async def _at_least(read: Callable[[], Awaitable[int | None]], wanted: int) -> i
 async def test_a_lost_listener_switches_the_cache_off_and_streams_catch_up_after_reconnecting(
     live: Live, database_url: str, engine: AsyncEngine
 ) -> None:
-    link = TcpLink(5432)  # the network between this process and the database, which the test can cut
+    link = TcpLink(make_url(database_url).port or 5432)  # the network to the database, which the test can cut
     await link.start()
     queries = StatusQueries.create(engine, cache_size=100)
-    feed = ChangeFeed(database_url.replace(":5432/", f":{link.port}/"), queries.cache, queries.hub, queries.current)
+    through_link = make_url(database_url).set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
+    feed = ChangeFeed(through_link, queries.cache, queries.hub, queries.current)
     stop = asyncio.Event()
     listening = asyncio.create_task(feed.run(stop))
     s = OrderStory()

@@ -3,6 +3,7 @@ namespace on the running RabbitMQ (no Docker engine here, so no testcontainers).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -29,7 +30,7 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 def database_url(run_id: str) -> str:
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_kit_{run_id}"
+    return f"{os.environ['SPAWNPOINT_PG_URL']}/sp_test_kit_{run_id}"  # conftest.py at the root sets it
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from yarl import URL
 
 from spawnpoint_kit.http import NotReady
 from spawnpoint_kit.runtime import ServiceRuntime
@@ -16,9 +17,11 @@ pytestmark = pytest.mark.component
 
 
 async def test_a_service_started_while_its_broker_is_down_comes_up_when_the_broker_does(database_url: str) -> None:
-    gate = TcpLink(5672, up=False)  # the broker, refusing until the test lets it answer
+    broker = URL(CommonSettings().broker_url.get_secret_value())  # the session's user and vhost
+    gate = TcpLink(broker.port or 5672, up=False)  # the broker, refusing until the test lets it answer
     await gate.start()
-    settings = CommonSettings(BROKER_URL=f"amqp://guest:guest@127.0.0.1:{gate.port}/", SPAWNPOINT_NAMESPACE="tkstart.")
+    through_gate = str(broker.with_host("127.0.0.1").with_port(gate.port))
+    settings = CommonSettings(BROKER_URL=through_gate, SPAWNPOINT_NAMESPACE="tkstart.")
     runtime = ServiceRuntime(settings, service="kit-tests", database_url=database_url, relay=False)
     try:
         await asyncio.wait_for(runtime.start(), timeout=30)  # returns: it does not wait for the broker
