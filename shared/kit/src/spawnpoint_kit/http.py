@@ -6,6 +6,9 @@
   only when it is 1 to 200 printable ASCII characters without spaces (``messaging.wire.inbound_token``),
   and replaced by a fresh id otherwise, never cut or re-encoded (an id that cannot go on the wire would
   strand every event of the order).
+- With tracing on (``tracing.py``), FastAPI's own telemetry gives every request but the probes and scrapes
+  a SERVER span, a child of the caller's ``traceparent``; the middleware adds the correlation id to it as
+  ``spawnpoint.correlation_id``.
 - Validation errors are 422 with the offending field named in ``field``; no handler lets a raw exception
   become an HTML 500.
 - ``/healthz`` is liveness (the process answers); ``/readyz`` runs the service's readiness checks
@@ -32,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import tracing
 from .db import UNREACHABLE_ERRORS, database_unreachable
 from .logs import get_logger
 from .messaging.wire import inbound_token
@@ -81,6 +85,8 @@ class RequestContextMiddleware:
             if name == b"x-correlation-id" or (incoming is None and name == b"x-request-id"):
                 incoming = inbound_token(value) or incoming
         correlation = incoming or str(uuid.uuid4())
+        if tracing.ENABLED:  # the request's SERVER span (FastAPI's, around the app) names it: logs <-> traces
+            tracing.annotate({"spawnpoint.correlation_id": correlation})
         token = _correlation_id.set(correlation)
         started = time.perf_counter()
         status_holder = {"status": 500}

@@ -3,7 +3,8 @@
 structlog's contextvars carry ``order_id``, ``correlation_id`` and ``event_id`` from the request or
 message being handled into every log line written while handling it, including lines from libraries
 that log through the standard ``logging`` module. A redaction step masks anything that looks like a
-secret, so a token or key pasted into a log call never reaches the output.
+secret, so a token or key pasted into a log call never reaches the output. With tracing on, every line
+also carries the ``trace_id`` and ``span_id`` it was written in.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+
+from . import tracing
 
 _SECRET_KEYS = re.compile(r"(secret|password|passwd|token|authorization|api_key|apikey|signature)", re.I)
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<at>@)", re.I)
@@ -30,6 +33,16 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
+def _trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """With tracing on, each line names the trace and span it was written in (from a log line to its trace)."""
+    if tracing.ENABLED:
+        ids = tracing.current_ids()
+        if ids is not None:
+            event_dict.setdefault("trace_id", ids[0])
+            event_dict.setdefault("span_id", ids[1])
+    return event_dict
+
+
 def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -> None:
     """Route structlog and stdlib logging to one JSON (or console) stream on stdout."""
     shared: list[Any] = [
@@ -37,6 +50,7 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _trace_ids,
         _redact,
     ]
     renderer: Any = (

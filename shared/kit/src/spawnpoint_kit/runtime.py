@@ -11,6 +11,9 @@ what it waits for (check ``started``). Once up, the broker connection is robust 
 consumers hold messages through a database outage (``consumer.py``) and the relay and jobs retry their
 rounds: nothing needs a restart after a dependency comes back.
 
+Building the runtime also turns tracing on for the process when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set
+(``tracing.configure``, docs/tracing.md); the service's name becomes the spans' ``service.name``.
+
 When ``<service> serve`` was asked to migrate, it hands the Alembic file over in
 ``SPAWNPOINT_MIGRATE_ON_START`` and the migration is the first step of that start, so a database that is
 still down delays readiness instead of stopping the process.
@@ -37,6 +40,7 @@ import aio_pika
 from fastapi import APIRouter
 from sqlalchemy import text
 
+from . import tracing
 from .db import database_unreachable, make_engine, make_session_factory, prepare_database
 from .http import NotReady
 from .logs import get_logger
@@ -75,6 +79,9 @@ class ServiceRuntime:
         self.settings = settings
         self.service = service
         self.database_url = database_url
+        # Traces are on when OTEL_EXPORTER_OTLP_ENDPOINT is set: from here on FastAPI's own telemetry and the
+        # httpx instrumentation trace every request and call of the process. Off, this returns at once.
+        tracing.configure(service)
         self.engine = make_engine(database_url, pool_size=settings.db_pool_size)
         self.sessions = make_session_factory(self.engine)
         self.topology = Topology(settings.namespace)
@@ -234,6 +241,8 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await self._admin.close()
         await self.engine.dispose()
+        if tracing.ENABLED:
+            await asyncio.to_thread(tracing.shutdown)  # the last spans, exported before the process ends
         log.info("service stopped")
 
     def lifespan(self, *on_stop: Callable[[], Awaitable[None]]) -> Callable[[Any], AbstractAsyncContextManager[None]]:

@@ -48,6 +48,9 @@ class ClaimedEvent:
     order_id: uuid.UUID | None
     attempts: int
     subscription_id: str | None = None
+    traceparent: str | None = None
+    """The checkout's trace context, from the session's metadata in the stored payload (docs/tracing.md)."""
+    tracestate: str | None = None
 
 
 async def _notify(session: AsyncSession) -> None:
@@ -178,7 +181,9 @@ class StripeEventRepository:
                         LIMIT :limit
                         FOR UPDATE SKIP LOCKED
                     )
-                    RETURNING id, type, session_id, order_id, attempts, subscription_id
+                    RETURNING id, type, session_id, order_id, attempts, subscription_id,
+                        payload->'data'->'object'->'metadata'->>'traceparent' AS traceparent,
+                        payload->'data'->'object'->'metadata'->>'tracestate' AS tracestate
                     """
                 ),
                 {"limit": limit, "lease": lease_seconds},
@@ -192,6 +197,8 @@ class StripeEventRepository:
                 order_id=r["order_id"],
                 attempts=r["attempts"],
                 subscription_id=r["subscription_id"],
+                traceparent=r["traceparent"],
+                tracestate=r["tracestate"],
             )
             for r in rows
         ]

@@ -22,8 +22,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from spawnpoint_kit import tracing
 from spawnpoint_kit.auth import Principal
 from spawnpoint_kit.logs import get_logger
 
@@ -132,6 +133,15 @@ async def _lock_payment(uow: PaymentUnitOfWork, order: OrderView) -> PaymentRow:
     return payment
 
 
+def _traced(params: dict[str, Any]) -> dict[str, Any]:
+    """With tracing on, the session's metadata names this checkout's span (``traceparent``): Stripe sends
+    no trace context, so the webhook and the fulfilment join the order's trace through it (docs/tracing.md).
+    Stored with the other parameters, so a resend under the same idempotency key is the same request."""
+    if tracing.ENABLED:
+        params["metadata"] = {**params.get("metadata", {}), **tracing.current_headers()}
+    return params
+
+
 class CheckoutService:
     def __init__(
         self,
@@ -228,7 +238,9 @@ class CheckoutService:
                     order_id=payment.order_id,
                     attempt=number,
                     idempotency_key=idempotency_key(str(payment.order_id), number),
-                    params=session_params(order.snapshot, self._config.return_url, expires_at, customer=customer),
+                    params=_traced(
+                        session_params(order.snapshot, self._config.return_url, expires_at, customer=customer)
+                    ),
                     expires_at=expires_at,
                     status=SessionRowStatus.CREATING,
                 )

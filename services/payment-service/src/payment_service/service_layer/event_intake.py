@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from spawnpoint_kit import tracing
 from spawnpoint_kit.db import database_unreachable
 from spawnpoint_kit.logs import get_logger
 
@@ -116,6 +117,8 @@ class EventIntake:
         row = stored_row(event)
         if row is None:
             return "ignored"
+        if tracing.ENABLED:
+            _link_to_checkout(event, row)
         pending = _Pending(row)
         self._queue.put_nowait(pending)
         if self._writer is None or self._writer.done():
@@ -169,6 +172,21 @@ class EventIntake:
             inserted.discard(event_id)  # a repeat of the same id later in this batch is a duplicate
             if not item.answer.done():
                 item.answer.set_result(outcome)
+
+
+def _link_to_checkout(event: dict[str, Any], row: dict[str, Any]) -> None:
+    """The webhook's request span (a trace of its own: Stripe sends no ``traceparent``) gets a link to the
+    checkout whose session it reports, named in the session's metadata (docs/tracing.md)."""
+    metadata = event.get("data", {}).get("object", {}).get("metadata")
+    tracing.annotate(
+        {
+            "spawnpoint.order_id": row["order_id"],
+            "spawnpoint.stripe_event_id": row["id"],
+            "stripe.event_type": row["type"],
+        }
+    )
+    if isinstance(metadata, dict):
+        tracing.link_current(metadata, {"spawnpoint.link": "checkout"})
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:

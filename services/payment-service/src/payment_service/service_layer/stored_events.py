@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
+from spawnpoint_kit import tracing
 from spawnpoint_kit.logs import get_logger, log_context
 
 from ..adapters.repositories import ClaimedEvent
@@ -72,7 +73,21 @@ class StoredEventRunner:
         self._rental_policy = rental_policy or RentalPolicy()
 
     async def run(self, event: ClaimedEvent) -> bool:
-        """Apply one leased event, recording a failure for a later attempt; True when it is done."""
+        """Apply one leased event, recording a failure for a later attempt; True when it is done.
+
+        With tracing on, in a span that continues the checkout's trace (its context came back from Stripe in
+        the session's metadata), so OrderPaid and everything after it belong to the order's trace."""
+        if not tracing.ENABLED:
+            return await self._run(event)
+        attributes = {"spawnpoint.stripe_event_id": event.id, "spawnpoint.order_id": event.order_id}
+        parent = {"traceparent": event.traceparent, "tracestate": event.tracestate}
+        with tracing.span(f"apply {event.type}", parent=parent, kind="consumer", attributes=attributes):
+            done = await self._run(event)
+            if not done:
+                tracing.fail("kept for a later attempt")
+            return done
+
+    async def _run(self, event: ClaimedEvent) -> bool:
         with log_context(stripe_event_id=event.id, order_id=event.order_id, stripe_event_type=event.type):
             try:
                 outcome = await self.apply(event)

@@ -19,6 +19,9 @@ valid event is dead-lettered with the parse error as its reason instead of crash
   toward the queue's ``x-delivery-limit`` on every RabbitMQ version; past it, the broker dead-letters the
   message (``x-death`` reason ``delivery_limit``). Nothing loops for ever, nothing is dropped.
 
+With tracing on, each delivery is handled in a CONSUMER span continuing the trace the message carries
+(``tracing.consuming``); a dead-lettered one is marked failed, a requeued one records its error.
+
 The subscription runs the handlers in one unit of work (inbox claim, effects, staged events, commit);
 the message is acknowledged only after that commit.
 """
@@ -38,6 +41,7 @@ from pydantic import ValidationError
 
 from spawnpoint_contracts import parse_event
 
+from .. import tracing
 from ..db import database_unreachable
 from ..logs import get_logger, log_context
 from ..unit_of_work import UnitOfWork
@@ -112,6 +116,18 @@ class Consumers:
                 routing_key=raw.routing_key or "",
                 redelivered=bool(raw.redelivered),
             )
+            if tracing.ENABLED:
+                with tracing.consuming(
+                    delivery.headers,
+                    queue=queue_name,
+                    exchange=raw.exchange or "",
+                    routing_key=delivery.routing_key,
+                    message_id=delivery.message_id,
+                    correlation_id=delivery.correlation_id,
+                    body_size=len(delivery.body),
+                ):
+                    await self._dispatch(delivery, subscription)
+                return
             await self._dispatch(delivery, subscription)
 
         subscriber(on_message)
@@ -168,6 +184,8 @@ class Consumers:
                     CONSUMED.labels(delivery.queue, event_type, "malformed").inc()
                     return
                 event_type = event.event_type
+                if tracing.ENABLED:
+                    tracing.annotate({"spawnpoint.event_type": event_type, "spawnpoint.order_id": event.order_id})
                 with log_context(order_id=event.order_id, event_id=event.event_id, correlation_id=event.correlation_id):
                     try:
                         await subscription.handle(event, delivery)
@@ -198,6 +216,8 @@ class Consumers:
         """Dead-letter through the outbox (reason preserved); if the database is unreachable, fall back to
         the broker's own dead-lettering (reason ``rejected``) so the message is still kept."""
         log.warning("dead-lettering message", queue=delivery.queue, reason=reason, detail=detail[:500])
+        if tracing.ENABLED:
+            tracing.fail(f"dead-lettered: {reason}")
         try:
             async with self._unit_of_work() as uow:
                 key = f"{delivery.queue}:{delivery.dedup_key}:r{delivery.replay_count}"

@@ -7,6 +7,10 @@ never be published is refused here, in the transaction that made it, instead of 
 ever. ``OutboxRelay`` (see
 ``relay.py``) is the only code that talks to the broker on the publishing side.
 
+With tracing on (``spawnpoint_kit.tracing``), the row's ``headers`` also keep the W3C ``traceparent`` /
+``tracestate`` of the span current at staging (the request or delivery that decided the event; a copy's
+inherited context is replaced by the current one), so the relay can continue that trace when it publishes.
+
 A ``pg_notify`` in the same transaction wakes the relay at commit, so the usual publish latency is a few
 milliseconds; polling remains the safety net because NOTIFY is not durable.
 """
@@ -25,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_contracts import Event
 
+from .. import tracing
 from ..db import execute_sql
 from .headers import ORIGINAL_MESSAGE_ID
 from .topology import Topology
@@ -91,7 +96,12 @@ async def stage_event(
         message_type=event.event_type,
         body=event.to_json_bytes(),
         headers=_headers_json_safe(
-            {"event_type": event.event_type, "event_version": event.event_version, **(headers or {})}
+            {
+                "event_type": event.event_type,
+                "event_version": event.event_version,
+                **(headers or {}),
+                **(tracing.current_headers() if tracing.ENABLED else {}),
+            }
         ),
         correlation_id=event.correlation_id,
         order_id=event.order_id,
@@ -135,7 +145,13 @@ async def stage_message(
         routing_key=queue,
         message_type=message_type,
         body=body,
-        headers=_headers_json_safe({**(headers or {}), ORIGINAL_MESSAGE_ID: str(message_id)}),
+        headers=_headers_json_safe(
+            {
+                **(headers or {}),
+                **(tracing.current_headers() if tracing.ENABLED else {}),
+                ORIGINAL_MESSAGE_ID: str(message_id),
+            }
+        ),
         correlation_id=correlation_id,
         order_id=order_id,
         available_at=now + (delay or timedelta(0)),

@@ -17,6 +17,9 @@ error) counts an attempt; after ``park_after_attempts`` of them it is parked: se
 operator, who can see and retry it (``GET /operator/outbox``, ``spawnctl outbox``). A parked row never
 delays the others.
 
+With tracing on, a row staged with a ``traceparent`` is published in a PRODUCER span that continues the
+staging request's trace (``tracing.publishing``); rows without one go out as they are.
+
 A crash between the confirm and the commit publishes the row again on the next round: consumers are
 idempotent, so at-least-once is enough. A LISTEN connection wakes the relay when a transaction that
 staged rows commits; a poll interval covers lost notifications and restarts.
@@ -40,6 +43,7 @@ from faststream.rabbit import RabbitBroker, RabbitExchange
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .. import tracing
 from ..db import asyncpg_dsn
 from ..logs import get_logger
 from ..notify import listen, sleep_or, wait_for_wake
@@ -234,6 +238,17 @@ class OutboxRelay:
     async def _publish(self, row: Any) -> None:
         headers: dict[str, Any] = dict(row["headers"] or {})
         message_id = str(headers.get(ORIGINAL_MESSAGE_ID) or row["id"])
+        if tracing.ENABLED and tracing.TRACEPARENT in headers:
+            # The trace of the request or delivery that staged the row goes on: a PRODUCER span, child of
+            # the stored context, whose own context is what the message carries.
+            with tracing.publishing(
+                headers, exchange=row["exchange"], routing_key=row["routing_key"], message_id=message_id
+            ):
+                await self._send(row, headers, message_id)
+            return
+        await self._send(row, headers, message_id)
+
+    async def _send(self, row: Any, headers: dict[str, Any], message_id: str) -> None:
         exchange_name: str = row["exchange"]
         await self._broker.publish(
             bytes(row["body"]),
