@@ -33,9 +33,20 @@ def test_production_starts_with_settings_of_its_own() -> None:
     assert own.environment == "production"
 
 
-def test_production_refuses_rabbitmqs_guest_account() -> None:
+def test_production_refuses_rabbitmqs_guest_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BROKER_URL", raising=False)  # the default, not the session's .run/env user
     with pytest.raises(ValidationError, match="BROKER_URL"):
         CommonSettings(SPAWNPOINT_ENV="production", JWT_SECRET=STRONG)
+
+
+def test_a_refusal_never_echoes_the_secrets_it_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic repeats a model's inputs in its errors; the settings of every service turn that off, so a
+    refused start never prints a secret that was set correctly into the orchestrator's log."""
+    monkeypatch.delenv("BROKER_URL", raising=False)
+    with pytest.raises(ValidationError) as refused:
+        CommonSettings(SPAWNPOINT_ENV="production", JWT_SECRET=STRONG)
+    assert "BROKER_URL" in str(refused.value)
+    assert STRONG[-16:] not in str(refused.value), "pydantic shows the ends of long inputs"
 
 
 def test_a_token_without_exp_is_refused() -> None:

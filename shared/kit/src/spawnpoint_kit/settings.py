@@ -17,7 +17,8 @@ DEVELOPMENT_JWT_SECRET = "spawnpoint-development-secret-change-me"
 
 
 class CommonSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
+    """hide_input_in_errors: a refused setting never repeats the inputs, which hold every secret that was set."""
 
     broker_url: SecretStr = Field(
         default=SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
