@@ -181,3 +181,28 @@ async def test_a_quote_for_a_period_not_offered_is_a_422_naming_period(client: h
     response = await client.get("/catalog/games/minecraft-paper/plans/pro", params={"period": period})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "period"]
+
+
+async def test_an_order_records_the_customers_locale_and_time_zone_for_what_they_are_told(
+    client: httpx.AsyncClient, uow: FakeOrderUnitOfWork
+) -> None:
+    placed = await _order(client, locale="de", time_zone="Europe/Berlin")
+    assert placed.status_code == 201, placed.text
+    assert (placed.json()["locale"], placed.json()["time_zone"]) == ("de", "Europe/Berlin")
+    row = await uow.orders.get(uuid.UUID(placed.json()["id"]))
+    assert row is not None
+    snapshot = OrderSnapshot.model_validate(row.snapshot)
+    assert (snapshot.locale, snapshot.time_zone) == ("de", "Europe/Berlin")
+    plain = await _order(client)
+    assert (plain.json()["locale"], plain.json()["time_zone"]) == ("en", "UTC"), "absent: English in UTC"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("locale", "xx"), ("locale", "fr"), ("time_zone", "Mars/Olympus"), ("time_zone", "../etc")]
+)
+async def test_an_unknown_locale_or_time_zone_is_refused_with_the_field_named(
+    client: httpx.AsyncClient, field: str, value: str
+) -> None:
+    refused = await _order(client, **{field: value})
+    assert refused.status_code == 422, refused.text
+    assert field in str(refused.json()["detail"])

@@ -2,6 +2,7 @@
 frontend team can import them as they are."""
 
 from .envelope import Event, WireModel, utc_now
+from .events.notifications import NotificationSent, NotificationSentPayload
 from .events.orders import (
     OrderCreated,
     OrderCreatedPayload,
@@ -66,6 +67,8 @@ __all__ = [
     "FailureReason",
     "FeatureLimits",
     "Limits",
+    "NotificationSent",
+    "NotificationSentPayload",
     "OrderCreated",
     "OrderCreatedPayload",
     "OrderExpired",

@@ -111,6 +111,19 @@ class OrderSnapshot(WireModel):
         description="What was bought: the period and the way it renews. Absent on orders placed "
         "before rentals existed (a fixed term of 30 days).",
     )
+    locale: str = Field(
+        default="en",
+        pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$",
+        description="The customer's language for what they are told (e-mails): a short BCP-47 code such as "
+        "`en` or `de`. Orders from before locales read as `en`.",
+    )
+    time_zone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        description="The customer's IANA time zone (`Europe/Berlin`), for the dates they are told. Orders from "
+        "before time zones read as `UTC`.",
+    )
 
 
 REDACTED = "[redacted]"

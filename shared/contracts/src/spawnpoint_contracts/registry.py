@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from .envelope import Event
+from .events.notifications import NotificationSent
 from .events.orders import OrderCreated, OrderExpired, OrderPaid, OrderRefunded
 from .events.payments import PaymentFailed, PaymentProcessing
 from .events.provisioning import (
@@ -45,6 +46,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ServerResized,
     ServerTerminated,
     ServerActionFailed,
+    NotificationSent,
 )
 
 AnyEvent = Annotated[
@@ -65,7 +67,8 @@ AnyEvent = Annotated[
     | ServerUnsuspended
     | ServerResized
     | ServerTerminated
-    | ServerActionFailed,
+    | ServerActionFailed
+    | NotificationSent,
     Field(discriminator="event_type"),
 ]
 """Any known event, discriminated by ``event_type``."""

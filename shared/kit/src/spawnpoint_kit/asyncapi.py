@@ -38,6 +38,7 @@ PRODUCERS: dict[str, str] = {
     "rental.changed.v1": "payment-service",
     "rental.desired_state_changed.v1": "payment-service",
     "server.suspended.v1": "provisioner",
+    "notification.sent.v1": "notification-service",
     "server.unsuspended.v1": "provisioner",
     "server.resized.v1": "provisioner",
     "server.terminated.v1": "provisioner",

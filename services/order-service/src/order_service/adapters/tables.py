@@ -37,6 +37,8 @@ class OrderRow(SQLModel, table=True):
     billing_term_days: int | None = Field(default=30, sa_column=Column(sa.Integer(), nullable=True))
     amount: int
     currency: str = Field(max_length=3)
+    locale: str = Field(default="en", max_length=16)
+    time_zone: str = Field(default="UTC", max_length=64)
     snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     correlation_id: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))

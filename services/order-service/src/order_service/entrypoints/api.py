@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from spawnpoint_contracts import Billing, FeatureLimits, Limits, ServerSpec, redact_order
 from spawnpoint_kit.auth import CurrentPrincipal, Principal
@@ -119,6 +120,30 @@ class PlaceOrderIn(BaseModel):
         examples=[{"MINECRAFT_VERSION": "1.21.1"}],
         description="At most 32 settings, names up to 64 characters, values up to 1,000.",
     )
+    locale: Literal["en", "de"] | None = Field(
+        default=None,
+        examples=["de"],
+        description="The customer's language for e-mails (`en` or `de`); absent: `en`.",
+    )
+    time_zone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        examples=["Europe/Berlin"],
+        description="The customer's IANA time zone, for the dates in e-mails; absent: `UTC`.",
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str | None) -> str | None:
+        """Only a zone the IANA database knows, so every date the customer is told can be converted."""
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r} (use a name such as Europe/Berlin)") from exc
+        return value
 
 
 class OrderOut(BaseModel):
@@ -141,6 +166,8 @@ class OrderOut(BaseModel):
     )
     amount: int = Field(description="Price in minor units, computed from the catalog")
     currency: str
+    locale: str = Field(default="en", description="The customer's language for e-mails")
+    time_zone: str = Field(default="UTC", description="The customer's IANA time zone for dates in e-mails")
     server_spec: ServerSpec
     correlation_id: str = Field(description="Shared by every event of this order, for tracing")
     created_at: datetime
@@ -167,6 +194,8 @@ class OrderOut(BaseModel):
             secret_settings=snap.get("secret_settings", []),
             amount=row.amount,
             currency=row.currency,
+            locale=row.locale,
+            time_zone=row.time_zone,
             server_spec=ServerSpec.model_validate(snap["server_spec"]),
             correlation_id=row.correlation_id,
             created_at=row.created_at,
@@ -304,6 +333,8 @@ async def create_order(
                 server_name=body.server_name,
                 settings=body.settings,
                 period=body.period,
+                locale=body.locale,
+                time_zone=body.time_zone,
             ),
             correlation_id=current_correlation_id(),
             settings_check=settings_check,

@@ -38,6 +38,16 @@ class PlaceOrder:
     settings: dict[str, str]
     period: str | None = None
     """The catalog's period id; None buys the plan's default period."""
+    locale: str | None = None
+    """The customer's language (``SUPPORTED_LOCALES``); None: English."""
+    time_zone: str | None = None
+    """The customer's IANA time zone; None: UTC."""
+
+
+SUPPORTED_LOCALES = ("en", "de")
+"""The languages the customer can be told things in (the notification service's templates)."""
+DEFAULT_LOCALE = "en"
+DEFAULT_TIME_ZONE = "UTC"
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,9 @@ def _fingerprint(command: PlaceOrder) -> str:
     }
     if command.period is not None:  # absent, the hash is the one keys stored before periods existed
         body["period"] = command.period
+    for name in ("locale", "time_zone"):  # likewise: absent, the hash of a body from before locales
+        if getattr(command, name) is not None:
+            body[name] = getattr(command, name)
     canonical = json.dumps(body, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -126,6 +139,8 @@ async def place_order(
             currency=period.currency,
             server_spec=spec,
             billing=billing,
+            locale=command.locale or DEFAULT_LOCALE,
+            time_zone=command.time_zone or DEFAULT_TIME_ZONE,
         )
         order = OrderRow(
             id=order_id,
@@ -142,6 +157,8 @@ async def place_order(
             billing_term_days=billing.term_days,
             amount=period.amount,
             currency=period.currency,
+            locale=snapshot.locale,
+            time_zone=snapshot.time_zone,
             snapshot=snapshot.model_dump(mode="json"),
             correlation_id=correlation_id,
         )
@@ -182,6 +199,9 @@ async def apply_payment_event(event: Event, uow: OrderUnitOfWork) -> None:
 
 
 __all__ = [
+    "DEFAULT_LOCALE",
+    "DEFAULT_TIME_ZONE",
+    "SUPPORTED_LOCALES",
     "IdempotencyKeyReused",
     "MissingEmail",
     "OrderNotFound",

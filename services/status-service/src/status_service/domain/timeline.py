@@ -9,7 +9,8 @@ A rental adds one entry per ``RentalChanged`` (one per rental version: its ``cau
 words, ``rental_<cause>``) and one per panel outcome (``server_suspended``, ``server_unsuspended``,
 ``server_resized``, ``server_terminated``, ``server_action_failed``, the last without the panel's words).
 ``DesiredServerStateChanged`` is a decision, not something that happened to the server: it is only in the
-operator's trail.
+operator's trail. Each e-mail the notification service got accepted for the customer (``NotificationSent``)
+is an ``email_sent`` entry; the operator's trail names its kind and Message-ID.
 
 Both follow the canonical order (``ordering.py``), so the history reads the same whatever order the
 events arrived in, and never shows an effect before its cause even when the services' clocks disagree.
@@ -25,6 +26,7 @@ from spawnpoint_contracts import (
     DesiredServerStateChanged,
     Event,
     FailureReason,
+    NotificationSent,
     OrderCreated,
     OrderExpired,
     OrderPaid,
@@ -162,6 +164,10 @@ def _customer_entry(event: Event, at: datetime) -> TimelineEntry | None:
         )
     if isinstance(event, ProvisioningRetryScheduled):
         return TimelineEntry(at, "retrying", "Trying again", "The host was busy; we are trying again")
+    if isinstance(event, NotificationSent):
+        if event.payload.recipient != "customer":
+            return None  # what the operator was told is in the operator's trail only
+        return TimelineEntry(at, "email_sent", "E-mail sent", "We sent you an e-mail about this")
     if isinstance(event, ProvisioningReplayed):
         return TimelineEntry(
             at,
@@ -318,6 +324,12 @@ def operator_summary(event: Event) -> str:
         return f"retry {retry.attempt} scheduled in {retry.delay_seconds:g}s: {retry.reason.value}: {retry.message}"
     if isinstance(event, ProvisioningReplayed):
         return f"replay {event.payload.replay_count} by an operator from {event.payload.source_queue}"
+    if isinstance(event, NotificationSent):
+        sent = event.payload
+        return (
+            f"e-mail sent: {sent.kind} to the {sent.recipient} ({sent.locale}) for {sent.caused_by}, "
+            f"Message-ID {sent.message_id}, after {sent.attempts} attempt(s)"
+        )
     return _rental_summary(event) or event.event_type
 
 

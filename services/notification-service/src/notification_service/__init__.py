@@ -1,0 +1,1 @@
+"""notification-service: tells customers, by e-mail, every moment of their order and rental that matters."""
