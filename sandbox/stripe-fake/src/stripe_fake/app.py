@@ -18,6 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from stripe_fake import ids
 from stripe_fake.config import FakeConfig
+from stripe_fake.embedded import build_embedded_router
 from stripe_fake.errors import StripeError, unrecognized_url
 from stripe_fake.fake import StripeFake
 from stripe_fake.responses import ABORT_SCOPE_KEY, REQUEST_ID_SCOPE_KEY, error_response, transport_aborter
@@ -86,4 +87,5 @@ def create_app(config: FakeConfig | None = None) -> StripeFakeApp:
     app.add_exception_handler(HTTPException, http_error)
     app.include_router(build_v1_router(fake))
     app.include_router(build_control_router(fake))
+    app.include_router(build_embedded_router(fake))
     return app

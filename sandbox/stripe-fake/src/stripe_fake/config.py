@@ -49,6 +49,8 @@ class FakeConfig:
     dunning_subscription_action: str = "cancel"
     dunning_invoice_action: str = "open"
     test_clock_advance_seconds: float = 0.0
+    embedded_settle_seconds: float = 10.0
+    """How long the embedded form's delayed payment method takes to succeed or fail (0: never by itself)."""
 
     def __post_init__(self) -> None:
         self.billing_settings()  # validates the dunning and test-clock knobs
@@ -60,6 +62,8 @@ class FakeConfig:
             raise ValueError("delivery timeout must be > 0")
         if self.expiry_sweep_seconds <= 0:
             raise ValueError("expiry sweep interval must be > 0")
+        if self.embedded_settle_seconds < 0:
+            raise ValueError("embedded settle seconds must be >= 0")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
 
@@ -170,6 +174,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         help="wall time a test clock stays `advancing` before it processes (STRIPE_FAKE_TEST_CLOCK_ADVANCE_SECONDS, 0)",
     )
     add(
+        "--embedded-settle-seconds",
+        type=float,
+        default=float(env("STRIPE_FAKE_EMBEDDED_SETTLE_SECONDS", "10")),
+        help="seconds until the embedded form's delayed payment method (SEPA) succeeds or fails; 0: only "
+        "through POST /_fake/sessions/{id}/async (STRIPE_FAKE_EMBEDDED_SETTLE_SECONDS, 10)",
+    )
+    add(
         "--log-level",
         choices=LOG_LEVELS,
         default=env("STRIPE_FAKE_LOG_LEVEL", "warning").lower(),
@@ -208,6 +219,7 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
             dunning_subscription_action=args.dunning_subscription_action,
             dunning_invoice_action=args.dunning_invoice_action,
             test_clock_advance_seconds=args.test_clock_advance_seconds,
+            embedded_settle_seconds=args.embedded_settle_seconds,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -10,11 +10,14 @@ token gets 403).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
@@ -164,6 +167,80 @@ async def order_events(
         ping_message_factory=heartbeat,
         send_timeout=settings.stream_send_timeout_seconds,
         sep="\n",
+    )
+
+
+class OwnedOrderOut(StatusOut):
+    placed_at: datetime = Field(description="When the order was placed")
+    game_id: str | None = Field(description="The catalog's game (null until the order's details arrived)")
+    game_name: str | None
+    plan_id: str | None
+    plan_name: str | None
+    server_name: str | None = Field(description="The name the customer gave the server")
+
+
+class OrderListOut(BaseModel):
+    orders: list[OwnedOrderOut] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+def _cursor_of(placed_at: datetime, order_id: uuid.UUID) -> str:
+    raw = json.dumps([placed_at.isoformat(), str(order_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        placed, order = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment, order_id = datetime.fromisoformat(placed), uuid.UUID(order)
+        if moment.tzinfo is None:
+            raise ValueError("a cursor's time carries its offset")
+        return moment, order_id
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
+        raise HTTPException(
+            status_code=422,
+            detail=[{"field": "cursor", "message": "not a cursor this endpoint gave out; start without one"}],
+        ) from exc
+
+
+@router.get(
+    "/orders",
+    response_model=OrderListOut,
+    tags=["status"],
+    summary="The caller's own orders with their live status and rental (my servers), newest first",
+    description="Only the orders whose owner is the token's subject (operators too see only their own). "
+    "Paginated by `cursor`: follow `next_cursor` until it is null.",
+    responses={422: {"description": "A malformed cursor or limit"}, **UNAVAILABLE},
+)
+async def my_orders(
+    queries: QueriesDep,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100, description="Orders per page")] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
+) -> OrderListOut:
+    before = _parse_cursor(cursor) if cursor else None
+    try:
+        owned = await queries.owned(principal, limit=limit + 1, before=before)
+    except UNAVAILABLE_ERRORS as exc:
+        raise _unavailable() from exc
+    page = owned[:limit]
+    last = page[-1] if len(owned) > limit else None
+    return OrderListOut(
+        orders=[
+            OwnedOrderOut.model_validate(
+                {
+                    **o.snapshot.public(),
+                    "placed_at": o.placed_at,
+                    "game_id": o.game_id,
+                    "game_name": o.game_name,
+                    "plan_id": o.plan_id,
+                    "plan_name": o.plan_name,
+                    "server_name": o.server_name,
+                }
+            )
+            for o in page
+        ],
+        next_cursor=_cursor_of(last.placed_at, last.snapshot.order_id) if last is not None else None,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,6 +51,12 @@ class StatusQueries:
 
     async def current(self, order_ids: list[uuid.UUID]) -> list[Snapshot]:
         return await reads.load_snapshots(self.engine, order_ids)
+
+    async def owned(
+        self, principal: Principal, *, limit: int, before: tuple[datetime, uuid.UUID] | None
+    ) -> list[reads.OwnedOrder]:
+        """The caller's own orders (by the token's subject: an operator lists their own too), newest first."""
+        return await reads.load_owned(self.engine, principal.user_id, limit=limit, before=before)
 
     async def events(self, order_id: uuid.UUID) -> list[reads.StoredEvent]:
         return await reads.load_events(self.engine, order_id)

@@ -76,6 +76,72 @@ async def load_change_log(engine: AsyncEngine, order_id: uuid.UUID) -> list[Snap
 
 
 @dataclass(frozen=True)
+class OwnedOrder:
+    """One of a customer's orders for their list: its current status and what they bought."""
+
+    snapshot: Snapshot
+    placed_at: datetime
+    game_id: str | None
+    game_name: str | None
+    plan_id: str | None
+    plan_name: str | None
+    server_name: str | None
+
+
+def _ordered(*path: str) -> Any:
+    """A text field of the ``OrderCreated`` event's order snapshot (``payload.order.<path>``)."""
+    return sa.func.jsonb_extract_path_text(col(OrderEventRow.body), "payload", "order", *path)
+
+
+async def load_owned(
+    engine: AsyncEngine, user_id: str, *, limit: int, before: tuple[datetime, uuid.UUID] | None
+) -> list[OwnedOrder]:
+    """The user's orders, newest first (placed_at, then order id, both descending), after the cursor ``before``.
+
+    One indexed query (``order_status.user_id``) joined to each order's ``OrderCreated`` event for when it
+    was placed and what it is; an order whose ``OrderCreated`` has not arrived yet is placed at its last
+    change. Keyset pagination, so a page is as cheap as the first however far the customer scrolls."""
+    placed_at = sa.func.coalesce(col(OrderEventRow.occurred_at), col(OrderStatusRow.updated_at)).label("placed_at")
+    query = (
+        sa.select(
+            *_STATUS_COLUMNS,
+            placed_at,
+            _ordered("game_id").label("game_id"),
+            _ordered("game_name").label("game_name"),
+            _ordered("plan_id").label("plan_id"),
+            _ordered("plan_name").label("plan_name"),
+            _ordered("server_name").label("server_name"),
+        )
+        .select_from(OrderStatusRow)
+        .outerjoin(
+            OrderEventRow,
+            sa.and_(
+                col(OrderEventRow.order_id) == col(OrderStatusRow.order_id),
+                col(OrderEventRow.event_type) == "OrderCreated",
+            ),
+        )
+        .where(col(OrderStatusRow.user_id) == user_id)
+    )
+    if before is not None:
+        query = query.where(sa.tuple_(placed_at, col(OrderStatusRow.order_id)) < sa.tuple_(before[0], before[1]))
+    query = query.order_by(placed_at.desc(), col(OrderStatusRow.order_id).desc()).limit(limit)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        OwnedOrder(
+            snapshot=Snapshot.of(row),
+            placed_at=row.placed_at,
+            game_id=row.game_id,
+            game_name=row.game_name,
+            plan_id=row.plan_id,
+            plan_name=row.plan_name,
+            server_name=row.server_name,
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     """An event with what status-service knows about its arrival."""
 
