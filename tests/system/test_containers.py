@@ -19,6 +19,7 @@ import jsonschema_rs
 import pytest
 import yaml
 
+from spawnpoint_kit import tracing
 from system_topology import ALL_QUEUES, RETRIED_QUEUES, retry_delays
 from tests.system.deploy_support import (
     DOCKERFILE,
@@ -37,7 +38,9 @@ pytestmark = pytest.mark.unit
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERIGNORE = DOCKERFILE.with_name("Dockerfile.dockerignore")
 DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
-SERVICES = ("order-service", "payment-service", "provisioner", "status-service")
+SERVICES = ("order-service", "payment-service", "provisioner", "status-service", "notification-service")
+"""The programs with a database and the broker (``<service> serve``, migrations first)."""
+STAND_INS = ("stripe-fake", "panel-fake", "mail-fake")
 
 
 def compose() -> dict[str, Any]:
@@ -77,7 +80,7 @@ def test_docker_compose_config_accepts_the_file_where_a_client_has_compose() -> 
 
 
 def test_every_spawnpoint_service_and_stand_in_is_built_from_the_dockerfile() -> None:
-    assert set(built()) >= {*SERVICES, "stripe-fake", "panel-fake"}
+    assert set(built()) >= {*SERVICES, "storefront", *STAND_INS}
 
 
 @pytest.mark.parametrize("name", sorted(built()))
@@ -123,6 +126,61 @@ def test_services_start_only_once_their_database_and_broker_are_healthy() -> Non
         assert isinstance(depends, dict), name
         for needed in ("postgres", "rabbitmq"):
             assert depends.get(needed, {}).get("condition") == "service_healthy", (name, needed)
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    assert isinstance(env, dict), "environment as a mapping"
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _port_of(url: str) -> tuple[str, int]:
+    match = re.fullmatch(r"https?://([a-z0-9.-]+):(\d+)(/.*)?", url)
+    assert match, url
+    return match[1], int(match[2])
+
+
+def test_the_storefront_forwards_to_the_services_on_the_compose_network() -> None:
+    """Its gateway calls the services by their compose names and ports; the browser loads Stripe.js and opens
+    the panel from the host, so those two are the published ports on localhost."""
+    services = compose()["services"]
+    storefront = services["storefront"]
+    env = _environment(storefront)
+    for variable, name in (
+        ("ORDER_SERVICE_URL", "order-service"),
+        ("PAYMENT_SERVICE_URL", "payment-service"),
+        ("STATUS_SERVICE_URL", "status-service"),
+    ):
+        host, port = _port_of(env[variable])
+        assert host == name and f"{port}:{port}" in services[name]["ports"], (variable, env[variable])
+        assert storefront["depends_on"][name]["condition"] == "service_healthy", name
+    for variable, name in (("STRIPE_JS_URL", "stripe-fake"), ("STOREFRONT_PANEL_URL", "panel-fake")):
+        host, port = _port_of(env[variable])
+        assert host == "localhost" and f"{port}:{port}" in services[name]["ports"], (variable, env[variable])
+
+
+def test_notification_service_sends_through_the_development_smtp_server() -> None:
+    services = compose()["services"]
+    notify = services["notification-service"]
+    env = _environment(notify)
+    assert env["SMTP_HOST"] == "mail-fake" and notify["depends_on"]["mail-fake"]["condition"] == "service_healthy"
+    mail = services["mail-fake"]
+    argv = effective_argv(
+        final_stage(dockerfile_stages(), image_of(mail)[1]), mail.get("entrypoint"), mail.get("command")
+    )
+    assert argv[argv.index("--smtp-port") + 1] == env["SMTP_PORT"], argv
+    assert argv[argv.index("--host") + 1] == "0.0.0.0", "SMTP must listen for the other containers"
+
+
+def test_traces_are_off_unless_the_host_sets_an_endpoint() -> None:
+    """Compose puts ``${OTEL_EXPORTER_OTLP_ENDPOINT:-}`` in every service's environment: empty when the host has
+    none, which the kit must read as off (an empty endpoint is not a collector)."""
+    for name in (*SERVICES, "storefront"):
+        assert _environment(compose()["services"][name])["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
+            "${OTEL_EXPORTER_OTLP_ENDPOINT:-}"
+        ), name
+    assert not tracing.endpoint_configured({"OTEL_EXPORTER_OTLP_ENDPOINT": ""})
+    assert tracing.endpoint_configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
 
 
 def test_the_image_installs_the_pinned_resolution() -> None:

@@ -27,7 +27,10 @@ SERVICES = {
     "payment-service": "PAYMENT_DB_URL",
     "provisioner": "PROVISIONER_DB_URL",
     "status-service": "STATUS_DB_URL",
+    "notification-service": "NOTIFICATION_DB_URL",
 }
+WITHOUT_DATABASE = {"storefront": "storefront", "mail-fake": "sandbox/mail-fake"}
+"""Programs with no migrations: their image's install only has to be pinned and carry the console script."""
 
 
 def uv() -> str:
@@ -117,11 +120,33 @@ def test_the_installed_service_is_pinned_and_its_migrations_are_where_it_looks(
     )
 
 
+@pytest.mark.parametrize("program", WITHOUT_DATABASE)
+def test_the_installed_program_without_a_database_is_pinned_and_has_its_script(
+    image_root: Path, program: str, development: set[str]
+) -> None:
+    venv = install(image_root, program)
+    installed = freeze(str(venv / "bin" / "python"))
+    assert installed and installed <= development, sorted(installed - development)
+    assert (venv / "bin" / program).is_file(), f"no console script {program} in its install"
+    # Templates and static files are package data read from the member's src (the editable install).
+    src = image_root / WITHOUT_DATABASE[program] / "src"
+    paths = {
+        Path(line.strip())
+        for pth in (venv / "lib").glob("python3.*/site-packages/*.pth")
+        for line in pth.read_text().splitlines()
+        if line.strip() and not line.startswith(("import ", "#"))
+    }
+    assert src in paths, f"{program} is not installed from {src}"
+    if program == "storefront":
+        assert (src / "storefront" / "templates" / "base.html").is_file()
+        assert (src / "storefront" / "static" / "app.js").is_file()
+
+
 def test_the_installed_service_migrates_a_database(image_root: Path, tmp_path: Path) -> None:
     """One service all the way (each migrate takes seconds): a throwaway database created and migrated to head
     by the image-layout install, run from outside the tree."""
     venv = install(image_root, "order-service")
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/sp_test_image_orders_{uuid.uuid4().hex[:8]}"
+    url = f"{os.environ['SPAWNPOINT_PG_URL']}/sp_test_image_orders_{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DB_URL")} | {"ORDER_DB_URL": url}
     try:
         done = subprocess.run(

