@@ -74,6 +74,11 @@ class Topology:
             queue_type=QueueType.CLASSIC,
             durable=True,
             routing_key=self.queue_name(spec),
+            # Not re-declared when the connection recovers: a classic queue lives on one node, and while that
+            # node is down its redeclaration fails (NOT_FOUND, home node down), which would fail the whole
+            # recovery and keep every consumer away although a majority serves the quorum queues
+            # (``make cluster``). Durable queues and their bindings outlive a reconnect anyway.
+            robust=False,
         )
 
     def retry_queue(self, spec: QueueSpec, delay: int) -> RabbitQueue:
@@ -81,6 +86,7 @@ class Topology:
             self.retry_queue_name(spec, delay),
             queue_type=QueueType.CLASSIC,
             durable=True,
+            robust=False,  # as the dead-letter queue: a one-node queue must not block reconnecting
             arguments={
                 "x-message-ttl": delay * 1000,
                 "x-dead-letter-exchange": "",
