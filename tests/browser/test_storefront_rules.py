@@ -72,6 +72,7 @@ async def test_the_development_sign_in_mints_a_token_the_services_accept() -> No
     assert answer.status_code == 200
     principal = TokenVerifier(SECRET).verify(answer.json()["access_token"])
     assert principal.email == "alex@example.test"
+    assert principal.name == "Alex", "the name in the OIDC name claim: what e-mails greet the customer by"
     again = await client.post("/dev/sign-in", json={"name": "Alex", "email": "alex@example.test"})
     assert TokenVerifier(SECRET).verify(again.json()["access_token"]).user_id == principal.user_id
     assert (await client.post("/dev/sign-in", json={"name": "Alex", "email": "not-an-address"})).status_code == 422

@@ -71,11 +71,14 @@ async def broker(stack: Stack) -> AsyncIterator[BrokerProbe]:
         await probe.close()
 
 
-def customer_token(user_id: str | None = None, *, email: str | None = None, operator: bool = False) -> str:
+def customer_token(
+    user_id: str | None = None, *, email: str | None = None, operator: bool = False, name: str | None = None
+) -> str:
     user_id = user_id or f"user-{uuid.uuid4().hex[:10]}"
     return mint_token(
         CommonSettings().jwt_secret.get_secret_value(),
         sub=user_id,
         email=email or f"{user_id}@example.test",
+        name=name,
         roles=("operator",) if operator else (),
     )

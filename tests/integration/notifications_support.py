@@ -76,10 +76,12 @@ class Mail(Rentals):
         game_id: str = "minecraft-paper",
         plan_id: str = "starter",
         settings: dict[str, str] | None = None,
+        name: str | None = None,
     ) -> PaidOrder:
-        """Place an order as a customer whose token carries ``email``, with a locale and time zone."""
+        """Place an order as a customer whose token carries ``email`` (and ``name``), with a locale and time
+        zone."""
         user_id = f"user-{uuid.uuid4().hex[:10]}"
-        token = customer_token(user_id, email=email)
+        token = customer_token(user_id, email=email, name=name)
         body: dict[str, Any] = {
             "game_id": game_id,
             "plan_id": plan_id,

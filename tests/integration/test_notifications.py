@@ -80,11 +80,14 @@ async def test_one_order_to_created_gets_one_server_ready_email_in_its_locale_ev
         game_id="valheim",
         plan_id="standard",
         settings={"SERVER_PASS": GAME_PASSWORD},
+        name="Jürgen <Test>",
     )
     await mail.pay(order)
     await mail.status(order, "CREATED")
     [ready] = await mail.wait_mails(to, "server_ready")
     assert ready["subject"].startswith("Ihr Server") and "ist bereit" in ready["subject"], ready["subject"]
+    assert ready["text"].startswith("Hallo Jürgen <Test>,"), "greeted by the token's name"
+    assert "Hallo Jürgen &lt;Test&gt;," in ready["html"], "the name escaped in the HTML part"
     assert header(ready, "Content-Language") == "de"
     assert ready["tls"] is True and ready["auth_login"] == "spawnpoint", "STARTTLS and AUTH, as in production"
     assert re.search(r"Verbinden mit: \S+:\d+", ready["text"]), ready["text"]

@@ -17,7 +17,7 @@ from order_service.config import DEFAULT_CATALOG
 from order_service.deps import Services
 from order_service.domain.order import OrderStatus
 from order_service.testing import FakeOrderUnitOfWork
-from spawnpoint_contracts import OrderSnapshot
+from spawnpoint_contracts import OrderCreated, OrderSnapshot
 from spawnpoint_kit.auth import mint_token
 from spawnpoint_kit.settings import DEVELOPMENT_JWT_SECRET
 
@@ -195,6 +195,34 @@ async def test_an_order_records_the_customers_locale_and_time_zone_for_what_they
     assert (snapshot.locale, snapshot.time_zone) == ("de", "Europe/Berlin")
     plain = await _order(client)
     assert (plain.json()["locale"], plain.json()["time_zone"]) == ("en", "UTC"), "absent: English in UTC"
+
+
+async def test_an_order_stores_the_customers_name_from_the_token_and_tells_it_in_order_created(
+    client: httpx.AsyncClient, uow: FakeOrderUnitOfWork
+) -> None:
+    named = mint_token(DEVELOPMENT_JWT_SECRET, sub="alex", email="alex@example.test", name="Alex\u202e  Doe\n")
+    headers = {"Authorization": f"Bearer {named}", "Idempotency-Key": str(uuid.uuid4())}
+    placed = await client.post("/orders", json=WORLD, headers=headers)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["customer_name"] == "Alex Doe", "control characters removed, whitespace made one space"
+    order_id = uuid.UUID(placed.json()["id"])
+    row = await uow.orders.get(order_id)
+    assert row is not None and row.customer_name == "Alex Doe"
+    [created] = [e for e in uow.events(OrderCreated) if e.order_id == order_id]
+    assert created.payload.order.customer_name == "Alex Doe"
+    read = await client.get(f"/orders/{order_id}", headers={"Authorization": f"Bearer {named}"})
+    assert read.json()["customer_name"] == "Alex Doe"
+
+
+async def test_an_order_without_a_name_in_the_token_is_placed_without_one(
+    client: httpx.AsyncClient, uow: FakeOrderUnitOfWork
+) -> None:
+    placed = await _order(client)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["customer_name"] is None
+    order_id = uuid.UUID(placed.json()["id"])
+    [created] = [e for e in uow.events(OrderCreated) if e.order_id == order_id]
+    assert created.payload.order.customer_name is None
 
 
 @pytest.mark.parametrize(

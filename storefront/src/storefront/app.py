@@ -163,8 +163,9 @@ def create_app(settings: StorefrontSettings | None = None) -> FastAPI:
 
     @app.post("/dev/sign-in")
     async def dev_sign_in(body: SignInIn) -> JSONResponse:
-        """Development only: a customer token for a name and e-mail, signed like the services expect. The
-        user id is derived from the e-mail, so signing in again with it finds the same orders."""
+        """Development only: a customer token for a name and e-mail, signed like the services expect (the
+        name in the OIDC ``name`` claim, what e-mails greet the customer by). The user id is derived from
+        the e-mail, so signing in again with it finds the same orders."""
         if not settings.dev_sign_in_enabled:
             raise HTTPException(status_code=404, detail="the development sign-in is switched off")
         email = body.email.lower()
@@ -173,6 +174,7 @@ def create_app(settings: StorefrontSettings | None = None) -> FastAPI:
             settings.jwt_secret.get_secret_value(),
             sub=user_id,
             email=email,
+            name=body.name,
             ttl_seconds=DEV_TOKEN_TTL_SECONDS,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,

@@ -29,6 +29,7 @@ class FakeContacts:
             email_corrected_at=existing.email_corrected_at if existing else None,
             locale=order.locale,
             time_zone=order.time_zone,
+            customer_name=order.customer_name or (existing.customer_name if existing else None),
             server_name=order.server_name,
             game_name=order.game_name,
             plan_name=order.plan_name,

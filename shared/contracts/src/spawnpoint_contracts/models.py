@@ -124,6 +124,12 @@ class OrderSnapshot(WireModel):
         description="The customer's IANA time zone (`Europe/Berlin`), for the dates they are told. Orders from "
         "before time zones read as `UTC`.",
     )
+    customer_name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The customer's display name, from their token's `name` claim (control characters removed), "
+        "what e-mails greet them by. Absent when the token had none, and on orders from before names.",
+    )
 
 
 REDACTED = "[redacted]"

@@ -1,6 +1,7 @@
 """Bearer-token authentication (PyJWT, HS256) for customers and operators: one dependency for every API.
 
-A customer token carries the user id in ``sub`` and the e-mail in ``email``; an operator token also has
+A customer token carries the user id in ``sub`` and the e-mail in ``email``, optionally the display name
+in the standard OIDC ``name`` claim (what e-mails greet the customer by); an operator token also has
 ``"operator"`` in its ``roles`` claim. Services only verify tokens; ``mint_token`` exists for
 development, tests and ``spawnctl token``. In production the tokens come from the shop's identity
 provider with the same claims.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 OPERATOR_ROLE = "operator"
+NAME_MAX_LENGTH = 100
+"""The longest display name kept from a token's ``name`` claim (longer ones are cut, not refused)."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,33 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     expires_at: float | None = field(default=None, compare=False)
     """The token's ``exp`` (epoch seconds): a long-lived answer (an event stream) ends there."""
+    name: str | None = None
+    """The display name (OIDC ``name``), cleaned by ``display_name``; None when the token has none."""
 
     @property
     def is_operator(self) -> bool:
         return OPERATOR_ROLE in self.roles
+
+
+def _is_control(ch: str) -> bool:
+    """Unicode's "other" categories: control, format (bidi overrides, zero-width space), surrogate, private
+    use, unassigned; except the zero-width (non-)joiners, which spell names in Persian and Indic scripts."""
+    return ch not in _JOINERS and unicodedata.category(ch).startswith("C")
+
+
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def display_name(value: object) -> str | None:
+    """The token's ``name`` claim as something safe to print: control and format characters (a newline, a
+    bidi override) removed, runs of whitespace made one space, at most ``NAME_MAX_LENGTH`` characters.
+    Anything that is not a non-empty string is no name: the claim is optional and a bad one must never
+    turn a valid token away (the customer is then greeted without a name)."""
+    if not isinstance(value, str):
+        return None
+    kept = "".join(" " if ch.isspace() else ch for ch in value if ch.isspace() or not _is_control(ch))
+    cleaned = " ".join(kept.split())[:NAME_MAX_LENGTH].rstrip()
+    return cleaned or None
 
 
 class InvalidToken(Exception):
@@ -85,6 +112,7 @@ class TokenVerifier:
             user_id=sub,
             email=email if isinstance(email, str) else None,
             roles=frozenset(str(r) for r in roles),
+            name=display_name(claims.get("name")),
             expires_at=float(exp) if isinstance(exp, int | float) else None,
         )
 
@@ -94,6 +122,7 @@ def mint_token(
     *,
     sub: str,
     email: str | None = None,
+    name: str | None = None,
     roles: tuple[str, ...] = (),
     ttl_seconds: int = 24 * 3600,
     audience: str | None = None,
@@ -104,6 +133,8 @@ def mint_token(
     claims: dict[str, Any] = {"sub": sub, "iat": now, "exp": now + ttl_seconds}
     if email:
         claims["email"] = email
+    if name:
+        claims["name"] = name
     if roles:
         claims["roles"] = list(roles)
     if audience:

@@ -53,6 +53,7 @@ class ContactRepository:
             "email": order.email,
             "locale": order.locale,
             "time_zone": order.time_zone,
+            "customer_name": order.customer_name,
             "server_name": order.server_name,
             "game_name": order.game_name,
             "plan_name": order.plan_name,
@@ -69,6 +70,8 @@ class ContactRepository:
                     ),
                     "locale": excluded.locale,
                     "time_zone": excluded.time_zone,
+                    # a snapshot without a name (an older producer's OrderPaid) does not forget the one known
+                    "customer_name": sa.func.coalesce(excluded.customer_name, col(ContactRow.customer_name)),
                     "server_name": excluded.server_name,
                     "game_name": excluded.game_name,
                     "plan_name": excluded.plan_name,

@@ -1,7 +1,8 @@
 """notification-service's tables (created by its Alembic migrations).
 
-- ``contacts``: who to tell about an order and how (address, locale, time zone) and what to call things
-  (server, game, plan), from the order's snapshot; the server's panel ids from the provisioner's events.
+- ``contacts``: who to tell about an order and how (address, locale, time zone, the name to greet them
+  by) and what to call things (server, game, plan), from the order's snapshot; the server's panel ids
+  from the provisioner's events.
   An operator corrects the address here (``PUT /operator/orders/{id}/email``).
 - ``messages``: one row per e-mail (event, kind, recipient role), recorded in the transaction of the
   event's inbox claim, before anything is sent; the sender moves it ``pending`` -> ``sending`` (a lease)
@@ -48,6 +49,7 @@ class ContactRow(SQLModel, table=True):
     )
     locale: str = Field(default="en", max_length=16)
     time_zone: str = Field(default="UTC", max_length=64)
+    customer_name: str | None = Field(default=None, max_length=100)
     server_name: str = Field(max_length=200)
     game_name: str = Field(max_length=200)
     plan_name: str = Field(max_length=200)

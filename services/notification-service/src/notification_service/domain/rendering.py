@@ -8,7 +8,10 @@ never say different things. A locale without templates falls back to English.
 Filters: ``money(amount, currency)`` (minor units, in the locale's currency format: ``15,00 €`` in German,
 ``€15.00`` in English) and ``when(iso)`` / ``day(iso)`` (in the customer's time zone, in the locale's words).
 Templates see only the facts the notice and the contact list (``notices.py``): no setting, secret or
-token is ever in their context.
+token is ever in their context. Customer e-mails open with ``Hello {customer_name},`` (``Hallo …,``) when
+the order has the customer's display name (the token's ``name`` claim) and ``Hello,`` when it has none.
+Like every fact it is plain text in the text part and escaped in the HTML part (``layout.html`` is
+autoescaped; the ``.txt`` templates are not, so a name is never shown as ``&amp;``-text in plain text).
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ def render(kind: str, *, locale: str | None, time_zone: str | None, facts: dict[
     zone = _zone(time_zone)
     template, used = _template(chosen, kind)
     context: dict[str, Any] = {
+        "customer_name": None,  # a contact from before names, or a token without one: "Hello,"
         **facts,
         "locale": used,
         "time_zone": zone.key,

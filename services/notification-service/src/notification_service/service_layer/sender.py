@@ -294,6 +294,7 @@ def _contact_facts(contact: ContactRow) -> dict[str, Any]:
         "game_name": contact.game_name,
         "plan_name": contact.plan_name,
         "identifier": contact.identifier,
+        "customer_name": contact.customer_name,
     }
 
 

@@ -39,6 +39,8 @@ class OrderRow(SQLModel, table=True):
     currency: str = Field(max_length=3)
     locale: str = Field(default="en", max_length=16)
     time_zone: str = Field(default="UTC", max_length=64)
+    customer_name: str | None = Field(default=None, max_length=100)
+    """The token's display name when the order was placed (``Principal.name``); None without one."""
     snapshot: dict[str, Any] = Field(sa_column=Column(postgresql.JSONB(), nullable=False))
     correlation_id: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=_now, sa_column=Column(sa.DateTime(timezone=True), nullable=False))

@@ -168,6 +168,9 @@ class OrderOut(BaseModel):
     currency: str
     locale: str = Field(default="en", description="The customer's language for e-mails")
     time_zone: str = Field(default="UTC", description="The customer's IANA time zone for dates in e-mails")
+    customer_name: str | None = Field(
+        default=None, description="The display name from the token's `name` claim when the order was placed"
+    )
     server_spec: ServerSpec
     correlation_id: str = Field(description="Shared by every event of this order, for tracing")
     created_at: datetime
@@ -196,6 +199,7 @@ class OrderOut(BaseModel):
             currency=row.currency,
             locale=row.locale,
             time_zone=row.time_zone,
+            customer_name=row.customer_name,
             server_spec=ServerSpec.model_validate(snap["server_spec"]),
             correlation_id=row.correlation_id,
             created_at=row.created_at,

@@ -141,6 +141,7 @@ async def place_order(
             billing=billing,
             locale=command.locale or DEFAULT_LOCALE,
             time_zone=command.time_zone or DEFAULT_TIME_ZONE,
+            customer_name=principal.name,
         )
         order = OrderRow(
             id=order_id,
@@ -159,6 +160,7 @@ async def place_order(
             currency=period.currency,
             locale=snapshot.locale,
             time_zone=snapshot.time_zone,
+            customer_name=snapshot.customer_name,
             snapshot=snapshot.model_dump(mode="json"),
             correlation_id=correlation_id,
         )
