@@ -20,7 +20,7 @@ TOKEN_SOURCE_PATTERN = r"^(local-storage|cookie|url):[A-Za-z0-9._~/-]{1,200}$"
 class StorefrontSettings(BaseSettings):
     """Where the services are, which Stripe.js to load, and where the page finds the customer's token."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = Field(default="development", validation_alias="SPAWNPOINT_ENV")
     order_service_url: str = Field(default="http://127.0.0.1:8001", validation_alias="ORDER_SERVICE_URL")
