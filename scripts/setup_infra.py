@@ -45,6 +45,10 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILE = ROOT / ".run" / "env"
+SHARED_ENV_FILE = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "spawnpoint" / "env"
+"""The same URLs for every checkout of this OS user: a new clone takes the role's and the broker user's
+password from here instead of generating one and setting it on the shared role, which would lock out every
+other checkout (and a test run going on in one) until its next ``make``."""
 PG_KEY = "SPAWNPOINT_PG_URL"
 """The PostgreSQL server URL without a database; each service and test stack appends its own database."""
 BROKER_KEY = "BROKER_URL"
@@ -245,6 +249,8 @@ class Target:
     amqp_port: int = 5672
     rabbit_node: str | None = None
     env_file: Path = ENV_FILE
+    shared_file: Path | None = None
+    """Where the URLs are shared between checkouts (``SHARED_ENV_FILE`` for the repository's own file)."""
     install: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -591,6 +597,11 @@ def setup_rabbitmq(t: Target, current: Mapping[str, str]) -> str:
 
 def setup(t: Target) -> dict[str, str]:
     current = read_env_file(t.env_file)
+    shared = read_env_file(t.shared_file) if t.shared_file else {}
+    for key in (PG_KEY, BROKER_KEY):
+        if key not in current and key in shared:
+            say(f"{key}: taken from {t.shared_file}, which every checkout of this user shares")
+            current[key] = shared[key]
     values = dict(current)
     pg = setup_postgres(t, current)
     if PG_KEY not in t.environ:
@@ -601,6 +612,10 @@ def setup(t: Target) -> dict[str, str]:
     if values != current or not t.env_file.exists():
         write_env_file(t.env_file, values)
         say(f"wrote {shown(t.env_file)} ({', '.join(f'{k}={masked(v)}' for k, v in values.items())})")
+    ours = {k: v for k, v in values.items() if k in (PG_KEY, BROKER_KEY) and k not in t.environ}
+    if t.shared_file and ours and {**shared, **ours} != shared:
+        write_env_file(t.shared_file, {**shared, **ours})
+        say(f"wrote {t.shared_file} (other checkouts of this user take the same URLs from it)")
     return values
 
 
@@ -608,6 +623,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--env-file", type=Path, default=ENV_FILE)
+    parser.add_argument(
+        "--shared-file",
+        type=Path,
+        default=None,
+        help=f"the URLs every checkout of this user shares (default {SHARED_ENV_FILE} with the repository's own "
+        "--env-file, none with another)",
+    )
     parser.add_argument("--pg-host", default=env.get("SPAWNPOINT_PG_HOST", "127.0.0.1"))
     parser.add_argument("--pg-port", type=int, default=int(env.get("SPAWNPOINT_PG_PORT", "5432")))
     parser.add_argument("--amqp-host", default=env.get("SPAWNPOINT_AMQP_HOST", "127.0.0.1"))
@@ -627,6 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         amqp_port=args.amqp_port,
         rabbit_node=args.rabbitmq_node,
         env_file=args.env_file,
+        shared_file=args.shared_file or (SHARED_ENV_FILE if args.env_file == ENV_FILE else None),
         install=not args.no_install,
     )
     try:

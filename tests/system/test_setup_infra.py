@@ -263,6 +263,23 @@ def test_a_rerun_reuses_the_file_and_sets_changed_passwords_again(cluster: Clust
     assert "logs in" in _setup(cluster, node, env_file).stdout
 
 
+def test_a_second_checkout_of_the_same_user_takes_the_shared_urls_and_locks_nobody_out(
+    cluster: Cluster, node: Node, env_file: Path, tmp_path: Path
+) -> None:
+    """Two clones (or CI's fresh clone beside a developer's) must not reset each other's passwords: with a
+    file shared per OS user, the second set-up takes the first one's URLs and changes nothing on the servers."""
+    shared = tmp_path / "shared-env"
+    first = _setup(cluster, node, env_file, "--shared-file", str(shared))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert read_env_file(shared) == read_env_file(env_file)
+    second_checkout = tmp_path / "other-clone" / ".run" / "env"
+    second = _setup(cluster, node, second_checkout, "--shared-file", str(shared))
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert read_env_file(second_checkout) == read_env_file(env_file)
+    assert "setting" not in second.stdout and "creating" not in second.stdout, second.stdout
+    assert "logs in" in _setup(cluster, node, env_file).stdout, "the first checkout still logs in"
+
+
 def test_without_the_right_to_run_rabbitmqctl_a_broker_that_takes_guest_keeps_working_and_says_how_to_move(
     cluster: Cluster, node: Node, env_file: Path, tmp_path: Path
 ) -> None:
