@@ -447,6 +447,18 @@ def test_production_runs_a_three_node_broker_and_replicated_databases(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_single_instance_database_has_a_disruption_budget_that_blocks_a_drain(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """CloudNativePG's primary PDB allows no eviction: with one instance a `kubectl drain` would hang."""
+    clusters = objects(rendered, "Cluster", overlay)
+    assert clusters
+    for name, cluster in clusters.items():
+        if cluster["spec"]["instances"] < 2:
+            assert cluster["spec"].get("enablePDB") is False, f"{overlay}: {name} has one instance and a PDB"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_services_use_their_own_broker_user_not_the_default_administrator(
     rendered: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:

@@ -9,13 +9,25 @@ others. Rows are isolated from each other: the confirmed ones are marked first, 
 marked in a savepoint of its own, so one row's failure (to publish, or even to be marked) never rolls
 back or delays the rest of the batch.
 
-Two kinds of failure are told apart. The broker being unreachable (a connection or channel error, a
-confirm that timed out) is nobody's row's fault: the rows are left as they are and the next round tries
-again, however long the outage lasts. A row that fails *on its own* (unroutable, refused, an encoding
-error) counts an attempt; after ``park_after_attempts`` of them it is parked: set aside with its
+Two kinds of failure are told apart. The broker being unreachable or refusing (a connection or channel
+error, a confirm that timed out, a ``Basic.Nack``) is nobody's row's fault: the rows are left as they are
+and the next round tries again, however long the outage lasts. A nack is the broker's answer about itself,
+never about the message: a quorum queue nacks when it has no leader it can reach or when it is full
+(``x-overflow=reject-publish``). A row that fails *on its own* (unroutable, an exchange that does not exist,
+an encoding error) counts an attempt; after ``park_after_attempts`` of them it is parked: set aside with its
 ``last_error``, counted (``outbox_parked_total``, the ``outbox_parked_rows`` gauge: alert on it) and left for an
 operator, who can see and retry it (``GET /operator/outbox``, ``spawnctl outbox``). A parked row never
-delays the others.
+delays the others. A row sent straight to a queue (a delayed retry, a dead-letter copy) that comes back
+``NO_ROUTE`` is asked about once more: if that queue exists but its node is down (a classic queue lives on
+one node), the broker is what is missing, and no attempt is counted either.
+
+The relay publishes on a channel of its own, opened on the broker's connection (``PublishingChannel``), not
+on the channel the consumers share: after a round in which the broker refused or timed out, that channel is
+closed and the next round opens a fresh one. On RabbitMQ 3.10 a channel whose first publish to a quorum queue
+came while the queue's record still named a leader on a node that is down keeps that stale leader and has
+every later publish to the queue nacked until the node returns (``rabbit_fifo_client``), while a new channel
+reads the queue's current leader and is confirmed (``make cluster``, docs/operations.md). Closing the
+channel between rounds (never with a publish in flight) costs one channel open per refused round.
 
 With tracing on, a row staged with a ``traceparent`` is published in a PRODUCER span that continues the
 staging request's trace (``tracing.publishing``); rows without one go out as they are.
@@ -34,12 +46,23 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+import aio_pika
 import sqlalchemy as sa
-from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
+from aio_pika.abc import AbstractChannel, AbstractConnection
+from aiormq.exceptions import (
+    AMQPChannelError,
+    AMQPConnectionError,
+    ChannelAccessRefused,
+    ChannelInvalidStateError,
+    ChannelNotFoundEntity,
+    ChannelPreconditionFailed,
+    DeliveryError,
+    PublishError,
+)
 from faststream.exceptions import IncorrectState
-from faststream.rabbit import RabbitBroker, RabbitExchange
+from faststream.rabbit import RabbitBroker
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -101,14 +124,162 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}".replace("\x00", "\\0")[:2000]
 
 
-def broker_unavailable(error: BaseException) -> bool:
-    """The broker could not be reached or the channel was lost: no row's fault, no attempt counted."""
+class BrokerUnavailable(Exception):
+    """No channel could be opened to publish on (the connection is down or being restored)."""
+
+
+_ROW_CHANNEL_ERRORS = (ChannelNotFoundEntity, ChannelAccessRefused, ChannelPreconditionFailed)
+"""Channel closes in which the broker names something of the row's (its exchange missing, not permitted)."""
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
     cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, AMQPConnectionError | ChannelInvalidStateError | TimeoutError | OSError | IncorrectState):
-            return True
+    while cause is not None and cause not in found:
+        found.append(cause)
         cause = cause.__cause__ or cause.__context__
+    return found
+
+
+def refused_by_broker(error: BaseException) -> bool:
+    """A ``Basic.Nack``: the broker (a quorum queue without a reachable leader, or full) refused the message.
+    A return (``PublishError``, also a ``DeliveryError``) is not one: that is about the row's route."""
+    return any(isinstance(c, DeliveryError) and not isinstance(c, PublishError) for c in _causes(error))
+
+
+def broker_unavailable(error: BaseException) -> bool:
+    """The broker could not be reached, lost the channel, did not confirm in time or refused (a nack): no
+    row's fault, no attempt counted."""
+    for cause in _causes(error):
+        if isinstance(cause, _ROW_CHANNEL_ERRORS):
+            return False
+        if isinstance(
+            cause,
+            AMQPConnectionError
+            | AMQPChannelError
+            | ChannelInvalidStateError
+            | TimeoutError
+            | OSError
+            | IncorrectState
+            | BrokerUnavailable,
+        ):
+            return True
+        if refused_by_broker(cause):
+            return True
     return False
+
+
+def returned_no_route(error: BaseException) -> bool:
+    """The broker returned the message as unroutable (``mandatory``)."""
+    return any(isinstance(c, PublishError) and "NO_ROUTE" in str(c) for c in _causes(error))
+
+
+class Publisher(Protocol):
+    """What the relay publishes through: ``PublishingChannel`` here, a stand-in in unit tests."""
+
+    async def publish(
+        self,
+        body: bytes,
+        *,
+        exchange: str,
+        routing_key: str,
+        message_id: str,
+        correlation_id: str | None,
+        headers: dict[str, Any],
+        message_type: str,
+        timeout: float,
+    ) -> None: ...
+
+
+class PublishingChannel:
+    """The relay's own channel on the broker's (robust) connection: publisher confirms, returns raised,
+    persistent messages. Replaced by ``replace`` after a refusal (see the module's docstring), and never the
+    consumers' channel, so a publish the broker answers with a channel error never touches a delivery."""
+
+    def __init__(self, broker: RabbitBroker) -> None:
+        self._broker = broker
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._lock = asyncio.Lock()
+        self.opened = 0
+        """Channels opened so far (the first one and every replacement)."""
+
+    async def _connected(self) -> AbstractConnection:
+        """The broker's connection, asked for once: it is robust (restores itself), and once it is closed the
+        broker was stopped, which must not be undone by connecting again from here."""
+        if self._connection is None:
+            self._connection = await self._broker.connect()
+        if self._connection.is_closed:
+            raise BrokerUnavailable("the broker's connection is closed (the service is stopping)")
+        return self._connection
+
+    async def _current(self) -> AbstractChannel:
+        async with self._lock:
+            if self._channel is None or self._channel.is_closed:
+                try:
+                    connection = await self._connected()
+                    self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                except Exception as exc:  # opening a channel is never a row's fault
+                    raise BrokerUnavailable(f"no channel to publish on: {exc!r}") from exc
+                self.opened += 1
+            return self._channel
+
+    async def publish(
+        self,
+        body: bytes,
+        *,
+        exchange: str,
+        routing_key: str,
+        message_id: str,
+        correlation_id: str | None,
+        headers: dict[str, Any],
+        message_type: str,
+        timeout: float,
+    ) -> None:
+        channel = await self._current()
+        target = await channel.get_exchange(exchange, ensure=False) if exchange else channel.default_exchange
+        message = aio_pika.Message(
+            body,
+            headers=headers,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            correlation_id=correlation_id or str(uuid.uuid4()),
+            type=message_type,
+            timestamp=datetime.now(UTC),
+            app_id=self._broker.config.app_id,
+        )
+        await target.publish(message, routing_key=routing_key, mandatory=True, timeout=timeout)
+
+    async def replace(self) -> None:
+        """Close the channel; the next publish opens a new one, with no queue state from this one."""
+        async with self._lock:
+            channel, self._channel = self._channel, None
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    async def queue_down(self, queue: str) -> bool:
+        """Whether ``queue`` exists but cannot take a message now (its home node is down), asked on a
+        short-lived channel of its own (a passive declare of a missing queue closes the channel)."""
+        try:
+            channel = await (await self._connected()).channel(publisher_confirms=False)
+        except Exception:
+            return False
+        try:
+            await channel.declare_queue(queue, passive=True)
+        except ChannelNotFoundEntity as exc:
+            # ``NOT_FOUND - home node 'rabbit@x' of durable queue 'q' in vhost '/' is down or inaccessible``;
+            # a queue that does not exist at all says ``no queue 'q' in vhost '/'``.
+            return "home node" in str(exc)
+        except Exception:
+            return False
+        else:
+            return True  # it answers now: the return was the moment's (its node was just coming back)
+        finally:
+            if not channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
 
 
 @dataclass(frozen=True)
@@ -122,7 +293,7 @@ class OutboxRelay:
     def __init__(
         self,
         engine: AsyncEngine,
-        broker: RabbitBroker,
+        broker: RabbitBroker | Publisher,
         *,
         database_url: str,
         batch_size: int = 200,
@@ -133,7 +304,9 @@ class OutboxRelay:
         park_after_attempts: int = 50,
     ) -> None:
         self._engine = engine
-        self._broker = broker
+        # A RabbitBroker gets a channel of the relay's own on its connection; anything else (a unit test's
+        # stand-in) is published through as it is.
+        self._publisher: Publisher = PublishingChannel(broker) if isinstance(broker, RabbitBroker) else broker
         self._dsn = asyncpg_dsn(database_url)
         self._batch = batch_size
         self._poll = poll_seconds
@@ -142,7 +315,6 @@ class OutboxRelay:
         self._retention = retention
         self._park_after = park_after_attempts
         self._wake = asyncio.Event()
-        self._exchanges: dict[str, RabbitExchange] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -190,18 +362,55 @@ class OutboxRelay:
                     STAGE_TO_CONFIRM.observe(max(0.0, (now - row["created_at"]).total_seconds()))
             if ok:
                 await conn.execute(_MARK_PUBLISHED, {"ids": ok})
+            down_queues: dict[str, bool] = {}
             for row, error in failed:
-                await self._mark_failed(conn, row, error, now)
+                await self._mark_failed(conn, row, error, now, await self._queue_down(row, error, down_queues))
+            if any(broker_unavailable(error) for _, error in failed):
+                await self._replace_channel(failed)
             return len(ok)
 
-    async def _mark_failed(self, conn: AsyncConnection, row: Any, error: BaseException, now: datetime) -> None:
+    async def _queue_down(self, row: Any, error: BaseException, asked: dict[str, bool]) -> bool:
+        """Whether a row sent straight to a queue was returned because that queue's node is down (asked once
+        per queue and round)."""
+        queue_down = getattr(self._publisher, "queue_down", None)
+        if row["exchange"] or queue_down is None or not returned_no_route(error):
+            return False
+        queue: str = row["routing_key"]
+        if queue not in asked:
+            asked[queue] = bool(await queue_down(queue))
+        return asked[queue]
+
+    async def _replace_channel(self, failed: list[tuple[Any, BaseException]]) -> None:
+        """After a refusal, a timeout or a lost channel, publish on a new channel from the next round on (the
+        publishes of this round are all settled: nothing is in flight on the old one)."""
+        replace = getattr(self._publisher, "replace", None)
+        if replace is None:
+            return
+        refused = sum(1 for _, error in failed if refused_by_broker(error))
+        if refused:
+            log.warning(
+                "the broker refused outbox publishes (nack); publishing on a new channel",
+                refused=refused,
+                error=repr(next(e for _, e in failed if refused_by_broker(e)))[:300],
+            )
+        await replace()
+
+    async def _mark_failed(
+        self, conn: AsyncConnection, row: Any, error: BaseException, now: datetime, queue_down: bool = False
+    ) -> None:
         """Record one row's failure in a savepoint of its own: if even that fails, the row is simply due
-        again next round, and the other rows' marks stand. A broker outage is recorded nowhere: the row is
-        tried again next round, its attempts untouched."""
+        again next round, and the other rows' marks stand. A broker outage or refusal, or a return from a
+        queue whose node is down (``queue_down``), is recorded nowhere: the row is tried again next round,
+        its attempts untouched."""
         FAILED.labels(row["message_type"]).inc()
-        if broker_unavailable(error):
+        if queue_down or broker_unavailable(error):
             BROKER_DOWN_ROUNDS.inc()
-            log.info("outbox publish waits for the broker", message_id=str(row["id"]), error=repr(error)[:300])
+            log.info(
+                "outbox publish waits for the broker",
+                message_id=str(row["id"]),
+                routing_key=row["routing_key"],
+                error=repr(error)[:300],
+            )
             return
         log.warning(
             "outbox publish failed",
@@ -249,27 +458,18 @@ class OutboxRelay:
         await self._send(row, headers, message_id)
 
     async def _send(self, row: Any, headers: dict[str, Any], message_id: str) -> None:
-        exchange_name: str = row["exchange"]
-        await self._broker.publish(
+        # The exchange by name only (no passive declare per publish): the topology is declared by
+        # ``Topology.declare``; "" is the default exchange (straight to the queue named by the routing key).
+        await self._publisher.publish(
             bytes(row["body"]),
-            exchange=self._exchange(exchange_name) if exchange_name else None,
+            exchange=row["exchange"] or "",
             routing_key=row["routing_key"],
-            mandatory=True,
-            persist=True,
             message_id=message_id,
             correlation_id=row["correlation_id"],
             headers=headers,
-            content_type="application/json",
             message_type=row["message_type"],
-            timestamp=datetime.now(UTC),
             timeout=self._publish_timeout,
         )
-
-    def _exchange(self, name: str) -> RabbitExchange:
-        # declare=False: publish with a passive lookup; topology is declared by ``Topology.declare``.
-        if name not in self._exchanges:
-            self._exchanges[name] = RabbitExchange(name, declare=False)
-        return self._exchanges[name]
 
     async def stats(self) -> RelayStats:
         async with self._engine.connect() as conn:

@@ -11,6 +11,13 @@
   ``x-message-ttl`` whose expired messages dead-letter back to the work queue through the default
   exchange. One TTL per queue keeps expiry in FIFO order.
 
+The classic queues are declared each on a short-lived channel of its own, and one whose home node is down is
+skipped with a warning: it exists already (a classic queue is only ever "down" once declared, and it was
+bound right after), its durable binding stands, and nothing at start may wait for one node while a majority
+serves the quorum queues. Otherwise a service process started while that node is down would never become
+ready (``make cluster``). The redeclaration would also close the channel it ran on, which must not be the
+channel the consumers share.
+
 Every name is prefixed with the namespace (``SPAWNPOINT_NAMESPACE``) so test runs never share queues.
 Declaring is idempotent; changing an argument of an existing queue needs a migration (RabbitMQ refuses a
 redeclare with different arguments with PRECONDITION_FAILED).
@@ -18,14 +25,52 @@ redeclare with different arguments with PRECONDITION_FAILED).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aiormq.exceptions import ChannelNotFoundEntity
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
 from spawnpoint_contracts.topology import DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 
+from ..logs import get_logger
 from .specs import QueueSpec
+
+log = get_logger(__name__)
+
+
+def home_node_down(error: BaseException) -> bool:
+    """RabbitMQ's answer for a classic queue that exists but whose node is down: ``NOT_FOUND - home node
+    'rabbit@x' of durable queue 'q' in vhost '/' is down or inaccessible`` (a missing queue says ``no queue``)."""
+    return isinstance(error, ChannelNotFoundEntity) and "home node" in str(error)
+
+
+async def declare_one_node_queue(
+    broker: RabbitBroker, queue: RabbitQueue, *, bind_to: str = "", routing_key: str = ""
+) -> bool:
+    """Declare (and bind) a classic queue on a channel of its own; False when it exists but its node is down
+    (logged, nothing raised). Any other refusal (PRECONDITION_FAILED for changed arguments) raises."""
+    connection = await broker.connect()
+    channel = await connection.channel(publisher_confirms=False)
+    try:
+        declared = await channel.declare_queue(queue.name, durable=queue.durable, arguments=queue.arguments)
+        if bind_to:
+            await declared.bind(bind_to, routing_key=routing_key)
+        return True
+    except ChannelNotFoundEntity as exc:
+        if not home_node_down(exc):
+            raise
+        log.warning(
+            "a one-node queue's node is down: it exists and keeps its binding; going on without declaring it",
+            queue=queue.name,
+            error=str(exc)[:300],
+        )
+        return False
+    finally:
+        if not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
 
 @dataclass(frozen=True)
@@ -74,10 +119,11 @@ class Topology:
             queue_type=QueueType.CLASSIC,
             durable=True,
             routing_key=self.queue_name(spec),
-            # Not re-declared when the connection recovers: a classic queue lives on one node, and while that
+            # Never re-declared when the connection recovers: a classic queue lives on one node, and while that
             # node is down its redeclaration fails (NOT_FOUND, home node down), which would fail the whole
             # recovery and keep every consumer away although a majority serves the quorum queues
-            # (``make cluster``). Durable queues and their bindings outlive a reconnect anyway.
+            # (``make cluster``). Durable queues and their bindings outlive a reconnect anyway. (``declare``
+            # declares it on a channel closed right after, so no channel's recovery holds it either.)
             robust=False,
         )
 
@@ -103,8 +149,9 @@ class Topology:
         events = await broker.declare_exchange(self.events_exchange)
         dlx = await broker.declare_exchange(self.dead_letter_exchange)
         for spec in specs:
-            dlq = await broker.declare_queue(self.dead_letter_queue(spec))
-            await dlq.bind(dlx, routing_key=self.queue_name(spec))
+            await declare_one_node_queue(
+                broker, self.dead_letter_queue(spec), bind_to=dlx.name, routing_key=self.queue_name(spec)
+            )
             queue = await broker.declare_queue(self.work_queue(spec))
             for key in spec.bindings:
                 await queue.bind(events, routing_key=key)
@@ -112,4 +159,4 @@ class Topology:
     async def declare_retry_queues(self, broker: RabbitBroker, spec: QueueSpec, delays: Sequence[int]) -> None:
         """Declare the delay queues that feed ``spec``'s work queue (owned by that queue's consumer)."""
         for delay in delays:
-            await broker.declare_queue(self.retry_queue(spec, delay))
+            await declare_one_node_queue(broker, self.retry_queue(spec, delay))
