@@ -141,14 +141,24 @@ async def _customers(
     stack: Stack, orders: int, *, processes: int, deadline: float, spread: float
 ) -> list[dict[str, Any]]:
     """Run the customers in ``processes`` separate processes; their outcomes."""
+    urls = {name: stack.config.url(name) for name in (*SERVICES, "stripe-fake", "panel-fake")}
+    return await run_customers(
+        [urls] * processes, orders, deadline=deadline, spread=spread, log_dir=stack.config.log_dir
+    )
+
+
+async def run_customers(
+    url_sets: list[dict[str, str]], orders: int, *, deadline: float, spread: float, log_dir: Path
+) -> list[dict[str, Any]]:
+    """``orders`` customers split over one ``chaos.customers`` process per URL set (the same stack for each, or
+    one set per replica of every service); every customer's outcome."""
     tokens = _tokens(orders)
     users = list(tokens)
-    work = stack.config.log_dir / "customers"
+    work = log_dir / "customers"
     work.mkdir(parents=True, exist_ok=True)
-    urls = {name: stack.config.url(name) for name in (*SERVICES, "stripe-fake", "panel-fake")}
     running = []
-    for index in range(processes):
-        mine = users[index::processes]
+    for index, urls in enumerate(url_sets):
+        mine = users[index :: len(url_sets)]
         if not mine:
             continue
         spec = work / f"spec-{index}.json"

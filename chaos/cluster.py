@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 import uuid
@@ -46,7 +45,7 @@ from devstack import SERVICES, Stack, StackConfig, drop_databases, replica
 from spawnctl.system import ALL_QUEUES
 from spawnpoint_kit.db import asyncpg_dsn
 
-from .campaign import _tokens, chaos_config
+from .campaign import _tokens, chaos_config, run_customers
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / ".run" / "cluster-logs"
@@ -377,47 +376,6 @@ async def _probe_depth(url: str, queue: str) -> int:
         await connection.close()
 
 
-async def _customers(
-    url_sets: list[dict[str, str]], orders: int, *, deadline: float, spread: float, log_dir: Path
-) -> list[dict[str, Any]]:
-    """``chaos.customers`` processes, one per URL set (the stack's processes, then the replicas)."""
-    tokens = _tokens(orders)
-    users = list(tokens)
-    work = log_dir / "customers"
-    work.mkdir(parents=True, exist_ok=True)
-    running = []
-    for index, urls in enumerate(url_sets):
-        mine = users[index :: len(url_sets)]
-        spec = work / f"spec-{index}.json"
-        spec.write_text(
-            json.dumps(
-                {
-                    "urls": urls,
-                    "tokens": {u: tokens[u] for u in mine},
-                    "deadline": deadline,
-                    "concurrency": 64,
-                    "start_within": spread,
-                }
-            )
-        )
-        result = work / f"result-{index}.json"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "chaos.customers",
-            str(spec),
-            str(result),
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'scripts'}"},
-        )
-        running.append((proc, result))
-    outcomes: list[dict[str, Any]] = []
-    for proc, result in running:
-        await proc.wait()
-        outcomes.extend(json.loads(result.read_text()) if result.exists() else [])
-    return outcomes
-
-
 async def _until(what: str, probe: Any, *, timeout: float, interval: float = 0.5) -> float | None:
     """Poll ``probe`` until true; the seconds it took, or None at the deadline."""
     started = time.monotonic()
@@ -484,7 +442,7 @@ class Run:
         ]
         deadline = time.time() + spread + 300
         customers = asyncio.create_task(
-            _customers(url_sets, orders, deadline=deadline, spread=spread, log_dir=self.config.log_dir)
+            run_customers(url_sets, orders, deadline=deadline, spread=spread, log_dir=self.config.log_dir)
         )
         # Mid-burst: once a fifth of the servers exist (the pipeline is flowing through the leader), or a
         # third of the arrivals' spread has passed, whichever comes first.
