@@ -473,7 +473,7 @@ def cmd_up(config: StackConfig) -> int:
         return 1
     _write_state(stack)
     for name in Stack.EVERYTHING:
-        print(f"  {name:<16} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
+        print(f"  {name:<21} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
     print(OPEN_THE_SHOP)
     print("Spawnpoint is up. `make demo` walks one order; `make down` stops it.")
     return 0
@@ -513,7 +513,7 @@ def cmd_run(config: StackConfig) -> int:
             print(f"not starting: {exc}", file=sys.stderr)
             return 1
         for name in Stack.EVERYTHING:
-            print(f"  {name:<16} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
+            print(f"  {name:<21} {config.url(name)}   log: {stack.log_path(name).relative_to(ROOT)}")
         print(OPEN_THE_SHOP)
         print("Spawnpoint is running; logs are in .run/logs. Ctrl-C stops everything.", flush=True)
         while not stopping:
