@@ -26,7 +26,7 @@ from spawnpoint_kit import tracing
 from spawnpoint_kit.messaging.consumer import Consumers
 from spawnpoint_kit.messaging.delivery import DeadLetter
 from spawnpoint_kit.messaging.handlers import Subscription
-from spawnpoint_kit.messaging.outbox import OutboxMessage, stage_event
+from spawnpoint_kit.messaging.outbox import stage_event
 from spawnpoint_kit.messaging.relay import OutboxRelay
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
@@ -144,7 +144,7 @@ async def test_with_tracing_off_a_staged_event_carries_no_trace_headers(
 ) -> None:
     assert not tracing.ENABLED
     async with sessions() as session:
-        row: OutboxMessage = await stage_event(session, _event(), topology)
+        row = await stage_event(session, _event(), topology)
         await session.rollback()
     assert set(row.headers) == {"event_type", "event_version"}
 

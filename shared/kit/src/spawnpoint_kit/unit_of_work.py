@@ -196,13 +196,11 @@ class SqlUnitOfWork(UnitOfWork):
         return await inbox.claim(self.session, consumer, key, event_type=event_type, order_id=order_id)
 
     async def _commit(self) -> None:
-        from .messaging.outbox import stage_event, stage_message
+        from .messaging.outbox import event_row, message_row, stage_rows
 
-        for event, headers in self.published:
-            await stage_event(self.session, event, self.topology, headers=headers)
-        for message in self.sent:
-            await stage_message(
-                self.session,
+        rows = [event_row(event, self.topology, headers=headers) for event, headers in self.published]
+        rows += [
+            message_row(
                 queue=message.queue,
                 body=message.body,
                 message_id=message.message_id,
@@ -212,6 +210,9 @@ class SqlUnitOfWork(UnitOfWork):
                 order_id=message.order_id,
                 delay=message.delay,
             )
+            for message in self.sent
+        ]
+        await stage_rows(self.session, rows)
         await self.session.commit()
 
     async def _rollback(self) -> None:

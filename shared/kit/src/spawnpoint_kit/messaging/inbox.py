@@ -16,9 +16,10 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Column, Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ..db import as_sqlalchemy_errors, driver_connection
 
 
 class InboxEntry(SQLModel, table=True):
@@ -42,12 +43,16 @@ async def claim(
     event_type: str | None = None,
     order_id: uuid.UUID | None = None,
 ) -> bool:
-    """True if this is the first time ``consumer`` sees ``message_key`` (in this transaction's view)."""
-    stmt = (
-        insert(InboxEntry)
-        .values(consumer=consumer, message_key=message_key, event_type=event_type, order_id=order_id)
-        .on_conflict_do_nothing(index_elements=["consumer", "message_key"])
-        .returning(sa.literal(1))
-    )
-    result = await session.exec(stmt)
-    return result.first() is not None
+    """True if this is the first time ``consumer`` sees ``message_key`` (in this transaction's view).
+
+    One statement on the session's driver connection (``db.driver_connection``): every delivery runs it."""
+    connection = await driver_connection(session)
+    with as_sqlalchemy_errors(_CLAIM):
+        inserted = await connection.fetchval(_CLAIM, consumer, message_key, event_type, order_id)
+    return inserted is not None
+
+
+_CLAIM = (
+    "INSERT INTO inbox (consumer, message_key, event_type, order_id) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (consumer, message_key) DO NOTHING RETURNING 1"
+)
