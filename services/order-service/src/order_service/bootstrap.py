@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def unit_of_work() -> SqlOrderUnitOfWork:
         return SqlOrderUnitOfWork(runtime.sessions, runtime.topology)
 
-    runtime.consume(Subscription(ORDER_LIFECYCLE, HANDLERS, unit_of_work=unit_of_work))
+    runtime.consume(Subscription(ORDER_LIFECYCLE, HANDLERS, unit_of_work=unit_of_work, batched=True))
     settings_check = SettingsCheck(settings.provisioner_url) if settings.provisioner_url else None
 
     lifespan = runtime.lifespan(*([settings_check.aclose] if settings_check is not None else []))

@@ -26,7 +26,12 @@ def projection_subscription(unit_of_work: Callable[[], StatusUnitOfWork]) -> Sub
     """The projection queue, its table and its duplicate path (the consumer name is pinned: the inbox rows
     already stored carry it)."""
     return Subscription(
-        STATUS_PROJECTION, HANDLERS, unit_of_work=unit_of_work, consumer=CONSUMER, on_duplicate=count_delivery
+        STATUS_PROJECTION,
+        HANDLERS,
+        unit_of_work=unit_of_work,
+        consumer=CONSUMER,
+        on_duplicate=count_delivery,
+        batched=True,
     )
 
 

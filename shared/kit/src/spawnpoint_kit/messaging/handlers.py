@@ -18,6 +18,13 @@ claimed (a redelivery, a duplicate publish) runs ``on_duplicate`` if one is give
 A type the table does not name can only arrive by a wrong binding: it is dead-lettered with the reason
 ``unexpected_event``.
 
+``batched=True`` (group commit) lets deliveries that arrive together share one transaction: while one
+batch's transaction is in flight, the deliveries arriving meanwhile wait and then run together, each with its
+own inbox claim and handlers, in one unit of work with one commit (``group_commit.py``). Nothing waits for
+company: a lone delivery runs exactly as without batching. Each delivery is still acknowledged only after the
+commit holding its effects; if anything in a batch fails, the batch is rolled back and every delivery of it is
+handled again alone, so a poison message fails only itself. For handlers that only touch the database.
+
 ``own_transactions=True`` is for the rare handler that must talk to the outside world between two
 transactions (the provisioner calls the panel outside any transaction): it receives the unit of work
 unopened, opens it as often as it needs and claims its own inbox key.
@@ -26,7 +33,7 @@ unopened, opens it as often as it needs and claims its own inbox key.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from spawnpoint_contracts import Event
@@ -34,6 +41,7 @@ from spawnpoint_contracts import Event
 from .. import tracing
 from ..unit_of_work import UnitOfWork
 from .delivery import DeadLetter, Delivery
+from .group_commit import GroupCommit
 from .specs import QueueSpec
 
 U = TypeVar("U", bound=UnitOfWork)
@@ -64,36 +72,60 @@ class Subscription(Generic[U]):
     on_duplicate: EventHandler[U] | None = None
     """Runs (and commits) in place of the handlers when the event was handled before."""
     own_transactions: bool = False
+    batched: bool = False
+    """Deliveries that arrive together share one transaction (see the module docstring)."""
+    _group: GroupCommit[U] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.batched and not self.own_transactions:
+            object.__setattr__(self, "_group", GroupCommit(self))
 
     @property
     def inbox_consumer(self) -> str:
         return self.consumer or self.queue.name
 
     async def handle(self, event: Event, delivery: Delivery) -> None:
-        """Run the event's handlers in one unit of work (see the module docstring)."""
-        handlers = handlers_for(self.handlers, event)
-        if not handlers:
-            raise DeadLetter("unexpected_event", f"{event.event_type} does not belong on {self.queue.name}")
+        """Run the event's handlers in one unit of work (see the module docstring); with ``batched``, in the
+        batch that is forming, or alone when it is the only one or its batch failed."""
+        # With tracing on every delivery keeps a transaction of its own, so its handler spans stay in its trace.
+        if self._group is not None and not tracing.ENABLED and await self._group.handled(event, delivery):
+            return
+        await self.handle_alone(event, delivery)
+
+    async def handle_alone(self, event: Event, delivery: Delivery) -> None:
+        """Run the event's handlers in a unit of work of their own."""
         uow = self.unit_of_work()
         uow.delivery = delivery
         if self.own_transactions:
+            handlers = handlers_for(self.handlers, event)
+            if not handlers:
+                raise DeadLetter("unexpected_event", f"{event.event_type} does not belong on {self.queue.name}")
             for handler in handlers:
                 await _run(handler, event, uow)
             return
         async with uow:
-            first = await uow.claim(
-                self.inbox_consumer, str(event.event_id), event_type=event.event_type, order_id=event.order_id
-            )
-            if not first:
-                if tracing.ENABLED:
-                    tracing.annotate({"spawnpoint.duplicate": True})
-                if self.on_duplicate is not None:
-                    await self.on_duplicate(event, uow)
-                    await uow.commit()
-                return
-            for handler in handlers:
-                await _run(handler, event, uow)
-            await uow.commit()
+            if await self.handle_in(uow, event, delivery) or self.on_duplicate is not None:
+                await uow.commit()
+
+    async def handle_in(self, uow: U, event: Event, delivery: Delivery) -> bool:
+        """Claim and handle one delivery inside ``uow``, opened (and committed) by the caller; False when it
+        was handled before (``on_duplicate`` ran, if there is one)."""
+        handlers = handlers_for(self.handlers, event)
+        if not handlers:
+            raise DeadLetter("unexpected_event", f"{event.event_type} does not belong on {self.queue.name}")
+        uow.delivery = delivery
+        first = await uow.claim(
+            self.inbox_consumer, str(event.event_id), event_type=event.event_type, order_id=event.order_id
+        )
+        if not first:
+            if tracing.ENABLED:
+                tracing.annotate({"spawnpoint.duplicate": True})
+            if self.on_duplicate is not None:
+                await self.on_duplicate(event, uow)
+            return False
+        for handler in handlers:
+            await _run(handler, event, uow)
+        return True
 
 
 async def _run(handler: EventHandler[U], event: Event, uow: U) -> None:
