@@ -94,6 +94,7 @@ class ServiceRuntime:
                 database_url=database_url,
                 batch_size=settings.relay_batch_size,
                 poll_seconds=settings.relay_poll_seconds,
+                linger_seconds=settings.relay_linger_seconds,
             )
             if relay
             else None

@@ -47,6 +47,14 @@ class CommonSettings(BaseSettings):
     log_format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
     relay_batch_size: int = Field(default=200, ge=1, le=1000, validation_alias="RELAY_BATCH_SIZE")
     relay_poll_seconds: float = Field(default=1.0, gt=0, validation_alias="RELAY_POLL_SECONDS")
+    relay_linger_seconds: float = Field(
+        default=0.005,
+        ge=0,
+        le=1.0,
+        validation_alias="RELAY_LINGER_SECONDS",
+        description="After a round that published something, wait this long for company before the next one "
+        "(none after an idle round: a lone row goes out at once).",
+    )
     consumer_prefetch: int = Field(default=32, ge=1, le=2000, validation_alias="CONSUMER_PREFETCH")
     db_pool_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_SIZE")
     dlq_metrics_seconds: float = Field(
