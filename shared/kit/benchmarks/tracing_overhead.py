@@ -40,16 +40,28 @@ from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.unit_of_work import FakeUnitOfWork
 
 
-class _Connection:
+class _Driver:
+    """Enough of an asyncpg connection for ``stage_rows``: the rows are dropped, the NOTIFY goes nowhere."""
+
+    async def executemany(self, *_: Any) -> None:
+        return None
+
     async def execute(self, *_: Any) -> None:
         return None
 
 
-class _Session:
-    """Enough of an AsyncSession for ``stage_event``: the row is dropped, the NOTIFY goes nowhere."""
+class _Fairy:
+    dbapi_connection = type("Adapted", (), {"_transaction": object()})()
+    driver_connection = _Driver()
 
-    def add(self, _: object) -> None:
-        return None
+
+class _Connection:
+    async def get_raw_connection(self) -> _Fairy:
+        return _Fairy()
+
+
+class _Session:
+    """Enough of an AsyncSession for ``stage_event`` (``db.driver_connection`` finds a transaction begun)."""
 
     async def connection(self) -> _Connection:
         return _Connection()

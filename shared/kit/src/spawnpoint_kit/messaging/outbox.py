@@ -170,16 +170,21 @@ def _check(row: StagedRow) -> None:
 
 _INSERT = (
     "INSERT INTO outbox (id, exchange, routing_key, message_type, body, headers, correlation_id, order_id, "
-    "available_at, attempts) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9, 0)"
+    "available_at, attempts) "
+    "SELECT $1::uuid, $2::text, $3::text, $4::text, $5::bytea, $6::text::jsonb, $7::text, $8::uuid, "
+    "$9::timestamptz, 0 FROM (SELECT pg_notify('spawnpoint_outbox', '')) AS wake"  # NOTIFY_CHANNEL
 )
-_NOTIFY = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+"""The row and the relays' wake-up in one statement: each round trip to PostgreSQL costs this process a
+send and a receive (on loopback TCP the kernel's work for both ends is charged to the sender), so the NOTIFY
+rides on the insert instead of a statement of its own. PostgreSQL delivers one notification per channel and
+payload per transaction however many rows raised it."""
 
 
 async def stage_rows(session: AsyncSession, rows: Sequence[StagedRow]) -> None:
     """Insert ``rows`` in the caller's transaction (committed with it), and wake the relays at commit.
 
-    One pipelined ``executemany`` and one ``pg_notify`` for all of a transaction's rows, on the session's
-    driver connection (``db.driver_connection``)."""
+    One pipelined ``executemany`` for all of a transaction's rows, its NOTIFY included (``_INSERT``), on the
+    session's driver connection (``db.driver_connection``)."""
     if not rows:
         return
     connection = await driver_connection(session)
@@ -201,7 +206,6 @@ async def stage_rows(session: AsyncSession, rows: Sequence[StagedRow]) -> None:
                 for r in rows
             ],
         )
-        await connection.execute(_NOTIFY)
 
 
 async def stage_event(
