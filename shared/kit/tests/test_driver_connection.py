@@ -57,3 +57,18 @@ async def test_a_driver_statement_error_is_raised_as_sqlalchemy_would(
         connection = await driver_connection(session)
         with pytest.raises(sa.exc.DBAPIError), as_sqlalchemy_errors("select"):
             await connection.execute("SELECT * FROM no_such_table")
+
+
+async def test_the_driver_connection_is_asked_for_again_in_the_session_s_next_transaction(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    key = f"driver-{uuid.uuid4()}"
+    async with sessions() as session:
+        first = await driver_connection(session)
+        assert await driver_connection(session) is first, "remembered within the transaction"
+        await session.rollback()
+        again = await driver_connection(session)
+        assert again.is_in_transaction(), "a new transaction begun, not the ended one reused"
+        assert await inbox.claim(session, "driver-test", key)
+        await session.commit()
+    assert await _claimed(engine, key) == 1

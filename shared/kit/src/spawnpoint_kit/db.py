@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import sqlalchemy.event
 import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import CursorResult, TextClause
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -121,14 +123,30 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     tenth of that. The statement still runs on the same connection and in the same transaction, so it commits
     or rolls back with the ORM's writes. SQLAlchemy's asyncpg adapter begins its transaction lazily on the
     first statement; ``_start_transaction`` is what that first statement would call (pinned by
-    ``tests/test_driver_connection.py``: a driver statement is rolled back with the session)."""
+    ``tests/test_driver_connection.py``: a driver statement is rolled back with the session).
+
+    The connection is remembered in ``session.info`` until the session's transaction ends (a hot path asks
+    for it several times per transaction, and each ``session.connection()`` costs a trip through greenlet)."""
+    cached: asyncpg.Connection | None = session.info.get(_DRIVER)
+    if cached is not None:
+        return cached
     connection = await session.connection()
     fairy = await connection.get_raw_connection()
     adapted: Any = fairy.dbapi_connection
     if adapted._transaction is None:
         await adapted._start_transaction()
     driver: asyncpg.Connection = fairy.driver_connection
+    session.info[_DRIVER] = driver
     return driver
+
+
+_DRIVER = "spawnpoint.driver_connection"
+
+
+@sqlalchemy.event.listens_for(Session, "after_transaction_end")
+def _forget_driver(session: Session, transaction: Any) -> None:
+    """A session's next transaction may run on another pooled connection: ask again then."""
+    session.info.pop(_DRIVER, None)
 
 
 @contextlib.contextmanager
