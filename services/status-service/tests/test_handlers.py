@@ -122,7 +122,7 @@ async def test_any_arrival_order_with_duplicates_gives_the_pure_projection_and_g
 
 async def test_a_failed_projection_leaves_no_event_no_row_and_no_inbox_entry() -> None:
     class Broken(FakeStatuses):
-        def save(self, row: object) -> None:
+        async def save(self, row: object, change: object = None) -> None:
             raise RuntimeError("database went away")
 
     uow = FakeStatusUnitOfWork(Broken())

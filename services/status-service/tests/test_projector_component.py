@@ -1,6 +1,8 @@
 """Component tests of the projector against the real PostgreSQL: incremental projection in any order,
-with duplicates and concurrent deliveries, matches the pure projection; ``rebuild`` reproduces every row
-exactly; a drifted or orphaned row is found by ``--check`` and repaired by ``rebuild``."""
+with duplicates and concurrent deliveries, matches the pure projection; a delivery waits for its order's
+lock and then sees every event committed before; several events of one order in one transaction (the kit's
+group commit) project as they would one by one; ``rebuild`` reproduces every row exactly; a drifted or
+orphaned row is found by ``--check`` and repaired by ``rebuild``."""
 
 from __future__ import annotations
 
@@ -14,14 +16,18 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from status_service_support import OrderStory, on, redelivered
 from test_projection_properties import histories
 
 from spawnpoint_contracts import DesiredServerState, Event, RentalCause, RentalPhase
+from spawnpoint_kit.messaging.delivery import Delivery
+from spawnpoint_kit.testing import eventually
 from status_service.domain.projection import project
-from status_service.service_layer.handlers import apply_event
-from status_service.service_layer.projector import rebuild
+from status_service.queues import STATUS_PROJECTION
+from status_service.service_layer.handlers import apply_event, projection_subscription
+from status_service.service_layer.projector import CONSUMER, project_event, rebuild
 from status_service.service_layer.unit_of_work import SqlStatusUnitOfWork
 
 pytestmark = pytest.mark.component
@@ -94,6 +100,112 @@ async def test_incremental_projection_in_any_order_equals_the_pure_projection_an
     assert report.identical, report
     assert await _rows(engine, "order_status") == before  # every row, every column, versions included
     assert await _rows(engine, "order_status_changes") == before_changes
+
+
+async def _assert_projected(engine: AsyncEngine, events: list[Event]) -> dict[str, Any]:
+    """The order's row is the pure projection of ``events``, with one logged change per version, no gaps."""
+    expected = project(events)
+    assert expected is not None
+    [row] = await _rows(engine, "order_status", [expected.order_id])
+    assert (row["status"], row["phase"], row["message"], row["updated_at"]) == (
+        expected.status.value,
+        expected.phase.value,
+        expected.message,
+        expected.updated_at,
+    )
+    assert (row["server_id"], row["decided_by"], row["last_event_id"]) == (
+        expected.server_id,
+        expected.decided_by,
+        expected.last_event_id,
+    )
+    assert row["events_applied"] == len(events)
+    changes = await _rows(engine, "order_status_changes", [expected.order_id])
+    assert [c["version"] for c in changes] == list(range(1, row["version"] + 1))
+    assert (changes[-1]["phase"], changes[-1]["updated_at"]) == (row["phase"], row["updated_at"])
+    return row
+
+
+async def _waiting_for_a_lock(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        waiting = await conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        )
+        return int(waiting.scalar_one()) > 0
+
+
+async def test_a_delivery_waits_for_its_orders_lock_and_then_sees_the_event_committed_meanwhile(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    """The lock and the insert are one statement; the events are read by the next one, whose snapshot is
+    taken once the lock is granted: a read in the locking statement would miss the event just committed."""
+    s = OrderStory()
+    paid, created = s.paid(), s.server_created()
+    first = unit_of_work()
+    async with first:
+        assert await first.claim(CONSUMER, str(paid.event_id), event_type=paid.event_type, order_id=s.order_id)
+        await project_event(paid, first)
+        second = asyncio.create_task(apply_event(unit_of_work, created))
+        await eventually(lambda: _waiting_for_a_lock(engine), timeout=10, what="the second delivery to wait")
+        assert not second.done()
+        await first.commit()
+    applied = await asyncio.wait_for(second, 10)
+    assert applied.outcome is not None and applied.outcome.changed
+    row = await _assert_projected(engine, [paid, created])
+    assert (row["phase"], row["version"]) == ("installing", 2)
+
+
+async def test_several_events_of_one_order_in_one_transaction_project_as_one_by_one(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    """What the kit's group commit does with deliveries that arrive together: each later event reads the row
+    and the events the earlier ones wrote in the same, uncommitted, transaction."""
+    s = OrderStory()
+    events: list[Event] = [s.created(), s.paid(), s.server_created(), s.installed()]
+    uow = unit_of_work()
+    async with uow:
+        for event in [*events, redelivered(events[1])]:
+            if await uow.claim(CONSUMER, str(event.event_id), event_type=event.event_type, order_id=s.order_id):
+                await project_event(event, uow)
+        assert [o.changed for o in uow.projected] == [True, True, True, True]
+        await uow.commit()
+    row = await _assert_projected(engine, events)
+    assert (row["status"], row["version"]) == ("CREATED", 4)
+    assert (await rebuild(unit_of_work)).identical
+
+
+def _batches() -> tuple[float, float, float]:
+    """Group commit's batches on the projection queue so far: how many, their deliveries, how many failed."""
+    labels = {"queue": STATUS_PROJECTION.name}
+    return (
+        REGISTRY.get_sample_value("consumer_batch_size_count", labels) or 0.0,
+        REGISTRY.get_sample_value("consumer_batch_size_sum", labels) or 0.0,
+        REGISTRY.get_sample_value("consumer_batch_failures_total", labels) or 0.0,
+    )
+
+
+async def test_deliveries_batched_by_group_commit_end_in_the_pure_projection(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    """The service's one subscription, every delivery of three orders in flight at once (any order, a few
+    doubled): batches form with several events of one order in them."""
+    stories = [OrderStory() for _ in range(3)]
+    histories = [[s.created(), s.paid(), s.retry(), s.server_created(), s.installed()] for s in stories]
+    rng = random.Random(14)
+    arrival = [e for events in histories for e in events]
+    arrival += [redelivered(rng.choice(arrival)) for _ in range(4)]
+    rng.shuffle(arrival)
+    subscription = projection_subscription(unit_of_work)
+    assert subscription.batched
+    before = _batches()
+    await asyncio.gather(*(subscription.handle(e, Delivery.of(e, STATUS_PROJECTION.name)) for e in arrival))
+    batches, deliveries, failed = (after - was for after, was in zip(_batches(), before, strict=True))
+    assert deliveries > batches > 0 and failed == 0, "the deliveries shared transactions and none failed"
+    for events in histories:
+        await _assert_projected(engine, events)
+    assert (await rebuild(unit_of_work)).identical
 
 
 async def test_duplicates_count_as_deliveries_and_change_nothing(

@@ -2,22 +2,22 @@
 
 Ships with the package, like ``order_service.testing``; nothing in the service imports it. Unlike
 order-service's fakes these are transactional: a unit of work that does not commit leaves the stored
-events, the read model, the change log and the announcements as they were, as PostgreSQL would (the
-projector changes rows in place before it saves them, so a fake without this would keep half a
-transaction).
+events, the read model, the change log and the announcements as they were, as PostgreSQL would (a
+transaction that fails after its first statements must leave nothing behind, here as there).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
 from spawnpoint_contracts import Event
 from spawnpoint_kit.unit_of_work import FakeUnitOfWork
 
-from .adapters.tables import OrderStatusChangeRow, OrderStatusRow
+from .adapters.records import StatusRecord, StoredOrder, VisibleChange
 from .service_layer.snapshot import Snapshot
 from .service_layer.unit_of_work import StatusUnitOfWork
 
@@ -29,8 +29,21 @@ class FakeStoredEvent:
     deliveries: int = 1
 
 
-def _copy(row: OrderStatusRow) -> OrderStatusRow:
-    return OrderStatusRow(**row.model_dump())
+@dataclass(frozen=True)
+class FakeChange:
+    """One ``order_status_changes`` row: the visible columns of the row at one version."""
+
+    order_id: uuid.UUID
+    version: int
+    user_id: str | None
+    status: str
+    phase: str
+    message: str
+    server_id: str | None
+    connect_path: str | None
+    updated_at: datetime
+    rental: dict[str, Any] | None
+    changed_at: datetime
 
 
 class FakeStatuses:
@@ -38,18 +51,18 @@ class FakeStatuses:
 
     def __init__(self) -> None:
         self.events: dict[uuid.UUID, FakeStoredEvent] = {}
-        self.rows: dict[uuid.UUID, OrderStatusRow] = {}
-        self.changes: list[OrderStatusChangeRow] = []
+        self.rows: dict[uuid.UUID, StatusRecord] = {}
+        self.changes: list[FakeChange] = []
         self.announced: list[str] = []
         self.locked: list[list[uuid.UUID]] = []
-        """The order ids each ``lock_orders`` call asked for, in the order the locks are taken."""
+        """The order ids each ``lock_orders`` or ``lock_and_store`` call locked, in the order the locks are taken."""
         self._pending: list[str] = []
-        self._saved: tuple[dict[uuid.UUID, FakeStoredEvent], dict[uuid.UUID, OrderStatusRow], int] | None = None
+        self._saved: tuple[dict[uuid.UUID, FakeStoredEvent], dict[uuid.UUID, StatusRecord], int] | None = None
 
     # transactions (driven by FakeStatusUnitOfWork) ---------------------------------------------------
 
     def begin(self) -> None:
-        self._saved = (dict(self.events), {k: _copy(v) for k, v in self.rows.items()}, len(self.changes))
+        self._saved = (dict(self.events), {k: replace(v) for k, v in self.rows.items()}, len(self.changes))
         self._pending = []
 
     def commit(self) -> None:
@@ -68,7 +81,8 @@ class FakeStatuses:
 
     # the repository --------------------------------------------------------------------------------
 
-    async def store_event(self, event: Event) -> bool:
+    async def lock_and_store(self, event: Event) -> bool:
+        self.locked.append([event.order_id])
         if event.event_id in self.events:
             return False
         self.events[event.event_id] = FakeStoredEvent(event, seq=len(self.events) + 1)
@@ -78,14 +92,6 @@ class FakeStatuses:
         stored = self.events.get(event_id)
         if stored is not None:
             self.events[event_id] = replace(stored, deliveries=stored.deliveries + 1)
-
-    async def events_of(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Event]]:
-        wanted = set(order_ids)
-        events: dict[uuid.UUID, list[Event]] = defaultdict(list)
-        for stored in self.events.values():
-            if stored.event.order_id in wanted:
-                events[stored.event.order_id].append(stored.event)
-        return events
 
     async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> None:
         self.locked.append(sorted(set(order_ids), key=str))
@@ -99,26 +105,40 @@ class FakeStatuses:
     async def orders_after(self, after: uuid.UUID | None, *, limit: int) -> list[uuid.UUID]:
         return [o for o in self._order_ids() if after is None or o > after][:limit]
 
-    async def rows_of(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OrderStatusRow]:
-        return {o: self.rows[o] for o in order_ids if o in self.rows}
+    async def load(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredOrder]:
+        loaded = {}
+        for order_id in order_ids:
+            row = self.rows.get(order_id)
+            logged = [c.version for c in self.changes if c.order_id == order_id]
+            loaded[order_id] = StoredOrder(
+                events=[s.event for s in self.events.values() if s.event.order_id == order_id],
+                row=replace(row) if row is not None else None,  # a copy, as a database row would be
+                version=row.version if row is not None else max(logged, default=0),
+            )
+        return loaded
 
-    async def last_logged_versions(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-        wanted = set(order_ids)
-        last: dict[uuid.UUID, int] = {}
-        for change in self.changes:
-            if change.order_id in wanted:
-                last[change.order_id] = max(last.get(change.order_id, 0), change.version)
-        return last
+    async def save(self, row: StatusRecord, change: VisibleChange | None = None) -> None:
+        self.rows[row.order_id] = replace(row)
+        if change is not None:
+            self.changes.append(
+                FakeChange(
+                    order_id=row.order_id,
+                    version=row.version,
+                    user_id=row.user_id,
+                    status=row.status,
+                    phase=row.phase,
+                    message=row.message,
+                    server_id=row.server_id,
+                    connect_path=row.connect_path,
+                    updated_at=row.updated_at,
+                    rental=row.rental,
+                    changed_at=change.changed_at,
+                )
+            )
+            self._pending.append(change.announcement)
 
-    async def log_change(self, change: OrderStatusChangeRow, announcement: str) -> None:
-        self.changes.append(change)
-        self._pending.append(announcement)
-
-    def save(self, row: OrderStatusRow) -> None:
-        self.rows[row.order_id] = row
-
-    async def remove(self, row: OrderStatusRow) -> None:
-        self.rows.pop(row.order_id, None)
+    async def remove(self, order_id: uuid.UUID) -> None:
+        self.rows.pop(order_id, None)
 
 
 class FakeStatusUnitOfWork(FakeUnitOfWork, StatusUnitOfWork):

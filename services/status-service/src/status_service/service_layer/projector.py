@@ -21,13 +21,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from spawnpoint_contracts import Event
 from spawnpoint_kit.logs import get_logger
 from spawnpoint_kit.unit_of_work import count_after_commit
 
-from ..adapters.tables import OrderStatusChangeRow, OrderStatusRow
+from ..adapters.records import StatusRecord, StoredOrder, VisibleChange
 from ..domain.projection import ReadModel, project
 from ..metrics import CHANGES, EVENTS, PROJECTION_LAG
 from .snapshot import Snapshot
@@ -57,8 +56,7 @@ async def project_event(event: Event, uow: StatusUnitOfWork) -> None:
 
     An event whose row is already stored although the inbox had no entry for it (an inbox entry pruned, a
     manual replay) is a duplicate like any other: it only counts as a delivery."""
-    await uow.statuses.lock_orders([event.order_id])
-    if not await uow.statuses.store_event(event):
+    if not await uow.statuses.lock_and_store(event):
         await count_delivery(event, uow)
         return
     [outcome] = await reproject(uow.statuses, [event.order_id], source="projection")
@@ -83,119 +81,63 @@ async def reproject(
     statuses: Statuses, order_ids: Sequence[uuid.UUID], *, source: str, write: bool = True
 ) -> list[Outcome]:
     """Recompute the read model of these orders from their stored events (the caller holds their locks)."""
-    events = await statuses.events_of(order_ids)
-    current = await statuses.rows_of(order_ids)
-    # A row rebuilt after being lost continues its version sequence, so a stream's ``Last-Event-ID``
-    # never points at a reused version.
-    logged = await statuses.last_logged_versions([o for o in order_ids if o not in current])
+    stored = await statuses.load(order_ids)
     outcomes = []
     for order_id in order_ids:
-        model = project(events.get(order_id, []))
+        order = stored.get(order_id) or StoredOrder()
         outcomes.append(
-            await _store_model(
-                statuses, order_id, model, current.get(order_id), logged.get(order_id, 0), source=source, write=write
-            )
+            await _store_model(statuses, order_id, project(order.events), order, source=source, write=write)
         )
     return outcomes
 
 
-def _rental(model: ReadModel) -> dict[str, Any] | None:
-    return model.rental.public() if model.rental is not None else None
-
-
-def _visible(row: OrderStatusRow | ReadModel) -> tuple[object, ...]:
-    if isinstance(row, ReadModel):
-        return (
-            row.user_id,
-            row.status.value,
-            row.phase.value,
-            row.message,
-            row.server_id,
-            row.connect_path,
-            row.updated_at,
-            _rental(row),
-        )
-    return (
-        row.user_id,
-        row.status,
-        row.phase,
-        row.message,
-        row.server_id,
-        row.connect_path,
-        row.updated_at,
-        row.rental,
+def _record(order_id: uuid.UUID, model: ReadModel, version: int) -> StatusRecord:
+    return StatusRecord(
+        order_id=order_id,
+        user_id=model.user_id,
+        status=model.status.value,
+        phase=model.phase.value,
+        message=model.message,
+        server_id=model.server_id,
+        connect_path=model.connect_path,
+        updated_at=model.updated_at,
+        rental=model.rental.public() if model.rental is not None else None,
+        decided_by=model.decided_by,
+        last_event_id=model.last_event_id,
+        events_applied=model.events_applied,
+        version=version,
     )
-
-
-def _bookkeeping(row: OrderStatusRow | ReadModel) -> tuple[object, ...]:
-    return (row.decided_by, row.last_event_id, row.events_applied)
 
 
 async def _store_model(
     statuses: Statuses,
     order_id: uuid.UUID,
     model: ReadModel | None,
-    row: OrderStatusRow | None,
-    last_logged_version: int,
+    stored: StoredOrder,
     *,
     source: str,
     write: bool,
 ) -> Outcome:
+    row = stored.row
     if model is None:
         # No events, no read model (only a rebuild can meet a row like this).
         if row is not None and write:
-            await statuses.remove(row)
+            await statuses.remove(order_id)
         return Outcome(order_id, changed=row is not None, drifted=row is not None, removed=row is not None)
-    changed = row is None or _visible(row) != _visible(model)
-    drifted = changed or (row is not None and _bookkeeping(row) != _bookkeeping(model))
+    new = _record(order_id, model, stored.version)
+    changed = row is None or row.visible() != new.visible()
+    drifted = changed or (row is not None and row.bookkeeping() != new.bookkeeping())
     if not write or not drifted:
         return Outcome(order_id, changed=changed, drifted=drifted)
-    if row is None:
-        row = OrderStatusRow(
-            order_id=order_id,
-            status=model.status.value,
-            phase=model.phase.value,
-            message=model.message,
-            updated_at=model.updated_at,
-            last_event_id=model.last_event_id,
-            events_applied=model.events_applied,
-            version=last_logged_version,
-        )
-    row.user_id = model.user_id
-    row.status = model.status.value
-    row.phase = model.phase.value
-    row.message = model.message
-    row.server_id = model.server_id
-    row.connect_path = model.connect_path
-    row.updated_at = model.updated_at
-    row.rental = _rental(model)
-    row.decided_by = model.decided_by
-    row.last_event_id = model.last_event_id
-    row.events_applied = model.events_applied
-    snapshot: Snapshot | None = None
-    if changed:
-        row.version += 1
-        changed_at = datetime.now(UTC)
-        snapshot = Snapshot.of(row, changed_at=changed_at)
-        await statuses.log_change(
-            OrderStatusChangeRow(
-                order_id=order_id,
-                version=row.version,
-                user_id=row.user_id,
-                status=row.status,
-                phase=row.phase,
-                message=row.message,
-                server_id=row.server_id,
-                connect_path=row.connect_path,
-                updated_at=row.updated_at,
-                rental=row.rental,
-                changed_at=changed_at,
-            ),
-            snapshot.to_notify(),
-        )
-        CHANGES.labels(source).inc()
-    statuses.save(row)
-    return Outcome(order_id, changed=changed, drifted=True, snapshot=snapshot)
+    if not changed:
+        await statuses.save(new)
+        return Outcome(order_id, changed=False, drifted=True)
+    new.version += 1
+    changed_at = datetime.now(UTC)
+    snapshot = Snapshot.of(new, changed_at=changed_at)
+    await statuses.save(new, VisibleChange(changed_at, snapshot.to_notify()))
+    CHANGES.labels(source).inc()
+    return Outcome(order_id, changed=True, drifted=True, snapshot=snapshot)
 
 
 @dataclass
