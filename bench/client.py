@@ -112,16 +112,7 @@ class System:
             await pool.close()
 
     async def make_room_on_panel(self, servers: int) -> None:
-        """The seeded node has 1,000 ports and finite memory: give it room for ``servers`` more."""
-        await self.panel.json("POST", "/_fake/nodes/1/capacity", body={"memory": 10**9, "disk": 10**10, "cpu": 0})
-        first = 30000
-        while servers > 0:
-            chunk = min(servers, 1000)
-            await self.panel.json(
-                "POST", "/_fake/nodes/1/allocations", body={"ip": "10.0.0.5", "ports": f"{first}-{first + chunk - 1}"}
-            )
-            first += chunk
-            servers -= chunk
+        await make_room(self.panel, servers)
 
     async def place_order(self, user: str, *, plan: str = "starter") -> str:
         order = await self.orders.json(
@@ -153,6 +144,20 @@ class System:
     async def count_ready(self) -> int:
         rows = await self.query("status-service", "SELECT count(*) FROM order_status WHERE phase = 'ready'")
         return int(rows[0][0])
+
+
+async def make_room(panel: Pool, servers: int) -> None:
+    """The panel stand-in's seeded node has 1,000 ports and finite memory: give it room for ``servers``
+    more (through its control API)."""
+    await panel.json("POST", "/_fake/nodes/1/capacity", body={"memory": 10**9, "disk": 10**10, "cpu": 0})
+    first = 30000
+    while servers > 0:
+        chunk = min(servers, 1000)
+        await panel.json(
+            "POST", "/_fake/nodes/1/allocations", body={"ip": "10.0.0.5", "ports": f"{first}-{first + chunk - 1}"}
+        )
+        first += chunk
+        servers -= chunk
 
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:

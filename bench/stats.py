@@ -66,9 +66,11 @@ class ScenarioResult:
         self.figures.append(figure)
         return figure
 
-    def write(self) -> Path:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{self.scenario}.json"
+    def write(self, directory: Path = RESULTS) -> Path:
+        """Write ``<directory>/<scenario>.json`` (the committed results by default; ``--results`` for trial
+        runs, so that they never overwrite the committed files)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.scenario}.json"
         data = {
             "scenario": self.scenario,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),

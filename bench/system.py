@@ -17,6 +17,13 @@ from pathlib import Path
 from devstack import Stack, StackConfig, drop_databases, drop_namespace
 
 RUN_LOGS = Path(__file__).resolve().parents[1] / ".run" / "bench-logs"
+PANEL_INSTALL_SECONDS = 0.0
+"""How long the bench's panel stand-in keeps a new server installing."""
+PANEL_ARGS = ("--rate-limit", "0", "--install-seconds", f"{PANEL_INSTALL_SECONDS:g}")
+"""The panel stand-in's flags in every bench run (the seed-style reference starts its own panel with them)."""
+INSTALL_POLL_SECONDS = 0.2
+"""How often the bench's provisioner asks the panel whether an install finished: part of every order's
+webhook -> CREATED time by design, so the pipeline scenario subtracts it from its added latency."""
 
 
 def bench_config(**overrides: object) -> StackConfig:
@@ -25,14 +32,14 @@ def bench_config(**overrides: object) -> StackConfig:
     config.database_prefix = f"sp_bench_{run_id}"
     config.namespace = f"bench{run_id}."
     config.log_level = "WARNING"
-    config.panel_args = ["--rate-limit", "0", "--install-seconds", "0"]
+    config.panel_args = list(PANEL_ARGS)
     # Production-sized pools (the test default is small so that test stacks can share one PostgreSQL).
     config.extra_env = {**config.extra_env, "DB_POOL_SIZE": os.environ.get("BENCH_DB_POOL_SIZE", "20")}
     config.per_process_env = {
         "provisioner": {
             "PANEL_RATE_LIMIT_PER_MINUTE": "1000000",
             "PANEL_RATE_LIMIT_BURST": "1000",
-            "INSTALL_POLL_SECONDS": "0.2",
+            "INSTALL_POLL_SECONDS": str(INSTALL_POLL_SECONDS),
         },
         # status-polling watches one order from 1,000 streams of one customer: far past the per-user cap.
         "status-service": {"STATUS_STREAMS_PER_USER": "5000"},

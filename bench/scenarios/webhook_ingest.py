@@ -25,9 +25,12 @@ from ..processes import uvicorn_app
 from ..stats import Figure, ScenarioResult, latency_ms
 from ..system import bench_config, running_system
 
-TARGET_RATE = 1000.0
-TARGET_P99_MS = 50.0
-TARGET_RATIO = 0.25
+# Issue 14's targets: the intake-only process (as intake replicas would run), and the default process,
+# whose workers fulfil the same burst while it goes on.
+TARGET_INTAKE_RATE = 1000.0
+TARGET_INTAKE_P99_MS = 50.0
+TARGET_DEFAULT_RATE = 500.0
+TARGET_DEFAULT_P99_MS = 100.0
 
 
 def _signed(event: dict[str, Any]) -> Request:
@@ -83,11 +86,11 @@ def _measure(
 
 
 def run(*, orders: int = 3000, concurrency: int = 16) -> ScenarioResult:
-    """Two measurements of the same endpoint, each with its own target verdict: a payment-service process
-    that only takes webhooks in (``WEBHOOK_WORKER_CONCURRENCY=0``, as intake replicas would run: verify,
-    store, answer), and the default process, whose worker fulfils every stored event while the burst goes
-    on, so the whole system runs on the same two cores. The reference answers only the first question; the
-    second is what a sale on this one machine would see."""
+    """Two measurements of the same endpoint, each with its own targets: a payment-service process that
+    only takes webhooks in (``WEBHOOK_WORKER_CONCURRENCY=0``, as intake replicas would run: verify, store,
+    answer; >= 1,000/s, p99 <= 50 ms), and the default process, whose workers fulfil every stored event
+    while the burst goes on, so the whole system runs on the same two cores (>= 500/s, p99 <= 100 ms). The
+    reference answers only the first question; the second is what a sale on this one machine would see."""
     result = ScenarioResult("webhook-ingest", {"orders": orders, "concurrency": concurrency})
     intake_only, events = _measure(orders, concurrency, worker_concurrency=0)
     concurrent, _ = _measure(orders, concurrency, worker_concurrency=None)
@@ -107,9 +110,9 @@ def run(*, orders: int = 3000, concurrency: int = 16) -> ScenarioResult:
         "service_default": summary(concurrent, full_lat),
         "reference_verify_only": summary(reference, ref_lat),
     }
-    for label, measured, latency in (
-        ("intake-only process", intake_only, lat),
-        ("default fulfilment (16 workers)", concurrent, full_lat),
+    for label, measured, latency, rate, p99 in (
+        ("intake-only process", intake_only, lat, TARGET_INTAKE_RATE, TARGET_INTAKE_P99_MS),
+        ("default process fulfilling the burst", concurrent, full_lat, TARGET_DEFAULT_RATE, TARGET_DEFAULT_P99_MS),
     ):
         result.add(
             Figure(
@@ -118,10 +121,8 @@ def run(*, orders: int = 3000, concurrency: int = 16) -> ScenarioResult:
                 "webhooks/s",
                 reference.throughput,
                 "verify-only endpoint",
-                f">= {TARGET_RATE:.0f}/s and >= {TARGET_RATIO}x ref",
-                measured.throughput >= TARGET_RATE
-                and measured.throughput >= TARGET_RATIO * reference.throughput
-                and measured.ok(200) == len(requests),
+                f">= {rate:,.0f}/s, all 200",
+                measured.throughput >= rate and measured.ok(200) == len(requests),
             )
         )
         result.add(
@@ -131,8 +132,8 @@ def run(*, orders: int = 3000, concurrency: int = 16) -> ScenarioResult:
                 "ms",
                 ref_lat["p99_ms"],
                 "verify-only endpoint",
-                f"<= {TARGET_P99_MS:.0f} ms",
-                latency["p99_ms"] <= TARGET_P99_MS,
+                f"<= {p99:.0f} ms",
+                latency["p99_ms"] <= p99,
             )
         )
         result.add(Figure(f"p50, {label}", latency["p50_ms"], "ms", ref_lat["p50_ms"], "verify-only endpoint"))
