@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -139,3 +140,31 @@ async def test_finished_stripe_events_past_stripes_window_are_pruned(unit_of_wor
         assert await uow.stripe_events.prune(before=datetime.now(UTC) - STRIPE_EVENT_RETENTION, limit=100) == 1
         await uow.commit()
     assert sorted(r.id for r in await db.stripe_events(order_id)) == sorted([old_pending["id"], recent_done["id"]])
+
+
+async def test_the_verified_body_is_stored_as_the_events_payload(unit_of_work: UnitOfWorkFactory, db: Db) -> None:
+    """The webhook hands the intake the body it verified; the row's payload is that event (the worker reads
+    the checkout's trace context and refunds read the charge from it), not a re-serialised copy."""
+    order_id = uuid.uuid4()
+    event = _event(order_id, note="caf\u00e9 \u2603")
+    body = json.dumps(event, indent=2, ensure_ascii=False)
+    intake = EventIntake(unit_of_work)
+    try:
+        assert await intake.record(json.loads(body), body=body) == "stored"
+        assert await intake.record(json.loads(body), body=body) == "duplicate"
+    finally:
+        await intake.aclose()
+    (stored,) = await db.stripe_events(order_id)
+    assert stored.payload == event
+    assert stored.session_id == event["data"]["object"]["id"] and stored.status == "pending"
+
+
+def test_an_api_process_runs_no_background_work_and_a_worker_process_runs_it() -> None:
+    """The two-process layout (``PAYMENT_PROCESS=api`` beside ``payment-service worker``): the API process
+    takes requests and webhooks only; the worker process applies the stored events and runs the jobs."""
+    api = services_of(create_app(Settings(PAYMENT_PROCESS="api"))).runtime
+    worker = services_of(create_app(Settings(PAYMENT_PROCESS="worker"))).runtime
+    assert not {"webhook-worker", "sweeper", "refunds"} & set(api.job_names)
+    assert api.relay is None
+    assert {"webhook-worker", "sweeper", "refunds"} <= set(worker.job_names)
+    assert worker.relay is not None

@@ -4,6 +4,7 @@ sweeper, refund worker) and the HTTP app."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -44,6 +45,7 @@ from .service_layer.rental_deadlines import RentalDeadlines, RentalReconciler
 from .service_layer.stored_events import StoredEventRunner
 from .service_layer.sweeper import Sweeper
 from .service_layer.unit_of_work import SqlPaymentUnitOfWork
+from .service_layer.webhook_pressure import WebhookPressure
 
 SERVICE = "payment-service"
 
@@ -51,7 +53,8 @@ SERVICE = "payment-service"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(SERVICE, level=settings.log_level, fmt=settings.log_format)
-    runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url)
+    background = settings.payment_process != "api"
+    runtime = ServiceRuntime(settings, service=SERVICE, database_url=settings.database_url, relay=background)
     gateway = StripeGateway(
         settings.stripe_api_key.get_secret_value(),
         api_base=settings.stripe_api_base or None,
@@ -63,45 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return SqlPaymentUnitOfWork(runtime.sessions, runtime.topology)
 
     fulfilment = Fulfilment(gateway, unit_of_work, rental_policy=settings.rental_policy)
-    runtime.consume(
-        Subscription(
-            PAYMENT_PROVISION_FAILED,
-            provisioning_handlers(RefundRules(settings.refund_policy, settings.refund_hold)),
-            unit_of_work=unit_of_work,
-            consumer=provisioning.CONSUMER,
-        )
-    )
-    if settings.webhook_worker_concurrency:
-        runner = StoredEventRunner(
-            stripe_handlers(fulfilment), unit_of_work, gateway, billing=gateway, rental_policy=settings.rental_policy
-        )
-        worker = WebhookWorker(
-            runner,
-            unit_of_work,
-            database_url=settings.database_url,
-            concurrency=settings.webhook_worker_concurrency,
-        )
-        runtime.add_job("webhook-worker", worker.run)
-    sweeper = Sweeper(
-        unit_of_work,
-        fulfilment,
-        after=timedelta(seconds=settings.sweep_after_seconds),
-        batch_size=settings.sweep_batch_size,
-    )
-    runtime.add_job("sweeper", sweeper_job(sweeper, interval_seconds=settings.sweep_interval_seconds))
-    runtime.add_job("refunds", refund_job(RefundExecutor(unit_of_work, gateway)))
-    runtime.add_job("stripe-event-pruning", stripe_event_pruning_job(unit_of_work))
-    deadlines = RentalDeadlines(unit_of_work, gateway, settings.rental_policy)
-    runtime.add_job(
-        "rental-deadlines", rental_deadline_job(deadlines, poll_seconds=settings.rental_deadline_poll_seconds)
-    )
+    intake = EventIntake(unit_of_work, pressure=WebhookPressure(busy_rate=settings.webhook_flood_rate))
     reconciler = RentalReconciler(
         unit_of_work, gateway, settings.rental_policy, interval=timedelta(seconds=settings.rental_reconcile_seconds)
     )
-    runtime.add_job(
-        "rental-reconciler", rental_reconcile_job(reconciler, interval_seconds=settings.rental_reconcile_seconds)
-    )
-    runtime.add_job("rental-metrics", rental_metrics_job(unit_of_work))
+    if background:
+        _add_background(runtime, settings, gateway, fulfilment, unit_of_work, intake, reconciler)
 
     checkout = CheckoutService(
         unit_of_work,
@@ -115,7 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         order_client,
         billing=gateway,
     )
-    intake = EventIntake(unit_of_work)
     lifespan = runtime.lifespan(order_client.aclose, intake.aclose)
 
     app = FastAPI(
@@ -151,3 +120,56 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rental_operator_router(unit_of_work, gateway, reconciler, settings.rental_policy))
     app.include_router(runtime.operator_router())
     return app
+
+
+def _add_background(
+    runtime: ServiceRuntime,
+    settings: Settings,
+    gateway: StripeGateway,
+    fulfilment: Fulfilment,
+    unit_of_work: Callable[[], SqlPaymentUnitOfWork],
+    intake: EventIntake,
+    reconciler: RentalReconciler,
+) -> None:
+    """What a process runs besides its HTTP API (all of it, unless ``PAYMENT_PROCESS=api``): the provisioning
+    consumer, the webhook worker (giving way to this process's own webhook intake), the sweeper, the refund
+    worker, the pruning and the rental jobs."""
+    runtime.consume(
+        Subscription(
+            PAYMENT_PROVISION_FAILED,
+            provisioning_handlers(RefundRules(settings.refund_policy, settings.refund_hold)),
+            unit_of_work=unit_of_work,
+            consumer=provisioning.CONSUMER,
+        )
+    )
+    if settings.webhook_worker_concurrency:
+        runner = StoredEventRunner(
+            stripe_handlers(fulfilment), unit_of_work, gateway, billing=gateway, rental_policy=settings.rental_policy
+        )
+        worker = WebhookWorker(
+            runner,
+            unit_of_work,
+            database_url=settings.database_url,
+            concurrency=settings.webhook_worker_concurrency,
+            pressure=intake.pressure,
+            busy_concurrency=settings.webhook_worker_busy_concurrency,
+            busy_events_per_second=settings.webhook_worker_busy_events_per_second,
+        )
+        runtime.add_job("webhook-worker", worker.run)
+    sweeper = Sweeper(
+        unit_of_work,
+        fulfilment,
+        after=timedelta(seconds=settings.sweep_after_seconds),
+        batch_size=settings.sweep_batch_size,
+    )
+    runtime.add_job("sweeper", sweeper_job(sweeper, interval_seconds=settings.sweep_interval_seconds))
+    runtime.add_job("refunds", refund_job(RefundExecutor(unit_of_work, gateway)))
+    runtime.add_job("stripe-event-pruning", stripe_event_pruning_job(unit_of_work))
+    deadlines = RentalDeadlines(unit_of_work, gateway, settings.rental_policy)
+    runtime.add_job(
+        "rental-deadlines", rental_deadline_job(deadlines, poll_seconds=settings.rental_deadline_poll_seconds)
+    )
+    runtime.add_job(
+        "rental-reconciler", rental_reconcile_job(reconciler, interval_seconds=settings.rental_reconcile_seconds)
+    )
+    runtime.add_job("rental-metrics", rental_metrics_job(unit_of_work))

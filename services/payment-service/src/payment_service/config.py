@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -59,6 +60,38 @@ class Settings(CommonSettings):
         validation_alias="WEBHOOK_WORKER_CONCURRENCY",
         description="Stored Stripe events applied at once by this process; 0 runs no worker here (an intake-only "
         "process: events wait, stored, for a process that runs one).",
+    )
+    webhook_worker_busy_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        validation_alias="WEBHOOK_WORKER_BUSY_CONCURRENCY",
+        description="Stored events applied at once while webhooks pour into this process (WEBHOOK_FLOOD_RATE; "
+        "the intake goes first: service_layer/webhook_pressure.py); WEBHOOK_WORKER_CONCURRENCY again once the "
+        "flood has passed.",
+    )
+    webhook_worker_busy_events_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        le=1000,
+        validation_alias="WEBHOOK_WORKER_BUSY_EVENTS_PER_SECOND",
+        description="During a flood of webhooks, stored events this process's worker starts per second at most "
+        "(each sets off OrderPaid and a provisioning, which cost the machine far more than the intake).",
+    )
+    webhook_flood_rate: float = Field(
+        default=100.0,
+        gt=0,
+        validation_alias="WEBHOOK_FLOOD_RATE",
+        description="Webhooks per second on this process (over a quarter of a second) that make a flood; so do "
+        "8 deliveries in the endpoint at once. Ordinary trade (a webhook or two per order) is far below it.",
+    )
+    payment_process: Literal["all", "api", "worker"] = Field(
+        default="all",
+        validation_alias="PAYMENT_PROCESS",
+        description="What this process runs: all (the HTTP API, the webhook worker, the consumers, the relay and "
+        "the background jobs), api (the HTTP API only: checkout, return page, webhook intake) or worker "
+        "(everything but meant to take no traffic: `payment-service worker`). An api process needs a worker "
+        "process beside it on the same database.",
     )
     sweep_interval_seconds: float = Field(
         default=60.0,

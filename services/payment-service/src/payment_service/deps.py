@@ -70,16 +70,8 @@ async def get_checkout(request: Request) -> CheckoutService:
     return get_services(request).checkout
 
 
-async def get_intake(request: Request) -> EventIntake:
-    return get_services(request).intake
-
-
 async def get_rental_actions(request: Request) -> RentalActions:
     return get_services(request).rental_actions
-
-
-async def get_webhook_keys(request: Request) -> WebhookKeys:
-    return get_services(request).webhook_keys
 
 
 async def spend_stripe_call(request: Request, principal: CurrentPrincipal) -> None:
@@ -96,6 +88,4 @@ UnitOfWorkDep = Annotated[PaymentUnitOfWork, Depends(get_unit_of_work)]
 StripeCallDep = Annotated[None, Depends(spend_stripe_call)]
 FulfilmentDep = Annotated[Fulfilment, Depends(get_fulfilment)]
 CheckoutDep = Annotated[CheckoutService, Depends(get_checkout)]
-IntakeDep = Annotated[EventIntake, Depends(get_intake)]
-WebhookKeysDep = Annotated[WebhookKeys, Depends(get_webhook_keys)]
 RentalActionsDep = Annotated[RentalActions, Depends(get_rental_actions)]

@@ -8,6 +8,7 @@ full typing; nothing in the service imports it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -194,6 +195,17 @@ class FakeCheckoutSessions:
     async def by_stripe_id(self, session_id: str) -> CheckoutSessionRow | None:
         return next((r for r in self.rows.values() if r.stripe_session_id == session_id), None)
 
+    async def status_by_stripe_id(self, session_id: str) -> tuple[uuid.UUID, str] | None:
+        row = await self.by_stripe_id(session_id)
+        return (row.id, row.status) if row is not None else None
+
+    async def set_status(self, row_id: uuid.UUID, status: str) -> None:
+        self.rows[row_id].status = status
+
+    async def open_stripe_ids(self, order_id: uuid.UUID) -> list[str]:
+        rows = await self.of_order(order_id)
+        return [r.stripe_session_id for r in rows if r.status == "open" and r.stripe_session_id]
+
     async def latest(self, order_id: uuid.UUID) -> CheckoutSessionRow | None:
         rows = await self.of_order(order_id)
         return rows[-1] if rows else None
@@ -215,6 +227,10 @@ class FakePayments:
 
     async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
         return self.rows.get(order_id)
+
+    async def status_of(self, order_id: uuid.UUID) -> PaymentStatus | None:
+        payment = await self.get(order_id)
+        return payment.status if payment is not None else None
 
     async def by_payment_intent(self, payment_intent: str) -> PaymentRow | None:
         return next((p for p in self.rows.values() if p.payment_intent == payment_intent), None)
@@ -245,7 +261,10 @@ class FakeStripeEvents:
         inserted = set()
         for row in rows:
             if row["id"] not in self.rows:
-                self.rows[row["id"]] = StripeEventRow(**row)
+                payload = row["payload"]
+                self.rows[row["id"]] = StripeEventRow(
+                    **{**row, "payload": json.loads(payload) if isinstance(payload, str) else payload}
+                )
                 inserted.add(row["id"])
         return inserted
 
@@ -261,6 +280,14 @@ class FakeStripeEvents:
 
     async def lock(self, event_id: str) -> StripeEventRow | None:
         return self.rows.get(event_id)
+
+    async def lock_status(self, event_id: str) -> StoredEventStatus | None:
+        row = self.rows.get(event_id)
+        return row.status if row is not None else None
+
+    async def mark(self, event_id: str, *, status: StoredEventStatus, outcome: str, at: datetime) -> None:
+        row = self.rows[event_id]
+        row.status, row.outcome, row.processed_at, row.last_error = status, outcome[:32], at, None
 
     async def retry_waiting(self, order_id: uuid.UUID) -> None:
         now = _now()

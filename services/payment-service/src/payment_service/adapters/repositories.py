@@ -6,10 +6,19 @@ Status changes are not made here: the service layer moves rows through the state
 and the session writes them at commit. The statements that must be one round trip under concurrency (the
 first payment row of an order, the leases of the background workers, the webhook's multi-row insert) are
 single SQL statements.
+
+The statements every order runs (the webhook's insert, the worker's lease, the stored event's lock and mark,
+the first payment and rental rows, the checkout sessions' status, the refund key's lock) go straight to the
+session's asyncpg connection (``spawnpoint_kit.db.driver_connection``), inside the same transaction: a
+statement through the ORM costs several times the CPU of asyncpg's prepared statement, and these run on
+the path a sale's burst waits on. Rows the handlers change are still loaded through the ORM, which writes
+their changes at commit; a driver statement that touches a row the session already holds goes through that
+row instead (``CheckoutSessionRepository._loaded``).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,12 +27,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spawnpoint_kit.db import execute_sql
+from spawnpoint_kit.db import as_sqlalchemy_errors, driver_connection, execute_sql
 
 from ..domain.payment import PaymentStatus
+from ..domain.stripe_events import StoredEventStatus
 from .tables import (
     CheckoutSessionRow,
     PaymentRow,
@@ -53,9 +64,62 @@ class ClaimedEvent:
     tracestate: str | None = None
 
 
-async def _notify(session: AsyncSession) -> None:
-    """Wake the webhook worker when the surrounding transaction commits."""
-    await execute_sql(session, sa.text("SELECT pg_notify(:c, '')"), {"c": STRIPE_EVENTS_CHANNEL})
+_ADD_EVENTS = """
+INSERT INTO stripe_events (id, type, payload, session_id, subscription_id, order_id, status, attempts,
+                           received_at, next_attempt_at)
+SELECT e.id, e.type, e.payload::jsonb, e.session_id, e.subscription_id, e.order_id, 'pending', 0, e.at, e.at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[])
+    AS e(id, type, payload, session_id, subscription_id, order_id, at)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+_NOTIFY_EVENTS = f"SELECT pg_notify('{STRIPE_EVENTS_CHANNEL}', '')"
+_CLAIM_EVENTS = """
+UPDATE stripe_events SET next_attempt_at = now() + make_interval(secs => $2)
+WHERE id IN (
+    SELECT id FROM stripe_events
+    WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY received_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, type, session_id, order_id, attempts, subscription_id,
+    payload->'data'->'object'->'metadata'->>'traceparent' AS traceparent,
+    payload->'data'->'object'->'metadata'->>'tracestate' AS tracestate
+"""
+_LOCK_EVENT = "SELECT status FROM stripe_events WHERE id = $1 FOR UPDATE"
+_PAYMENT_STATUS = "SELECT status FROM payments WHERE order_id = $1"
+_RETRY_WAITING = """
+WITH woken AS (
+    UPDATE stripe_events SET next_attempt_at = now()
+    WHERE order_id = $1 AND status = 'pending' AND next_attempt_at > now()
+    RETURNING 1
+)
+SELECT count(*) FROM woken
+"""
+_PAYMENT_COLUMNS = tuple(PaymentRow.model_fields)
+_PAYMENT_VALUES = ", ".join(
+    f"${i}::text::jsonb" if c == "order_snapshot" else f"${i}" for i, c in enumerate(_PAYMENT_COLUMNS, 1)
+)
+_ADD_PAYMENT = (
+    f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)}) "  # noqa: S608 - the table's own column names, no input
+    f"VALUES ({_PAYMENT_VALUES}) ON CONFLICT (order_id) DO NOTHING RETURNING order_id"
+)
+_SESSION_STATUS = "SELECT id, status FROM checkout_sessions WHERE stripe_session_id = $1"
+_SET_SESSION_STATUS = "UPDATE checkout_sessions SET status = $2 WHERE id = $1"
+_OPEN_SESSIONS = (
+    "SELECT id, stripe_session_id FROM checkout_sessions "
+    "WHERE order_id = $1 AND status = 'open' AND stripe_session_id IS NOT NULL ORDER BY attempt"
+)
+_LOCK_REFUND_KEY = "SELECT id FROM refunds WHERE idempotency_key = $1 FOR UPDATE"
+_LOCK_RENTAL = "SELECT 1 FROM rentals WHERE order_id = $1 FOR UPDATE"
+_RENTAL_COLUMNS = tuple(RentalRow.model_fields)
+_RENTAL_VALUES = ", ".join(f"${i}::text::jsonb" if c == "limits" else f"${i}" for i, c in enumerate(_RENTAL_COLUMNS, 1))
+_ADD_RENTAL = (
+    f"INSERT INTO rentals ({', '.join(_RENTAL_COLUMNS)}) "  # noqa: S608 - the table's own column names, no input
+    f"VALUES ({_RENTAL_VALUES}) ON CONFLICT (order_id) DO NOTHING"
+)
+_MARK_EVENT = "UPDATE stripe_events SET status = $2, outcome = $3, processed_at = $4, last_error = NULL WHERE id = $1"
 
 
 class PaymentRepository:
@@ -65,16 +129,25 @@ class PaymentRepository:
     async def add(self, payment: PaymentRow) -> bool:
         """Store the order's payment unless it has one already (two first requests racing both pass);
         True when this one was new. The row is written as it is: read it back with ``lock`` to change it."""
-        inserted = await self._session.exec(
-            insert(PaymentRow)
-            .values(**payment.model_dump())
-            .on_conflict_do_nothing(index_elements=["order_id"])
-            .returning(col(PaymentRow.order_id))
-        )
-        return inserted.first() is not None
+        values = payment.model_dump()
+        values["order_snapshot"] = json.dumps(values["order_snapshot"])
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_ADD_PAYMENT):
+            inserted = await connection.fetchval(_ADD_PAYMENT, *(values[name] for name in _PAYMENT_COLUMNS))
+        return inserted is not None
 
     async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
         return await self._session.get(PaymentRow, order_id)
+
+    async def status_of(self, order_id: uuid.UUID) -> PaymentStatus | None:
+        """The payment's status (as this transaction sees it), without loading the row."""
+        loaded = self._session.identity_map.get(identity_key(PaymentRow, order_id))
+        if isinstance(loaded, PaymentRow):
+            return loaded.status
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_PAYMENT_STATUS):
+            status = await connection.fetchval(_PAYMENT_STATUS, order_id)
+        return PaymentStatus(status) if status is not None else None
 
     async def by_payment_intent(self, payment_intent: str) -> PaymentRow | None:
         """The one-time order a PaymentIntent paid (``payments.payment_intent``)."""
@@ -130,6 +203,44 @@ class CheckoutSessionRepository:
         statement = select(CheckoutSessionRow).where(CheckoutSessionRow.stripe_session_id == session_id)
         return (await self._session.exec(statement)).first()
 
+    async def status_by_stripe_id(self, session_id: str) -> tuple[uuid.UUID, str] | None:
+        """The attempt's row id and status (as this transaction sees it), without loading the row: what
+        mirroring Stripe's answer needs (``service_layer.fulfilment``)."""
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_SESSION_STATUS):
+            found = await connection.fetchrow(_SESSION_STATUS, session_id)
+        if found is None:
+            return None
+        loaded = self._loaded(found["id"])
+        return found["id"], loaded.status if loaded is not None else found["status"]
+
+    async def set_status(self, row_id: uuid.UUID, status: str) -> None:
+        """Change the attempt's status in this transaction (through its row, if the session loaded it)."""
+        loaded = self._loaded(row_id)
+        if loaded is not None:
+            loaded.status = status
+            return
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_SET_SESSION_STATUS):
+            await connection.execute(_SET_SESSION_STATUS, row_id, status)
+
+    async def open_stripe_ids(self, order_id: uuid.UUID) -> list[str]:
+        """Stripe ids of the order's attempts recorded as open, oldest first (as this transaction sees them)."""
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_OPEN_SESSIONS):
+            rows = await connection.fetch(_OPEN_SESSIONS, order_id)
+        ids = []
+        for row in rows:
+            loaded = self._loaded(row["id"])
+            if loaded is None or loaded.status == "open":
+                ids.append(str(row["stripe_session_id"]))
+        return ids
+
+    def _loaded(self, row_id: uuid.UUID) -> CheckoutSessionRow | None:
+        """The row if this transaction's session already holds it (its copy wins: it may have changes)."""
+        loaded = self._session.identity_map.get(identity_key(CheckoutSessionRow, row_id))
+        return loaded if isinstance(loaded, CheckoutSessionRow) else None
+
     async def latest(self, order_id: uuid.UUID) -> CheckoutSessionRow | None:
         """The order's most recent attempt."""
         return (
@@ -157,38 +268,31 @@ class StripeEventRepository:
 
     async def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
         """Insert verified events, skipping ids already stored (also ids repeated within ``rows``), and wake
-        the worker on commit if any is new. Returns the ids inserted. One statement for the whole batch:
-        the webhook's group commit (``service_layer.event_intake``)."""
-        statement = insert(StripeEventRow).values(rows).on_conflict_do_nothing(index_elements=["id"])
-        result = await self._session.exec(statement.returning(StripeEventRow.id))  # type: ignore[call-overload]  # sqlmodel's exec has no overload for a multi-row insert
-        inserted = {str(r[0]) for r in result.all()}
-        if inserted:
-            await _notify(self._session)
+        the worker on commit if any is new. Returns the ids inserted. One statement for the whole batch (the
+        webhook's group commit, ``service_layer.event_intake``), whatever its size: the rows go as arrays
+        (``unnest``), so it is one prepared statement on the driver connection. A row's ``payload`` is the
+        event's JSON text (stored as it is) or the event itself."""
+        columns = (
+            [r["id"] for r in rows],
+            [r["type"] for r in rows],
+            [r["payload"] if isinstance(r["payload"], str) else json.dumps(r["payload"]) for r in rows],
+            [r["session_id"] for r in rows],
+            [r["subscription_id"] for r in rows],
+            [r["order_id"] for r in rows],
+            [r["received_at"] for r in rows],
+        )
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_ADD_EVENTS):
+            inserted = {str(r[0]) for r in await connection.fetch(_ADD_EVENTS, *columns)}
+            if inserted:
+                await connection.execute(_NOTIFY_EVENTS)
         return inserted
 
     async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[ClaimedEvent]:
         """Lease up to ``limit`` due pending events, oldest first (skipping those another worker holds)."""
-        rows = (
-            await execute_sql(
-                self._session,
-                sa.text(
-                    """
-                    UPDATE stripe_events SET next_attempt_at = now() + make_interval(secs => :lease)
-                    WHERE id IN (
-                        SELECT id FROM stripe_events
-                        WHERE status = 'pending' AND next_attempt_at <= now()
-                        ORDER BY received_at
-                        LIMIT :limit
-                        FOR UPDATE SKIP LOCKED
-                    )
-                    RETURNING id, type, session_id, order_id, attempts, subscription_id,
-                        payload->'data'->'object'->'metadata'->>'traceparent' AS traceparent,
-                        payload->'data'->'object'->'metadata'->>'tracestate' AS tracestate
-                    """
-                ),
-                {"limit": limit, "lease": lease_seconds},
-            )
-        ).mappings()
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_CLAIM_EVENTS):
+            rows = await connection.fetch(_CLAIM_EVENTS, limit, float(lease_seconds))
         return [
             ClaimedEvent(
                 id=r["id"],
@@ -203,22 +307,31 @@ class StripeEventRepository:
             for r in rows
         ]
 
+    async def lock_status(self, event_id: str) -> StoredEventStatus | None:
+        """The stored event's status, its row locked for this transaction (None if there is no such event):
+        the runner's check, without reading the payload it does not need."""
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_LOCK_EVENT):
+            status = await connection.fetchval(_LOCK_EVENT, event_id)
+        return StoredEventStatus(status) if status is not None else None
+
+    async def mark(self, event_id: str, *, status: StoredEventStatus, outcome: str, at: datetime) -> None:
+        """Record how the (locked) event ended: its new status, its outcome, when; its last error cleared."""
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_MARK_EVENT):
+            await connection.execute(_MARK_EVENT, event_id, status.value, outcome[:32], at)
+
     async def lock(self, event_id: str) -> StripeEventRow | None:
         """The stored event, locked for this transaction (whatever its status)."""
         return await self._session.get(StripeEventRow, event_id, with_for_update=True)
 
     async def retry_waiting(self, order_id: uuid.UUID) -> None:
         """The order just became known: its pending events that wait for a later attempt are due now."""
-        result = await execute_sql(
-            self._session,
-            sa.text(
-                "UPDATE stripe_events SET next_attempt_at = now() "
-                "WHERE order_id = :order_id AND status = 'pending' AND next_attempt_at > now()"
-            ),
-            {"order_id": order_id},
-        )
-        if result.rowcount:
-            await _notify(self._session)
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_RETRY_WAITING):
+            woken = await connection.fetchval(_RETRY_WAITING, order_id)
+            if woken:
+                await connection.execute(_NOTIFY_EVENTS)
 
     async def prune(self, *, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` finished events (processed or abandoned) received before ``before``."""
@@ -260,9 +373,14 @@ class RefundRepository:
         return list((await self._session.exec(select(RefundRow).where(RefundRow.order_id == order_id))).all())
 
     async def lock_by_key(self, key: str) -> RefundRow | None:
-        return (
-            await self._session.exec(select(RefundRow).where(RefundRow.idempotency_key == key).with_for_update())
-        ).first()
+        """The refund with this key, locked. Most orders never have one (every provisioning event asks), so the
+        lock is taken with one driver statement and the row is only loaded when there is one."""
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_LOCK_REFUND_KEY):
+            refund_id = await connection.fetchval(_LOCK_REFUND_KEY, key)
+        if refund_id is None:
+            return None
+        return await self._session.get(RefundRow, refund_id, with_for_update=True)
 
     async def claim_due(self, *, limit: int, lease_seconds: float = 60.0) -> list[uuid.UUID]:
         """Lease up to ``limit`` due refunds (``scheduled`` or ``executing``), earliest first."""
@@ -294,13 +412,22 @@ class RentalRepository:
         self._session = session
 
     async def add(self, rental: RentalRow) -> None:
-        """Store the order's rental unless it has one (two first events racing both pass)."""
-        await self._session.exec(
-            insert(RentalRow).values(**rental.model_dump()).on_conflict_do_nothing(index_elements=["order_id"])
-        )
+        """Store the order's rental unless it has one (two first events racing both pass). One driver
+        statement: a rental is made once per order, in the fulfilment's transaction."""
+        values = rental.model_dump()
+        values["limits"] = json.dumps(values["limits"])
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_ADD_RENTAL):
+            await connection.execute(_ADD_RENTAL, *(values[name] for name in _RENTAL_COLUMNS))
 
     async def lock(self, order_id: uuid.UUID) -> RentalRow | None:
-        """The rental, locked and read afresh: every change of a rental serialises here."""
+        """The rental, locked and read afresh: every change of a rental serialises here. The lock is taken
+        with one driver statement, and the row loaded only when there is one (a first payment has none)."""
+        connection = await driver_connection(self._session)
+        with as_sqlalchemy_errors(_LOCK_RENTAL):
+            exists = await connection.fetchval(_LOCK_RENTAL, order_id)
+        if exists is None:
+            return None
         return await self._session.get(RentalRow, order_id, with_for_update=True, populate_existing=True)
 
     async def get(self, order_id: uuid.UUID) -> RentalRow | None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import stripe
 from fastapi import APIRouter, HTTPException, Path, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from spawnpoint_kit.auth import BearerToken, CurrentPrincipal
@@ -21,7 +21,7 @@ from spawnpoint_kit.logs import get_logger
 
 from ..adapters.order_client import OrderNotFound, OrderServiceUnavailable
 from ..adapters.signature import InvalidSignature, verify
-from ..deps import CheckoutDep, FulfilmentDep, IntakeDep, StripeCallDep, UnitOfWorkDep, WebhookKeysDep
+from ..deps import CheckoutDep, FulfilmentDep, StripeCallDep, UnitOfWorkDep, get_services
 from ..domain.payment import PaymentStatus
 from ..metrics import SIGNATURE_FAILURES, WEBHOOK_SECONDS, WEBHOOKS, type_label
 from ..service_layer.checkout import CheckoutUnavailable, NotPayable
@@ -146,26 +146,46 @@ async def checkout_session_status(
     summary="Stripe webhook endpoint (signature verified on the raw body)",
     responses={400: {"description": "Missing or invalid signature, or a body that is not a Stripe event"}},
 )
-async def stripe_webhook(request: Request, keys: WebhookKeysDep, intake: IntakeDep) -> WebhookOut:
+async def stripe_webhook(request: Request) -> Response:
+    """Verify, store, answer. What a sale's burst waits on, so it is lean: the intake and the keys are taken
+    from the services directly (``deps.get_services``) rather than through FastAPI's dependency solver, and
+    the answer's body is serialised once (``_WEBHOOK_ANSWERS``) rather than validated and serialised through
+    ``WebhookOut`` on every delivery (the documented body is the same). While it runs, the process's webhook
+    worker gives way to the intake (``intake.pressure``)."""
     started = time.perf_counter()
-    payload = await request.body()
+    services = get_services(request)
+    intake, keys = services.intake, services.webhook_keys
+    intake.pressure.arrived()
     try:
-        verify(payload, request.headers.get("stripe-signature"), keys.secrets, tolerance=keys.tolerance_seconds)
-    except InvalidSignature as exc:
-        SIGNATURE_FAILURES.labels(exc.reason).inc()
-        WEBHOOKS.labels("unknown", "invalid_signature").inc()
-        log.info("webhook refused: invalid signature", reason=exc.reason)
-        raise HTTPException(status_code=400, detail=f"invalid signature: {exc}") from exc
-    event_type: object = None
-    try:
-        event: Any = json.loads(payload)
-        if not isinstance(event, dict):
-            raise MalformedEvent("the body is not a JSON object")
-        event_type = event.get("type")
-        outcome = await intake.record(event)
-    except ValueError as exc:  # json.JSONDecodeError and MalformedEvent are ValueErrors
-        WEBHOOKS.labels(type_label(event_type), "malformed").inc()
-        raise HTTPException(status_code=400, detail=f"not a Stripe event: {exc}") from exc
-    WEBHOOKS.labels(type_label(event_type), outcome).inc()
-    WEBHOOK_SECONDS.observe(time.perf_counter() - started)
-    return WebhookOut(received=True, outcome=outcome)
+        payload = await request.body()
+        try:
+            verify(payload, request.headers.get("stripe-signature"), keys.secrets, tolerance=keys.tolerance_seconds)
+        except InvalidSignature as exc:
+            SIGNATURE_FAILURES.labels(exc.reason).inc()
+            WEBHOOKS.labels("unknown", "invalid_signature").inc()
+            log.info("webhook refused: invalid signature", reason=exc.reason)
+            raise HTTPException(status_code=400, detail=f"invalid signature: {exc}") from exc
+        event_type: object = None
+        try:
+            event: Any = json.loads(payload)
+            if not isinstance(event, dict):
+                raise MalformedEvent("the body is not a JSON object")
+            event_type = event.get("type")
+            outcome = await intake.record(event, body=payload.decode("utf-8"))
+        except ValueError as exc:  # json.JSONDecodeError and MalformedEvent are ValueErrors
+            WEBHOOKS.labels(type_label(event_type), "malformed").inc()
+            raise HTTPException(status_code=400, detail=f"not a Stripe event: {exc}") from exc
+        WEBHOOKS.labels(type_label(event_type), outcome).inc()
+        WEBHOOK_SECONDS.observe(time.perf_counter() - started)
+        body = _WEBHOOK_ANSWERS.get(outcome) or WebhookOut(received=True, outcome=outcome).model_dump_json().encode()
+        return Response(body, media_type="application/json")
+    finally:
+        intake.pressure.answered()
+
+
+_WEBHOOK_ANSWERS = {
+    outcome: WebhookOut(received=True, outcome=outcome).model_dump_json().encode()
+    for outcome in ("stored", "duplicate", "ignored")
+}
+"""The webhook's three answers, serialised once (a fresh ``Response`` carries one per delivery: middleware
+may add headers to a response's own list)."""

@@ -301,10 +301,9 @@ class CheckoutService:
             row.client_secret = remote.client_secret or row.client_secret
             if (mirrored := mirrored_status(row.status, remote.status)) is not None:
                 row.status = mirrored
-            payment = await uow.payments.get(row.order_id)
-            if payment is None:
+            status = await uow.payments.status_of(row.order_id)
+            if status is None:
                 raise RuntimeError(f"checkout attempt {row_id} has no payment")
-            status = payment.status
             await uow.commit()
         return status
 

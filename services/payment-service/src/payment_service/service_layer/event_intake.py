@@ -44,6 +44,7 @@ from ..domain.stripe_events import (
     subscription_ref,
 )
 from .unit_of_work import PaymentUnitOfWork
+from .webhook_pressure import WebhookPressure
 
 log = get_logger(__name__)
 
@@ -52,12 +53,15 @@ class MalformedEvent(ValueError):
     """Signed by Stripe but not an event we can read (no id, no type, no object)."""
 
 
-def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any] | None:
+def stored_row(event: dict[str, Any], *, now: datetime | None = None, body: str | None = None) -> dict[str, Any] | None:
     """The ``stripe_events`` row for a verified event, or None for an event we do not handle (acknowledged
     and not kept): a type we do not handle, or a session that is not one of ours (no order id in its
     metadata or ``client_reference_id``: another application on a shared Stripe account; kept, it would be
     retried with a Stripe call for three days). Raises ``MalformedEvent`` for a signed body that is not an
-    event we can read."""
+    event we can read.
+
+    ``body`` is the JSON text ``event`` was parsed from (the webhook's verified body): stored as it is, so the
+    payload is never serialised again only for PostgreSQL to parse it once more."""
     event_id, event_type = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
         raise MalformedEvent("event has no id or type")
@@ -86,7 +90,7 @@ def stored_row(event: dict[str, Any], *, now: datetime | None = None) -> dict[st
     return {
         "id": event_id,
         "type": event_type,
-        "payload": event,
+        "payload": body if body is not None else event,
         "session_id": session_id,
         "subscription_id": subscription_id,
         "order_id": order_id,
@@ -106,15 +110,24 @@ class _Pending:
 class EventIntake:
     """Stores verified events for the webhook endpoint, several per transaction when they arrive together."""
 
-    def __init__(self, unit_of_work: Callable[[], PaymentUnitOfWork], *, max_batch: int = 100) -> None:
+    def __init__(
+        self,
+        unit_of_work: Callable[[], PaymentUnitOfWork],
+        *,
+        max_batch: int = 100,
+        pressure: WebhookPressure | None = None,
+    ) -> None:
         self._unit_of_work = unit_of_work
         self._max_batch = max_batch
+        self.pressure = pressure or WebhookPressure()
+        """Marked by the webhook route for every delivery; read by this process's webhook worker."""
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, event: dict[str, Any]) -> str:
-        """Store a verified event once; returns ``stored``, ``duplicate`` or ``ignored`` after the commit."""
-        row = stored_row(event)
+    async def record(self, event: dict[str, Any], *, body: str | None = None) -> str:
+        """Store a verified event once; returns ``stored``, ``duplicate`` or ``ignored`` after the commit.
+        ``body``: the JSON text of ``event``, stored as it is (``stored_row``)."""
+        row = stored_row(event, body=body)
         if row is None:
             return "ignored"
         if tracing.ENABLED:

@@ -41,7 +41,7 @@ from spawnpoint_contracts import (
 from spawnpoint_kit.logs import get_logger
 
 from ..adapters.stripe_gateway import CheckoutGateway, CheckoutSession, not_open_status
-from ..adapters.tables import CheckoutSessionRow, PaymentRow
+from ..adapters.tables import PaymentRow
 from ..domain.checkout import SessionRowStatus, attempt_is_live, mirrored_status
 from ..domain.fulfilment import Decision, PaymentFacts, decide
 from ..domain.payment import PAYMENT, PaymentStatus, PaymentTrigger
@@ -86,18 +86,9 @@ async def _known_payment(uow: PaymentUnitOfWork, order_id: uuid.UUID) -> Payment
 
 async def _mirror_session(uow: PaymentUnitOfWork, checkout: CheckoutSession) -> None:
     """Keep our copy of the session's status in step with what Stripe just said."""
-    row = await uow.checkout_sessions.by_stripe_id(checkout.id)
-    if row is not None and (status := mirrored_status(row.status, checkout.status)) is not None:
-        row.status = status
-
-
-def _open_sessions(rows: list[CheckoutSessionRow], keep: str) -> list[str]:
-    """Stripe ids of the sessions we know as open, except ``keep``."""
-    return [
-        row.stripe_session_id
-        for row in rows
-        if row.status == SessionRowStatus.OPEN and row.stripe_session_id is not None and row.stripe_session_id != keep
-    ]
+    known = await uow.checkout_sessions.status_by_stripe_id(checkout.id)
+    if known is not None and (status := mirrored_status(known[1], checkout.status)) is not None:
+        await uow.checkout_sessions.set_status(known[0], status)
 
 
 def _facts(payment: PaymentRow) -> PaymentFacts:
@@ -161,7 +152,7 @@ class Fulfilment:
         elif decision == Decision.MISMATCH:
             _log_mismatch("took no money; not fulfilling", payment, checkout)
         others = (
-            _open_sessions(await uow.checkout_sessions.of_order(order_id), checkout.id)
+            [i for i in await uow.checkout_sessions.open_stripe_ids(order_id) if i != checkout.id]
             if decision in (Decision.FULFIL, Decision.REFUND_MISMATCH)
             else []
         )

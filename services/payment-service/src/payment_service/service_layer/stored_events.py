@@ -168,15 +168,13 @@ class StoredEventRunner:
         already did (``duplicate_event``)."""
         uow = self._unit_of_work()
         async with uow:
-            stored = await uow.stripe_events.lock(event.id)
-            if stored is None or not STORED_EVENT.allows(stored.status, StoredEventTrigger.APPLIED):
+            status = await uow.stripe_events.lock_status(event.id)
+            processed = STORED_EVENT.next(status, StoredEventTrigger.APPLIED) if status is not None else None
+            if processed is None:
                 await uow.commit()
                 return DUPLICATE_EVENT
             outcome = await run(uow)
-            STORED_EVENT.transition(stored, StoredEventTrigger.APPLIED)
-            stored.outcome = outcome[:32]
-            stored.processed_at = datetime.now(UTC)
-            stored.last_error = None
+            await uow.stripe_events.mark(event.id, status=processed, outcome=outcome, at=datetime.now(UTC))
             await uow.commit()
         return outcome
 
