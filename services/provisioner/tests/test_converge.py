@@ -145,6 +145,33 @@ async def test_a_suspension_asked_during_the_install_waits_and_happens_when_the_
     assert _panel_calls(panel) == ["suspend"]
 
 
+@pytest.mark.parametrize("plan_changed", [False, True], ids=["as-created", "resized-meanwhile"])
+async def test_a_running_state_that_waited_for_the_install_is_applied_by_the_read_that_saw_it_installed(
+    plan_changed: bool,
+) -> None:
+    """The usual order: its first desired state (running, the plan it was created with) arrives while the
+    server installs. The install check's own read shows it already: applied there, nothing sent back. A
+    build that no longer matches (a plan changed meanwhile) is sent back for convergence to resize."""
+    uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
+    order_id, server_id = _ready_server(uow, panel, status="installing")
+    converge = _converge(panel)
+    await _deliver(converge, uow, _desired(order_id, DesiredServerState.RUNNING, 1, LARGE if plan_changed else SMALL))
+    assert uow.fake_server_states.rows[order_id].waiting == "install"
+
+    panel.set_status(server_id, None)
+    panel.calls.clear()
+    uow.fake_provisionings.rows[order_id].next_check_at = datetime.now(UTC)
+    await InstallWatcher(lambda: uow, panel, poll_seconds=1.0, desired_state_queue=QUEUE).check(order_id)
+    state = uow.fake_server_states.rows[order_id]
+    assert panel.calls == ["server"], "the install check's read only"
+    resent = [m for m in uow.messages() if m.queue == QUEUE]
+    if plan_changed:
+        assert len(resent) == 1 and state.applied_version == 0
+    else:
+        assert resent == [] and (state.applied_state, state.applied_version, state.waiting) == ("running", 1, None)
+        assert not uow.events(ServerUnsuspended) and not uow.events(ServerResized), "nothing changed on the panel"
+
+
 async def test_a_redelivery_after_the_panel_suspended_but_before_the_commit_records_it_without_a_call() -> None:
     uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
     order_id, server_id = _ready_server(uow, panel)

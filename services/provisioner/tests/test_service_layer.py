@@ -133,16 +133,51 @@ async def test_the_first_delivery_creates_the_server_and_records_server_created_
     assert panel.calls.count("create_server") == 1 and len(uow.events(ServerCreated)) == 1
 
 
-async def test_a_server_that_already_exists_on_the_panel_is_adopted_not_created() -> None:
+async def test_the_first_attempt_creates_without_looking_up_and_a_later_one_looks_up_first() -> None:
     uow, panel, event = FakeProvisionerUnitOfWork(), FakePanel(), order_paid()
-    existing = panel.add_server(str(event.order_id), user=99)
     await _deliver(_provision(panel), uow, event, _delivery(event))
+    assert panel.calls == ["ensure_user", "egg", "create_server"], "nothing of ours can exist before attempt 1"
+
+    other, panel = order_paid(), FakePanel()
+    provision = _provision(panel)
+    panel.always_unreachable = True
+    await _deliver(provision, uow, other, _delivery(other))  # attempt 1: a retry is scheduled
+    (retry,) = uow.messages(RETRY_30S)
+    panel.always_unreachable, panel.calls = False, []
+    await _deliver(provision, uow, other, _from_delay_queue(retry))
+    assert panel.calls[0] == "server_by_external_id", "an earlier attempt may have created it"
+
+
+async def test_a_server_that_already_exists_on_the_panel_is_adopted_not_created() -> None:
+    """A redelivery after a crash between the panel's create and the record: the look-up finds it."""
+    uow, panel, event = FakeProvisionerUnitOfWork(), FakePanel(), order_paid()
+    provision = _provision(panel)
+    panel.always_unreachable = True
+    await _deliver(provision, uow, event, _delivery(event))
+    (retry,) = uow.messages(RETRY_30S)
+    panel.always_unreachable, panel.calls = False, []
+    existing = panel.add_server(str(event.order_id), user=99)  # the create had committed after all
+    await _deliver(provision, uow, event, _from_delay_queue(retry))
 
     assert "create_server" not in panel.calls and "ensure_user" not in panel.calls
     (created,) = uow.events(ServerCreated)
     assert created.payload.adopted is True
     assert (created.payload.server_id, created.payload.panel_user_id) == (existing.id, 99)
     assert _row(uow, event).status == ProvisioningStatus.INSTALLING
+
+
+async def test_a_server_made_outside_the_shops_records_is_adopted_on_the_first_attempt_too() -> None:
+    """The first attempt does not look first; the panel's one server per external id refuses the create."""
+    uow, panel, event = FakeProvisionerUnitOfWork(), FakePanel(), order_paid()
+    existing = panel.add_server(str(event.order_id), user=99)  # e.g. the shop's database restored from a backup
+    await _deliver(_provision(panel), uow, event, _delivery(event))
+
+    assert len(panel.servers) == 1 and panel.calls[-2:] == ["create_server", "server_by_external_id"]
+    (created,) = uow.events(ServerCreated)
+    assert created.payload.adopted is True
+    assert (created.payload.server_id, created.payload.panel_user_id) == (existing.id, 99)
+    assert _row(uow, event).status == ProvisioningStatus.INSTALLING
+    assert not uow.events(ProvisionFailed) and not uow.messages()
 
 
 @pytest.mark.parametrize(
@@ -505,7 +540,7 @@ async def test_a_lease_hides_an_install_from_the_next_round_until_it_expires() -
     uow, panel = FakeProvisionerUnitOfWork(), FakePanel()
     row, _ = _installing(uow, panel)
     watcher = InstallWatcher(lambda: uow, panel, poll_seconds=2.0, lease_seconds=60.0)
-    assert await watcher.due() == [row.order_id]
+    assert [leased.order_id for leased in await watcher.due()] == [row.order_id]
     assert row.next_check_at is not None and row.next_check_at > datetime.now(UTC) + timedelta(seconds=55)
     assert await watcher.due() == []
 

@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flavor=settings.panel_flavor,
         timeout=settings.panel_timeout_seconds,
         gate=gate,
+        max_connections=settings.panel_max_connections,
     )
     eggs = EggCache(panel, ttl_seconds=settings.egg_cache_seconds)
     policy = settings.retry_policy()

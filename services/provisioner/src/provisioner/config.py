@@ -35,6 +35,13 @@ class Settings(CommonSettings):
         description="Panel requests per minute this process may spend (plus the burst); split it between instances.",
     )
     panel_rate_limit_burst: int = Field(default=20, ge=1, validation_alias="PANEL_RATE_LIMIT_BURST")
+    panel_max_connections: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        validation_alias="PANEL_MAX_CONNECTIONS",
+        description="Kept-alive connections to the panel, and requests in flight at once (the rest wait their turn).",
+    )
     panel_retry_attempts: int = Field(default=4, ge=1, le=20, validation_alias="PANEL_RETRY_ATTEMPTS")
     panel_retry_max_seconds: float = Field(default=30.0, gt=0, le=600, validation_alias="PANEL_RETRY_MAX_SECONDS")
     panel_retry_initial_seconds: float = Field(default=0.5, gt=0, validation_alias="PANEL_RETRY_INITIAL_SECONDS")

@@ -26,7 +26,7 @@ from spawnpoint_kit.unit_of_work import FakeUnitOfWork
 from .adapters.repositories import new_provisioning
 from .adapters.tables import ProvisioningRow, ServerStateRow
 from .domain.drift import OrderRecord, ServerPage
-from .domain.panel import Egg, EggVariable, Flavor, PanelError, PanelServer, PanelUnreachable
+from .domain.panel import Egg, EggVariable, Flavor, PanelError, PanelFieldError, PanelServer, PanelUnreachable
 from .domain.provisioning import ProvisioningStatus
 from .service_layer.drift import order_record
 from .service_layer.unit_of_work import ProvisionerUnitOfWork
@@ -48,7 +48,7 @@ class FakeProvisionings:
     async def lock(self, order_id: uuid.UUID) -> ProvisioningRow | None:
         return self.rows.get(order_id)
 
-    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[ProvisioningRow]:
         now = datetime.now(UTC)
         due = sorted(
             (row for row in self.rows.values() if row.status == ProvisioningStatus.INSTALLING and _due(row, now)),
@@ -56,7 +56,7 @@ class FakeProvisionings:
         )[:limit]
         for row in due:
             row.next_check_at = now + timedelta(seconds=lease_seconds)
-        return [row.order_id for row in due]
+        return due
 
     async def count_installing(self) -> int:
         return sum(1 for row in self.rows.values() if row.status == ProvisioningStatus.INSTALLING)
@@ -150,7 +150,15 @@ class FakePanel:
         """Unsuspend answers 204 but leaves the server suspended (a panel the read-back must catch)."""
         self._ids = 0
 
-    def add_server(self, external_id: str | None, *, status: str | None = "installing", user: int = 42) -> PanelServer:
+    def add_server(
+        self,
+        external_id: str | None,
+        *,
+        status: str | None = "installing",
+        user: int = 42,
+        limits: dict[str, Any] | None = None,
+        feature_limits: dict[str, Any] | None = None,
+    ) -> PanelServer:
         self._ids += 1
         server_id = self._ids
         server = PanelServer(
@@ -161,8 +169,8 @@ class FakePanel:
             status,
             user,
             1,
-            limits={"memory": 1024, "swap": 0, "disk": 5120, "io": 500, "cpu": 100, "threads": None},
-            feature_limits={"databases": 0, "allocations": 0, "backups": 0},
+            limits={"memory": 1024, "swap": 0, "disk": 5120, "io": 500, "cpu": 100, "threads": None, **(limits or {})},
+            feature_limits={"databases": 0, "allocations": 0, "backups": 0, **(feature_limits or {})},
             allocation=server_id + 100,
         )
         self.servers[server_id] = server
@@ -205,12 +213,22 @@ class FakePanel:
         self.create_bodies.append(body)
         if self.always_unreachable:
             raise PanelUnreachable("POST /servers: ConnectTimeout")
+        if any(s.external_id == body["external_id"] for s in self.servers.values()):
+            # The panel's validation (``unique:servers``): one server per external id, the order id.
+            raise PanelError(
+                422,
+                "ValidationException",
+                "The external id has already been taken.",
+                [PanelFieldError("external_id", "unique", "The external id has already been taken.")],
+            )
         if self.create_failures:
             error, created_anyway = self.create_failures.pop(0)
             if created_anyway:
                 self.add_server(body["external_id"], user=body["user"])
             raise error
-        return self.add_server(body["external_id"], user=body["user"])
+        return self.add_server(
+            body["external_id"], user=body["user"], limits=body["limits"], feature_limits=body["feature_limits"]
+        )
 
     async def suspend(self, server_id: int) -> None:
         self.calls.append("suspend")

@@ -1,4 +1,4 @@
-"""Client of the panel's Application API (Pterodactyl, or its fork Pelican), over httpx.
+"""Client of the panel's Application API (Pterodactyl, or its fork Pelican), over HTTP/1.1 (``http11.py``).
 
 Every call sends ``Accept: application/json`` (without it the panel answers validation and auth errors
 with 302 redirects) and JSON bodies, and first passes the process-wide ``RateGate`` (the panel's rate
@@ -8,10 +8,15 @@ carrying the HTTP status, the panel's error ``code`` (exception class name) and 
 text. A timeout or connection failure is a ``PanelUnreachable``: the outcome of the request is unknown.
 
 Latency is recorded per route template (``/servers/external/{id}``, never the id itself).
+
+One client per process, with at most ``max_connections`` requests in flight (``PANEL_MAX_CONNECTIONS``) on
+as many kept-alive connections; the rest wait their turn here, before the rate gate. The panel serves a few
+requests at a time anyway (its PHP workers), and its rate limit allows a few per second.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -19,11 +24,13 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from prometheus_client import Histogram
+
+from spawnpoint_kit import tracing
 
 from ..domain.drift import ServerPage
 from ..domain.panel import Egg, EggVariable, Flavor, PanelError, PanelFieldError, PanelServer, PanelUnreachable
+from .http11 import Http11Pool, HttpResponse, HttpUnreachable
 from .rate_gate import RateGate
 
 __all__ = ["Egg", "Flavor", "PanelClient", "PanelError", "PanelServer", "PanelUnreachable"]
@@ -49,12 +56,24 @@ def panel_username(user_id: str, *, salt: str = "") -> str:
 
 
 class PanelClient:
-    def __init__(self, base_url: str, api_key: str, *, flavor: Flavor, timeout: float, gate: RateGate) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        flavor: Flavor,
+        timeout: float,
+        gate: RateGate,
+        max_connections: int = 8,
+    ) -> None:
         self.flavor = flavor
         self.gate = gate
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/api/application",
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        self._slots = asyncio.Semaphore(max_connections)
+        self._http = Http11Pool(
+            base_url.rstrip("/") + "/api/application",
+            timeout=timeout,
+            connect_timeout=5.0,
+            max_idle=max_connections,
             headers={
                 "Authorization": f"Bearer {api_key}",
                 "Accept": "application/json",
@@ -66,14 +85,28 @@ class PanelClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, *, route: str, **kwargs: Any) -> httpx.Response:
-        await self.gate.wait()
-        started = time.perf_counter()
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            LATENCY.labels(method, route, "unreachable").observe(time.perf_counter() - started)
-            raise PanelUnreachable(f"{method} {route}: {type(exc).__name__}") from exc
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        route: str,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # A free connection first, then the gate's token: the request goes out as soon as it has one, so the
+        # gate's pace is the pace the panel sees.
+        async with self._slots:
+            await self.gate.wait()
+            started = time.perf_counter()
+            try:
+                if tracing.ENABLED:
+                    response = await self._traced(method, path, route=route, params=params, json=json)
+                else:
+                    response = await self._http.request(method, path, params=params, json_body=json)
+            except HttpUnreachable as exc:
+                LATENCY.labels(method, route, "unreachable").observe(time.perf_counter() - started)
+                raise PanelUnreachable(f"{method} {route}: {exc}") from exc
         LATENCY.labels(method, route, str(response.status_code)).observe(time.perf_counter() - started)
         if response.status_code >= 400:
             error = _error_of(response)
@@ -81,6 +114,28 @@ class PanelClient:
                 self.gate.pause(error.retry_after if error.retry_after is not None else 1.0)
             raise error
         return response
+
+    async def _traced(
+        self, method: str, path: str, *, route: str, params: dict[str, Any] | None, json: dict[str, Any] | None
+    ) -> HttpResponse:
+        """The request in a CLIENT span (what httpx's instrumentation made of it), its context sent along in
+        ``traceparent``, so the panel's calls sit in the order's trace."""
+        host, port = self._http.address
+        attributes = {
+            "http.request.method": method,
+            "url.full": self._http.url(path, params),
+            "server.address": host,
+            "server.port": port,
+            "spawnpoint.panel.route": route,
+        }
+        with tracing.span(method, kind="client", attributes=attributes):
+            response = await self._http.request(
+                method, path, params=params, json_body=json, extra_headers=tracing.current_headers()
+            )
+            tracing.annotate({"http.response.status_code": response.status_code})
+            if response.status_code >= 400:
+                tracing.fail(f"HTTP {response.status_code}")
+            return response
 
     # servers ------------------------------------------------------------------------------------
 
@@ -257,7 +312,7 @@ def egg_of(document: dict[str, Any]) -> Egg:
     return Egg(id=int(attributes["id"]), variables=tuple(out))
 
 
-def _error_of(response: httpx.Response) -> PanelError:
+def _error_of(response: HttpResponse) -> PanelError:
     retry_after: float | None = None
     if "retry-after" in response.headers:
         try:

@@ -1,59 +1,70 @@
-"""The provisioner's repository: the only code that reads and writes the ``provisionings`` table.
+"""The provisioner's repositories: the only code that reads and writes the ``provisionings`` and
+``server_states`` tables.
 
-It is bound to the open unit of work's session (``service_layer/unit_of_work.py``); the handlers and the
-install watcher see these methods, never SQL. Its in-memory twin is in ``provisioner.testing``.
+They are bound to the open unit of work's transaction (``service_layer/unit_of_work.py``); the handlers and
+the install watcher see these methods, never SQL. Their statements go to the driver directly and the rows
+they hand out are written back on commit (``row_store.py``). Their in-memory twins are in
+``provisioner.testing``.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from typing import Any
 
 from spawnpoint_contracts import OrderPaid
-from spawnpoint_kit.db import execute_sql
 
 from ..domain.provisioning import ProvisioningStatus
-from .tables import ProvisioningRow, ServerStateRow
+from .row_store import Table, TransactionRows
+from .tables import ProvisioningRow, ServerStateRow, new_row
 
-_LEASE = sa.text(
-    """
-    UPDATE provisionings SET next_check_at = now() + make_interval(secs => :lease)
+PROVISIONINGS = Table(
+    ProvisioningRow, key="order_id", json_columns=("order_snapshot",), enums={"status": ProvisioningStatus}
+)
+SERVER_STATES = Table(
+    ServerStateRow, key="order_id", json_columns=("desired_limits", "desired_event", "applied_limits")
+)
+
+_P = PROVISIONINGS.select_list
+_INSERT_PROVISIONING = PROVISIONINGS.insert_sql(returning="order_id")
+_GET_PROVISIONING = f"SELECT {_P} FROM provisionings WHERE order_id = $1"  # noqa: S608 - the model's columns
+_LOCK_PROVISIONING = _GET_PROVISIONING + " FOR UPDATE"
+_LEASE = f"""
+    UPDATE provisionings SET next_check_at = now() + make_interval(secs => $2)
     WHERE order_id IN (
         SELECT order_id FROM provisionings
         WHERE status = 'installing' AND next_check_at <= now()
         ORDER BY next_check_at
-        LIMIT :limit
+        LIMIT $1
         FOR UPDATE SKIP LOCKED
     )
-    RETURNING order_id
-    """
-)
-_INSTALLING = sa.text("SELECT count(*) FROM provisionings WHERE status = 'installing'")
-_LEASE_TO_SUSPEND = sa.text(
-    """
-    UPDATE provisionings SET next_check_at = now() + make_interval(secs => :lease)
+    RETURNING {_P}
+    """  # noqa: S608 - the model's columns
+_INSTALLING = "SELECT count(*) FROM provisionings WHERE status = 'installing'"
+_LEASE_TO_SUSPEND = """
+    UPDATE provisionings SET next_check_at = now() + make_interval(secs => $2)
     WHERE order_id IN (
         SELECT order_id FROM provisionings
         WHERE refunded_at IS NOT NULL AND server_id IS NOT NULL AND suspended_at IS NULL
           AND (next_check_at IS NULL OR next_check_at <= now())
         ORDER BY next_check_at NULLS FIRST
-        LIMIT :limit
+        LIMIT $1
         FOR UPDATE SKIP LOCKED
     )
     RETURNING order_id
     """
-)
+
+_INSERT_STATE = SERVER_STATES.insert_sql(returning="order_id")
+_GET_STATE = f"SELECT {SERVER_STATES.select_list} FROM server_states WHERE order_id = $1"  # noqa: S608 - columns
+_LOCK_STATE = _GET_STATE + " FOR UPDATE"
 
 
 def new_provisioning(event: OrderPaid) -> ProvisioningRow:
     """The row an order's first OrderPaid creates: requested, nothing tried yet."""
     now = datetime.now(UTC)
-    return ProvisioningRow(
+    return new_row(
+        ProvisioningRow,
         order_id=event.order_id,
         status=ProvisioningStatus.REQUESTED,
         correlation_id=event.correlation_id,
@@ -68,76 +79,85 @@ def new_provisioning(event: OrderPaid) -> ProvisioningRow:
     )
 
 
+def _insert_arguments(table: Table, row: Any) -> list[Any]:
+    values = row.__dict__
+    return [table.argument(c, values[c]) for c in table.columns]
+
+
 class ProvisioningRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, rows: TransactionRows) -> None:
+        self._rows = rows
 
     async def lock_or_create(self, event: OrderPaid) -> ProvisioningRow:
         """The order's row, inserted if this is its first OrderPaid, locked until the transaction ends
-        (every delivery of the order, on every instance, waits here for the one before it)."""
+        (every delivery of the order, on every instance, waits here for the one before it; a row this
+        transaction inserted is its own until the commit)."""
         row = new_provisioning(event)
-        await self._session.exec(
-            insert(ProvisioningRow)
-            .values(
-                order_id=row.order_id,
-                status=row.status,
-                correlation_id=row.correlation_id,
-                paid_event_id=row.paid_event_id,
-                order_snapshot=row.order_snapshot,
-                attempts=row.attempts,
-                replay_count=row.replay_count,
-                broker_retries=row.broker_retries,
-                install_checks=row.install_checks,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-            )
-            .on_conflict_do_nothing(index_elements=["order_id"])
-        )
-        return (
-            await self._session.exec(
-                select(ProvisioningRow).where(ProvisioningRow.order_id == event.order_id).with_for_update()
-            )
-        ).one()
+        if await self._rows.fetchrow(_INSERT_PROVISIONING, *_insert_arguments(PROVISIONINGS, row)) is not None:
+            stored: ProvisioningRow = self._rows.adopt(PROVISIONINGS, row)
+            return stored
+        locked = await self.lock(event.order_id)
+        if locked is None:  # inserted by another transaction, which the conflict waited for: rows stay
+            raise RuntimeError(f"the provisioning of order {event.order_id} was not stored")
+        return locked
 
     async def get(self, order_id: uuid.UUID) -> ProvisioningRow | None:
-        return await self._session.get(ProvisioningRow, order_id)
+        return await self._one(_GET_PROVISIONING, order_id)
 
     async def lock(self, order_id: uuid.UUID) -> ProvisioningRow | None:
         """The order's row, locked until the transaction ends; None if the order was never paid here."""
-        return await self._session.get(ProvisioningRow, order_id, with_for_update=True)
+        return await self._one(_LOCK_PROVISIONING, order_id)
 
-    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[ProvisioningRow]:
         """The installs whose check is due, each leased for ``lease_seconds`` (its ``next_check_at`` pushed
-        forward). ``SKIP LOCKED``: two instances never lease the same row; a crashed one's lease expires."""
-        rows = (await execute_sql(self._session, _LEASE, {"limit": limit, "lease": lease_seconds})).all()
-        return [r[0] for r in rows]
+        forward), as they are now: the watcher checks them without reading them again. ``SKIP LOCKED``: two
+        instances never lease the same row; a crashed one's lease expires."""
+        await self._rows.before_read(PROVISIONINGS)
+        records = await self._rows.fetch(_LEASE, limit, float(lease_seconds))
+        return [self._rows.track(PROVISIONINGS, PROVISIONINGS.decoded(r)) for r in records]
 
     async def count_installing(self) -> int:
-        return int((await execute_sql(self._session, _INSTALLING)).scalar_one())
+        return int((await self._rows.fetchrow(_INSTALLING))[0])
 
     async def lease_to_suspend(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
         """Refunded orders whose server is not confirmed suspended yet, each leased like an install check."""
-        rows = (await execute_sql(self._session, _LEASE_TO_SUSPEND, {"limit": limit, "lease": lease_seconds})).all()
-        return [r[0] for r in rows]
+        await self._rows.before_read(PROVISIONINGS)
+        return [r[0] for r in await self._rows.fetch(_LEASE_TO_SUSPEND, limit, float(lease_seconds))]
+
+    async def _one(self, sql: str, order_id: uuid.UUID) -> ProvisioningRow | None:
+        await self._rows.before_read(PROVISIONINGS, order_id)
+        record = await self._rows.fetchrow(sql, order_id)
+        if record is None:
+            return None
+        row: ProvisioningRow = self._rows.track(PROVISIONINGS, PROVISIONINGS.decoded(record))
+        return row
 
 
 class ServerStateRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, rows: TransactionRows) -> None:
+        self._rows = rows
 
     async def lock_or_create(self, row: ServerStateRow) -> ServerStateRow:
         """The order's server state (``row`` inserted if it has none yet), locked until the transaction ends:
         every desired-state delivery of the order, on every instance, waits here for the one before it."""
-        await self._session.exec(
-            insert(ServerStateRow).values(**row.model_dump()).on_conflict_do_nothing(index_elements=["order_id"])
-        )
-        locked = await self._session.get(ServerStateRow, row.order_id, with_for_update=True, populate_existing=True)
+        if await self._rows.fetchrow(_INSERT_STATE, *_insert_arguments(SERVER_STATES, row)) is not None:
+            stored: ServerStateRow = self._rows.adopt(SERVER_STATES, row)
+            return stored
+        locked = await self.lock(row.order_id)
         if locked is None:  # just inserted or already there; rows are never deleted
             raise RuntimeError(f"the server state of order {row.order_id} was not stored")
         return locked
 
     async def lock(self, order_id: uuid.UUID) -> ServerStateRow | None:
-        return await self._session.get(ServerStateRow, order_id, with_for_update=True, populate_existing=True)
+        return await self._one(_LOCK_STATE, order_id)
 
     async def get(self, order_id: uuid.UUID) -> ServerStateRow | None:
-        return await self._session.get(ServerStateRow, order_id)
+        return await self._one(_GET_STATE, order_id)
+
+    async def _one(self, sql: str, order_id: uuid.UUID) -> ServerStateRow | None:
+        await self._rows.before_read(SERVER_STATES, order_id)
+        record = await self._rows.fetchrow(sql, order_id)
+        if record is None:
+            return None
+        row: ServerStateRow = self._rows.track(SERVER_STATES, SERVER_STATES.decoded(record))
+        return row

@@ -255,7 +255,8 @@ class ConvergeServer:
 async def begin(event: DesiredServerStateChanged, uow: ProvisionerUnitOfWork) -> Work | None:
     """Keep the event's desired state if it is the newest; the work to do now, or None."""
     delivery = _delivery_of(uow)
-    row = await uow.server_states.lock_or_create(new_state(event))
+    fresh = new_state(event)
+    row = await uow.server_states.lock_or_create(fresh)
     now = datetime.now(UTC)
     replay = delivery.replay_count > row.replay_count
     if replay:
@@ -264,7 +265,6 @@ async def begin(event: DesiredServerStateChanged, uow: ProvisionerUnitOfWork) ->
         row.broker_retries = 0
     version = event.payload.version
     if version > row.desired_version:
-        fresh = new_state(event)
         row.desired_state, row.desired_version = fresh.desired_state, fresh.desired_version
         row.desired_reason, row.desired_limits, row.desired_event = (
             fresh.desired_reason,
@@ -378,6 +378,19 @@ async def record(
     row = await uow.server_states.lock(work.order_id)
     if row is None:
         return
+    apply_result(event, uow, row, work, result, resend=resend)
+
+
+def apply_result(
+    event: DesiredServerStateChanged,
+    uow: ProvisionerUnitOfWork,
+    row: ServerStateRow,
+    work: Work,
+    result: Converged,
+    *,
+    resend: Callable[[ProvisionerUnitOfWork, ServerStateRow], None],
+) -> None:
+    """``record`` on the locked row: the applied state and its events, or why it cannot converge now."""
     now = datetime.now(UTC)
     row.updated_at = now
     if result.final != Step.DONE:
@@ -462,6 +475,35 @@ def _publish_changes(
             count_after_commit(uow, ACTIONS.labels(step.action.value, "done").inc)
     if not result.steps:
         count_after_commit(uow, ACTIONS.labels(_intended_action(desired).value, "already").inc)
+
+
+# the install's end -----------------------------------------------------------------------------------
+
+
+def converge_on_install(uow: ProvisionerUnitOfWork, row: ServerStateRow, server: PanelServer) -> bool:
+    """The install watcher has just read the installed ``server`` and holds the order's locked state
+    ``row``, whose desired state waited for the install: when that read already shows the desired state
+    (the usual case: running, with the plan's build the server was created with), record it as applied here,
+    exactly as ``record`` would after the read convergence starts with, and say True. Otherwise (an action
+    is needed, or the version was dead-lettered) False: the desired state goes back to the queue.
+
+    Why: sending it back costs an outbox row, a publish, a delivery, two transactions and a panel read per
+    order, to learn what this read already says."""
+    if row.applied_version >= row.desired_version or row.failed_version == row.desired_version:
+        return False
+    desired = desired_of(row)
+    if next_step(desired, observed_of(server)) != Step.DONE:
+        return False
+    event = DesiredServerStateChanged.model_validate(row.desired_event)
+    row.attempts += 1
+    row.waiting = None
+    work = Work(row.order_id, server.id, row.desired_version, desired)
+    apply_result(event, uow, row, work, Converged((), Step.DONE), resend=_never_resend)
+    return True
+
+
+def _never_resend(uow: ProvisionerUnitOfWork, row: ServerStateRow) -> None:
+    raise AssertionError("the version applied at the install's end is the row's newest")
 
 
 # helpers -------------------------------------------------------------------------------------------

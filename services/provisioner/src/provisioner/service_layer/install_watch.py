@@ -4,8 +4,8 @@ Rows in ``installing`` are the watch list, so a restart resumes every watch wher
 (``watch_round``, run by ``entrypoints/install_watcher.py``) leases the due rows through the repository
 (by pushing ``next_check_at`` forward under ``FOR UPDATE SKIP LOCKED``, so two provisioner instances
 never check the same server at once, and a crashed instance's lease simply expires), then checks them
-concurrently, each in units of work of its own: read the row, ask the panel for the server's ``status``
-outside any transaction, and then lock the row again and:
+concurrently, each in units of work of its own: with the row as the lease returned it (not read again),
+ask the panel for the server's ``status`` outside any transaction, and then lock the row again and:
 
 - ``null`` (installed): ready, ServerInstalled;
 - ``install_failed`` / ``reinstall_failed``: failed, ProvisionFailed(install_failed);
@@ -18,6 +18,10 @@ The first check happens ``poll_seconds`` after the server was created (an instal
 once). A panel that cannot be reached is asked again later; the deadline is applied only to an answer.
 Every call goes through the panel client's rate gate. Polling customers never cause panel calls: only
 this loop asks the panel about installations.
+
+An install that ended hands the order's desired state (``service_layer.converge``) on in the same
+transaction: when the read that found the server installed already shows that state (running, with the
+plan's build), it is recorded as applied there; otherwise it goes back to the desired-state queue.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ from spawnpoint_contracts import (
 )
 from spawnpoint_kit.logs import get_logger, log_context
 
-from ..domain.panel import Panel
+from ..adapters.tables import ProvisioningRow
+from ..domain.panel import Panel, PanelServer
 from ..domain.provisioning import PROVISIONING, ProvisioningStatus, ProvisioningTrigger
-from .converge import resend_message
+from .converge import converge_on_install, resend_message
 from .unit_of_work import ProvisionerUnitOfWork
 
 log = get_logger(__name__)
@@ -80,13 +85,14 @@ class InstallWatcher:
         due = await self.due()
         if not due:
             return False
-        results = await asyncio.gather(*(self.check(order_id) for order_id in due), return_exceptions=True)
+        results = await asyncio.gather(*(self.check_leased(row) for row in due), return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 log.warning("install check crashed; its lease will expire and it is checked again", error=repr(result))
         return True
 
-    async def due(self, limit: int = 50) -> list[uuid.UUID]:
+    async def due(self, limit: int = 50) -> list[ProvisioningRow]:
+        """The leased rows, as they are once leased (``check_leased`` needs nothing more of the database)."""
         async with self._unit_of_work() as uow:
             due = await uow.provisionings.lease_due(limit=limit, lease_seconds=self._lease)
             in_progress = await uow.provisionings.count_installing()
@@ -95,10 +101,17 @@ class InstallWatcher:
         return due
 
     async def check(self, order_id: uuid.UUID) -> None:
+        """Check one order's install now, whatever its lease (reads its row first)."""
         async with self._unit_of_work() as uow:
             row = await uow.provisionings.get(order_id)  # a read: leaving closes it, the row stays readable
-        if row is None or row.status != ProvisioningStatus.INSTALLING or row.server_id is None:
+        if row is not None:
+            await self.check_leased(row)
+
+    async def check_leased(self, row: ProvisioningRow) -> None:
+        """Ask the panel about ``row``'s server and act on the answer (the module docstring)."""
+        if row.status != ProvisioningStatus.INSTALLING or row.server_id is None:
             return
+        order_id = row.order_id
         with log_context(order_id=order_id, correlation_id=row.correlation_id):
             try:
                 server = await self._panel.server(row.server_id)
@@ -115,7 +128,7 @@ class InstallWatcher:
                 )
             elif server.status is None:
                 INSTALL_CHECKS.labels("installed").inc()
-                await self._finish(order_id)
+                await self._finish(order_id, installed=server)
             elif server.status in ("install_failed", "reinstall_failed"):
                 INSTALL_CHECKS.labels("failed").inc()
                 await self._finish(
@@ -156,17 +169,30 @@ class InstallWatcher:
                 row.next_check_at = next_check
             await uow.commit()
 
-    async def _resume_convergence(self, uow: ProvisionerUnitOfWork, order_id: uuid.UUID) -> None:
-        """The install ended: a desired state that waited for it (a rental that lapsed meanwhile) goes back
-        to the desired-state queue, in this transaction (``service_layer.converge``)."""
+    async def _resume_convergence(
+        self, uow: ProvisionerUnitOfWork, order_id: uuid.UUID, installed: PanelServer | None
+    ) -> None:
+        """The install ended: a desired state that waited for it is recorded as applied when ``installed``
+        (the read that found the server installed) already shows it, else it goes back to the desired-state
+        queue (a rental that lapsed meanwhile), in this transaction (``service_layer.converge``)."""
         if self._desired_state_queue is None:
             return
         state = await uow.server_states.lock(order_id)
-        if state is not None and state.applied_version < state.desired_version:
-            uow.send(resend_message(self._desired_state_queue, state))
-            log.info("install ended; converging the server to its desired state", desired=state.desired_state)
+        if state is None or state.applied_version >= state.desired_version:
+            return
+        if installed is not None and converge_on_install(uow, state, installed):
+            return
+        uow.send(resend_message(self._desired_state_queue, state))
+        log.info("install ended; converging the server to its desired state", desired=state.desired_state)
 
-    async def _finish(self, order_id: uuid.UUID, *, failed: FailureReason | None = None, message: str = "") -> None:
+    async def _finish(
+        self,
+        order_id: uuid.UUID,
+        *,
+        installed: PanelServer | None = None,
+        failed: FailureReason | None = None,
+        message: str = "",
+    ) -> None:
         trigger = ProvisioningTrigger.INSTALLED if failed is None else ProvisioningTrigger.INSTALL_FAILED
         async with self._unit_of_work() as uow:
             row = await uow.provisionings.lock(order_id)
@@ -201,6 +227,6 @@ class InstallWatcher:
                 )
                 log.warning("installation failed", reason=failed.value, checks=row.install_checks)
             uow.publish(event)
-            await self._resume_convergence(uow, order_id)
+            await self._resume_convergence(uow, order_id, installed)
             await uow.commit()
         INSTALL_OUTCOMES.labels(failed.value if failed else "installed").inc()

@@ -9,9 +9,10 @@ transactions (the panel is called between two of them), so it opens the unit of 
    (record ProvisioningReplayed in the order's history, then work). Commit.
 2. ``panel_work.ensure_server``, outside any transaction, with tenacity's in-process retries: look the
    server up by ``external_id`` (the order id) and adopt it, or create it (adopting after an unknown
-   outcome). A crash after the panel created the server and before step 3 committed is therefore
-   harmless: the redelivered message adopts it, and so does a second provisioner instance handling a
-   duplicate at the same time.
+   outcome or a 422 saying the external id is taken). A crash after the panel created the server and
+   before step 3 committed is therefore harmless: the redelivered message adopts it, and so does a second
+   provisioner instance handling a duplicate at the same time. The first try of an order's first attempt
+   creates without looking first: no earlier attempt reached the panel (``begin`` committed none before).
 3. One of, each locking the row again and committing:
 
    - ``record_created``: unless another instance got there first, record the server, the inbox entry
@@ -122,12 +123,21 @@ class ProvisionOrderPaid:
 
     async def __call__(self, event: OrderPaid, uow: ProvisionerUnitOfWork) -> None:
         async with uow:
-            work = await begin(event, uow)
+            attempt = await begin(event, uow)
             await uow.commit()
-        if not work:
+        if not attempt:
             return
+        tries = 0
+
+        async def try_once() -> ServerOutcome:
+            nonlocal tries
+            tries += 1
+            # Attempt 1, try 1: no try of this order reached the panel before, so there is nothing to look up.
+            known_absent = attempt == 1 and tries == 1
+            return await ensure_server(self.panel, self.eggs, event.payload.order, known_absent=known_absent)
+
         try:
-            outcome = await with_retries(self.retry, lambda: ensure_server(self.panel, self.eggs, event.payload.order))
+            outcome = await with_retries(self.retry, try_once)
         except Exception as exc:
             failure = classify(exc)
             async with uow:
@@ -155,8 +165,9 @@ class ProvisionOrderPaid:
 # phase 1 -------------------------------------------------------------------------------------------
 
 
-async def begin(event: OrderPaid, uow: ProvisionerUnitOfWork) -> bool:
-    """Lock the order's row and decide; True when this delivery should work on the panel."""
+async def begin(event: OrderPaid, uow: ProvisionerUnitOfWork) -> int:
+    """Lock the order's row and decide: the number of the attempt this delivery makes on the panel (1 for
+    the order's first), or 0 when it should not work on the panel."""
     delivery = _delivery_of(uow)
     row = await uow.provisionings.lock_or_create(event)
     decision = decide(
@@ -200,7 +211,7 @@ async def begin(event: OrderPaid, uow: ProvisionerUnitOfWork) -> bool:
         count_after_commit(uow, ATTEMPTS.labels("skipped", decision.value).inc)
         log.info("nothing to do for this delivery", decision=decision.value, status=row.status.value)
     row.updated_at = datetime.now(UTC)
-    return work
+    return row.attempts if work else 0
 
 
 # phase 3 -------------------------------------------------------------------------------------------
@@ -216,7 +227,7 @@ async def record_created(
 ) -> None:
     """Record the server, the inbox entry and ServerCreated, unless another instance recorded it first."""
     delivery = _delivery_of(uow)
-    row = await uow.provisionings.lock_or_create(event)
+    row = await _locked(event, uow)
     if not PROVISIONING.allows(row.status, ProvisioningTrigger.SERVER_RECORDED):
         count_after_commit(uow, ATTEMPTS.labels("skipped", "recorded_elsewhere").inc)
         return
@@ -263,7 +274,7 @@ async def retry_later(
 ) -> None:
     """Park the message in a delay queue for the next broker retry, or fail when none is left."""
     delivery = _delivery_of(uow)
-    row = await uow.provisionings.lock_or_create(event)
+    row = await _locked(event, uow)
     if not PROVISIONING.allows(row.status, ProvisioningTrigger.SCHEDULE_RETRY):
         return  # another instance finished or scheduled it
     delay = policy.broker_delay(row.broker_retries)
@@ -316,10 +327,15 @@ async def retry_later(
 async def fail(event: OrderPaid, uow: ProvisionerUnitOfWork, failure: Classified, exc: Exception) -> None:
     """Fail the order now (a permanent failure), unless another instance already did or recorded it."""
     delivery = _delivery_of(uow)
-    row = await uow.provisionings.lock_or_create(event)
+    row = await _locked(event, uow)
     if not PROVISIONING.allows(row.status, ProvisioningTrigger.PANEL_FAILED):
         return  # already recorded by another instance: once per attempt
     _stage_failure(event, uow, row, delivery, failure, exc)
+
+
+async def _locked(event: OrderPaid, uow: ProvisionerUnitOfWork) -> ProvisioningRow:
+    """The order's row, locked: phase 1 stored it, so one statement finds it (created again only if gone)."""
+    return await uow.provisionings.lock(event.order_id) or await uow.provisionings.lock_or_create(event)
 
 
 def _stage_failure(

@@ -1,7 +1,10 @@
-"""The provisioner's unit of work: the kit's, with the orders' provisioning rows.
+"""The provisioner's unit of work: the kit's, with the orders' provisioning rows and server states.
 
-The repository is described here as a protocol (what the handlers and the install watcher need);
-``adapters/repositories.py`` implements it on PostgreSQL and ``provisioner.testing`` in memory.
+The repositories are described here as protocols (what the handlers and the install watcher need);
+``adapters/repositories.py`` implements them on PostgreSQL and ``provisioner.testing`` in memory. The SQL
+ones hand out row objects that the handlers change by assignment; the changed columns are written back
+just before the commit, in the same transaction as the inbox entry and the outbox rows
+(``adapters/row_store.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from spawnpoint_contracts import OrderPaid
 from spawnpoint_kit.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from ..adapters.repositories import ProvisioningRepository, ServerStateRepository
+from ..adapters.row_store import TransactionRows
 from ..adapters.tables import ProvisioningRow, ServerStateRow
 
 
@@ -27,8 +31,9 @@ class Provisionings(Protocol):
 
     async def lock(self, order_id: uuid.UUID) -> ProvisioningRow | None: ...
 
-    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
-        """Up to ``limit`` installs whose check is due, each leased (hidden from other rounds) for a while."""
+    async def lease_due(self, *, limit: int, lease_seconds: float) -> list[ProvisioningRow]:
+        """Up to ``limit`` installs whose check is due, each leased (hidden from other rounds) for a while,
+        as they are once leased."""
         ...
 
     async def count_installing(self) -> int: ...
@@ -54,6 +59,27 @@ class ProvisionerUnitOfWork(UnitOfWork):
 
 
 class SqlProvisionerUnitOfWork(SqlUnitOfWork, ProvisionerUnitOfWork):
+    _rows: TransactionRows | None = None
+
     def _repositories(self, session: AsyncSession) -> None:
-        self.provisionings = ProvisioningRepository(session)
-        self.server_states = ServerStateRepository(session)
+        self._rows = rows = TransactionRows(session)
+        self.provisionings = ProvisioningRepository(rows)
+        self.server_states = ServerStateRepository(rows)
+
+    async def _commit(self) -> None:
+        if self._rows is not None:
+            await self._rows.flush()  # the rows' changes, then the outbox rows and the commit
+        await super()._commit()
+        self._forget_rows()
+
+    async def _rollback(self) -> None:
+        self._forget_rows()
+        await super()._rollback()
+
+    async def _end(self) -> None:
+        self._forget_rows()
+        await super()._end()
+
+    def _forget_rows(self) -> None:
+        if self._rows is not None:
+            self._rows.clear()
