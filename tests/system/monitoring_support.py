@@ -23,6 +23,7 @@ PREFIXES = (
     "http_request",
     "messages_",
     "message_handle",
+    "consumer_batch",
     "outbox_",
     "dead_letter_",
     "payment_",
