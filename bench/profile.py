@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from .scenarios.pipeline import _drive, _make_room, cpu_seconds
+from .counters import cpu_seconds
+from .scenarios.pipeline import _drive, _make_room
 from .system import running_system
 
 BIN = Path(sys.executable).parent

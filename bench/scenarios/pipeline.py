@@ -53,8 +53,6 @@ from ..stats import Figure, ScenarioResult, latency_ms, percentile
 from ..system import INSTALL_POLL_SECONDS, PANEL_INSTALL_SECONDS, running_system
 from . import seed_style
 
-__all__ = ["cpu_seconds", "memory_of", "peak_rss_mb", "run", "run_memory"]
-
 TARGET_SUSTAINED = 40.0
 TARGET_LIMIT_RATIO = 0.3
 TARGET_SEED_RATIO = 1.0

@@ -97,22 +97,24 @@ class Subscription(Generic[U]):
         uow = self.unit_of_work()
         uow.delivery = delivery
         if self.own_transactions:
-            handlers = handlers_for(self.handlers, event)
-            if not handlers:
-                raise DeadLetter("unexpected_event", f"{event.event_type} does not belong on {self.queue.name}")
-            for handler in handlers:
+            for handler in self._handlers_of(event):
                 await _run(handler, event, uow)
             return
         async with uow:
             if await self.handle_in(uow, event, delivery) or self.on_duplicate is not None:
                 await uow.commit()
 
-    async def handle_in(self, uow: U, event: Event, delivery: Delivery) -> bool:
-        """Claim and handle one delivery inside ``uow``, opened (and committed) by the caller; False when it
-        was handled before (``on_duplicate`` ran, if there is one)."""
+    def _handlers_of(self, event: Event) -> Sequence[EventHandler[U]]:
+        """The event's handlers; ``DeadLetter`` for a type the table does not name (a wrong binding)."""
         handlers = handlers_for(self.handlers, event)
         if not handlers:
             raise DeadLetter("unexpected_event", f"{event.event_type} does not belong on {self.queue.name}")
+        return handlers
+
+    async def handle_in(self, uow: U, event: Event, delivery: Delivery) -> bool:
+        """Claim and handle one delivery inside ``uow``, opened (and committed) by the caller; False when it
+        was handled before (``on_duplicate`` ran, if there is one)."""
+        handlers = self._handlers_of(event)
         uow.delivery = delivery
         first = await uow.claim(
             self.inbox_consumer, str(event.event_id), event_type=event.event_type, order_id=event.order_id
