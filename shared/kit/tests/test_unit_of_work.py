@@ -207,3 +207,28 @@ async def test_inbox_rows_older_than_the_retention_are_pruned_and_recent_ones_ke
     async with engine.connect() as conn:
         left = (await conn.execute(sa.text("SELECT message_key FROM inbox WHERE consumer = 'prune-test'"))).scalars()
         assert list(left) == [recent]
+
+
+async def _in_a_transaction(uow: EffectsUnitOfWork) -> bool:
+    """Whether the open unit of work's statements share a transaction (the same transaction id twice)."""
+    ids = [(await execute_sql(uow.session, sa.text("SELECT txid_current()"))).scalar_one() for _ in range(2)]
+    return bool(ids[0] == ids[1])
+
+
+async def test_a_reading_unit_of_work_opens_no_transaction_refuses_to_write_and_the_next_one_is_a_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    uow = EffectsUnitOfWork(sessions, Topology("tu."))
+    async with uow.reading():
+        assert uow.read_only
+        assert not await _in_a_transaction(uow)
+        with pytest.raises(RuntimeError, match="only reads"):
+            uow.publish(_event())
+        with pytest.raises(RuntimeError, match="only reads"):
+            await uow.claim("uow.reading", "k1")
+        with pytest.raises(RuntimeError, match="only reads"):
+            await uow.commit()
+    assert not uow.read_only
+    async with uow:
+        assert await _in_a_transaction(uow)
+        await uow.commit()

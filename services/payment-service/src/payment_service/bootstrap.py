@@ -140,6 +140,7 @@ def _add_background(
             provisioning_handlers(RefundRules(settings.refund_policy, settings.refund_hold)),
             unit_of_work=unit_of_work,
             consumer=provisioning.CONSUMER,
+            batched=True,  # two deliveries per order (created, installed): group commit under load
         )
     )
     if settings.webhook_worker_concurrency:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,20 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=False,
         pool_recycle=1800,
     )
+
+
+_READERS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for statements that only read: each runs on its own (PostgreSQL's autocommit), with no
+    ``BEGIN`` before it and no ``ROLLBACK`` when the connection goes back to the pool. A one-row read is one
+    round trip instead of three (decision 47). Only for reads that need no consistent view across
+    statements: two statements on it may see different commits."""
+    found = _READERS.get(engine)
+    if found is None:
+        found = _READERS[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -180,7 +180,7 @@ async def place_order(
 
 async def get_order(uow: OrderUnitOfWork, order_id: uuid.UUID, *, principal: Principal) -> OrderRow:
     """The caller's order (any order for an operator); ``OrderNotFound`` otherwise."""
-    async with uow:
+    async with uow.reading():  # one round trip: no BEGIN or ROLLBACK around the one SELECT
         order = await uow.orders.get(order_id)
     if order is None or (order.user_id != principal.user_id and not principal.is_operator):
         raise OrderNotFound(order_id)

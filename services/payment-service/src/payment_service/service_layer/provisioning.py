@@ -95,8 +95,9 @@ async def on_progress(event: ProgressEvent, uow: PaymentUnitOfWork) -> None:
         payment.provision_progress_at = event.occurred_at
     if isinstance(event, ServerInstalled) and payment.server_installed_at is None:
         payment.server_installed_at = event.occurred_at
-    await refunds.cancel_provisioning_refund(
-        uow, payment.order_id, progress_at=payment.provision_progress_at or event.occurred_at
-    )
+    # An installed server supersedes every failure, whatever its time: one look at the order's refund either way.
     if payment.server_installed_at is not None:
-        await refunds.cancel_provisioning_refund(uow, payment.order_id, progress_at=datetime.max.replace(tzinfo=UTC))
+        progress_at = datetime.max.replace(tzinfo=UTC)
+    else:
+        progress_at = payment.provision_progress_at or event.occurred_at
+    await refunds.cancel_provisioning_refund(uow, payment.order_id, progress_at=progress_at)

@@ -1,7 +1,8 @@
 """Queries the APIs run: indexed primary-key reads of the read model, its change log, and the events.
 
-Plain SQLAlchemy Core on a pooled connection (no ORM session): these run on cache misses and
-reconnects, and the cheaper they are the better the service holds up when many arrive at once.
+Plain SQLAlchemy Core on a pooled connection (no ORM session) in autocommit (``spawnpoint_kit.db.reader``:
+each query one round trip, no BEGIN or ROLLBACK around it): these run on cache misses and reconnects, and
+the cheaper they are the better the service holds up when many arrive at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from spawnpoint_contracts import Event, parse_event
+from spawnpoint_kit.db import reader
 
 from ..adapters.tables import OrderEventRow, OrderStatusChangeRow, OrderStatusRow
 from .snapshot import Snapshot
@@ -40,7 +42,7 @@ _STATUS_COLUMNS = (
 
 async def load_snapshot(engine: AsyncEngine, order_id: uuid.UUID) -> Snapshot | None:
     """The current visible state of one order (one primary-key read)."""
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         row = (await conn.execute(sa.select(*_STATUS_COLUMNS).where(col(OrderStatusRow.order_id) == order_id))).first()
     return Snapshot.of(row) if row is not None else None
 
@@ -49,7 +51,7 @@ async def load_snapshots(engine: AsyncEngine, order_ids: Sequence[uuid.UUID]) ->
     """The current visible state of several orders (one query)."""
     if not order_ids:
         return []
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         rows = (
             await conn.execute(sa.select(*_STATUS_COLUMNS).where(col(OrderStatusRow.order_id).in_(order_ids)))
         ).all()
@@ -58,7 +60,7 @@ async def load_snapshots(engine: AsyncEngine, order_ids: Sequence[uuid.UUID]) ->
 
 async def load_changes(engine: AsyncEngine, order_id: uuid.UUID, after: int) -> list[Snapshot]:
     """The order's visible changes with a version above ``after``, oldest first."""
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         rows = (
             await conn.execute(
                 select(OrderStatusChangeRow)
@@ -125,7 +127,7 @@ async def load_owned(
     if before is not None:
         query = query.where(sa.tuple_(placed_at, col(OrderStatusRow.order_id)) < sa.tuple_(before[0], before[1]))
     query = query.order_by(placed_at.desc(), col(OrderStatusRow.order_id).desc()).limit(limit)
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         rows = (await conn.execute(query)).all()
     return [
         OwnedOrder(
@@ -153,7 +155,7 @@ class StoredEvent:
 
 async def load_events(engine: AsyncEngine, order_id: uuid.UUID) -> list[StoredEvent]:
     """Every distinct event the order received, in arrival order."""
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         rows = (
             await conn.execute(
                 select(
