@@ -153,15 +153,14 @@ class UnitOfWork(abc.ABC):
                 log.warning("after-commit step failed", step=getattr(callback, "__qualname__", ""), error=repr(exc))
 
     async def rollback(self) -> None:
-        if not self._open:
-            raise RuntimeError("use the unit of work inside 'async with uow:'")
+        self._require_open(writes=False)
         self.published, self.sent, self._after_commit = [], [], []
         await self._rollback()
 
-    def _require_open(self) -> None:
+    def _require_open(self, *, writes: bool = True) -> None:
         if not self._open:
             raise RuntimeError("use the unit of work inside 'async with uow:'")
-        if self._read_only:
+        if writes and self._read_only:
             raise RuntimeError("this unit of work only reads (uow.reading()): it cannot claim, publish or commit")
 
     # what an implementation provides --------------------------------------------------------------
