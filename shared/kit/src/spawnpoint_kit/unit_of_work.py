@@ -49,6 +49,7 @@ from .logs import get_logger
 from .messaging.delivery import Delivery
 from .messaging.messages import QueueMessage, dead_letter_copy
 from .messaging.topology import Topology
+from .rows import TransactionRows
 
 log = get_logger(__name__)
 
@@ -196,6 +197,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._sessions = sessions
         self.topology = topology
         self._session: AsyncSession | None = None
+        self._rows: TransactionRows | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -204,14 +206,24 @@ class SqlUnitOfWork(UnitOfWork):
             raise RuntimeError("use the unit of work inside 'async with uow:'")
         return self._session
 
+    @property
+    def rows(self) -> TransactionRows:
+        """The open transaction's rows read and written with driver statements (``rows.py``), for
+        repositories that do not go through the ORM; written back at commit, before the outbox rows."""
+        if self._rows is None:
+            raise RuntimeError("use the unit of work inside 'async with uow:'")
+        return self._rows
+
     def _repositories(self, session: AsyncSession) -> None:
-        """Bind the service's repositories to the new session (override in a service's unit of work)."""
+        """Bind the service's repositories to the new session and ``self.rows`` (override in a service's unit
+        of work)."""
 
     async def _begin(self) -> None:
         if self.read_only:
             self._session = self._sessions(bind=reader(self._sessions.kw["bind"]))
         else:
             self._session = self._sessions()
+        self._rows = TransactionRows(self._session)
         self._repositories(self._session)
 
     async def _claim(self, consumer: str, key: str, *, event_type: str | None, order_id: uuid.UUID | None) -> bool:
@@ -236,10 +248,14 @@ class SqlUnitOfWork(UnitOfWork):
             )
             for message in self.sent
         ]
+        await self.rows.flush()
         await stage_rows(self.session, rows)
         await self.session.commit()
+        self.rows.clear()
 
     async def _rollback(self) -> None:
+        if self._rows is not None:
+            self._rows.clear()
         if self._session is not None:
             await self._session.rollback()
 
@@ -249,6 +265,9 @@ class SqlUnitOfWork(UnitOfWork):
         only read, such as a replayed order, would find it unreadable)."""
 
     async def _end(self) -> None:
+        if self._rows is not None:
+            self._rows.clear()
+            self._rows = None
         if self._session is not None:
             await self._session.close()
             self._session = None

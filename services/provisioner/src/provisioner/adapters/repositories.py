@@ -3,7 +3,7 @@
 
 They are bound to the open unit of work's transaction (``service_layer/unit_of_work.py``); the handlers and
 the install watcher see these methods, never SQL. Their statements go to the driver directly and the rows
-they hand out are written back on commit (``row_store.py``). Their in-memory twins are in
+they hand out are written back on commit (``spawnpoint_kit.rows``). Their in-memory twins are in
 ``provisioner.testing``.
 """
 
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from spawnpoint_contracts import OrderPaid
+from spawnpoint_kit.rows import Table, TransactionRows, new_row
 
 from ..domain.provisioning import ProvisioningStatus
-from .row_store import Table, TransactionRows
-from .tables import ProvisioningRow, ServerStateRow, new_row
+from .tables import ProvisioningRow, ServerStateRow
 
 PROVISIONINGS = Table(
     ProvisioningRow, key="order_id", json_columns=("order_snapshot",), enums={"status": ProvisioningStatus}
@@ -79,11 +78,6 @@ def new_provisioning(event: OrderPaid) -> ProvisioningRow:
     )
 
 
-def _insert_arguments(table: Table, row: Any) -> list[Any]:
-    values = row.__dict__
-    return [table.argument(c, values[c]) for c in table.columns]
-
-
 class ProvisioningRepository:
     def __init__(self, rows: TransactionRows) -> None:
         self._rows = rows
@@ -93,7 +87,7 @@ class ProvisioningRepository:
         (every delivery of the order, on every instance, waits here for the one before it; a row this
         transaction inserted is its own until the commit)."""
         row = new_provisioning(event)
-        if await self._rows.fetchrow(_INSERT_PROVISIONING, *_insert_arguments(PROVISIONINGS, row)) is not None:
+        if await self._rows.fetchrow(_INSERT_PROVISIONING, *PROVISIONINGS.insert_arguments(row)) is not None:
             stored: ProvisioningRow = self._rows.adopt(PROVISIONINGS, row)
             return stored
         locked = await self.lock(event.order_id)
@@ -140,7 +134,7 @@ class ServerStateRepository:
     async def lock_or_create(self, row: ServerStateRow) -> ServerStateRow:
         """The order's server state (``row`` inserted if it has none yet), locked until the transaction ends:
         every desired-state delivery of the order, on every instance, waits here for the one before it."""
-        if await self._rows.fetchrow(_INSERT_STATE, *_insert_arguments(SERVER_STATES, row)) is not None:
+        if await self._rows.fetchrow(_INSERT_STATE, *SERVER_STATES.insert_arguments(row)) is not None:
             stored: ServerStateRow = self._rows.adopt(SERVER_STATES, row)
             return stored
         locked = await self.lock(row.order_id)

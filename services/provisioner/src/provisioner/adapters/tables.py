@@ -1,28 +1,23 @@
 """provisioner's tables (created by its Alembic migrations).
 
 The rows are SQLModel classes, but the repositories read and write them with the driver's own statements
-(``repositories.py``), so ``loaded`` and ``new_row`` build row objects the way the ORM builds the ones it
-loads: without the model's ``__init__``, which costs about 0.2 ms per row here (field by field through
-SQLAlchemy's instrumentation and SQLModel's validation set-up), thirty times what a loaded row costs.
+(``repositories.py``, on ``spawnpoint_kit.rows``), whose ``loaded`` and ``new_row`` build row objects the
+way the ORM builds the ones it loads: without the model's ``__init__``, which costs about 0.2 ms per row
+here (field by field through SQLAlchemy's instrumentation and SQLModel's validation set-up), thirty
+times what a loaded row costs.
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic_core import PydanticUndefined
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel import Column, Field, SQLModel
 
 from ..domain.provisioning import ProvisioningStatus
-
-R = TypeVar("R", bound=SQLModel)
 
 
 def _now() -> datetime:
@@ -104,37 +99,3 @@ class ServerStateRow(SQLModel, table=True):
     waiting: str | None = Field(default=None, max_length=16, description="why convergence waits: install, server")
     created_at: datetime = Field(default_factory=_now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=_now, sa_column=_ts())
-
-
-def columns(table: type[SQLModel]) -> tuple[str, ...]:
-    """The table's column names, in the table's order."""
-    return tuple(c.name for c in table.__table__.columns)  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _manager(table: type[SQLModel]) -> Any:
-    """The table's instrumentation, its mappers configured first (the ORM does that on its first use)."""
-    sa.orm.configure_mappers()
-    return manager_of_class(table)
-
-
-def loaded(table: type[R], values: Mapping[str, Any]) -> R:
-    """A row object holding ``values`` (every column), built as the ORM builds a row it loaded: changing an
-    attribute afterwards goes through the instrumentation as usual."""
-    row: R = _manager(table).new_instance()
-    row.__dict__.update(values)
-    return row
-
-
-def new_row(table: type[R], **values: Any) -> R:
-    """A row not stored yet: ``values``, and every other column at its model default."""
-    for name, info in table.model_fields.items():
-        if name in values:
-            continue
-        if info.default_factory is not None:
-            values[name] = info.default_factory()  # type: ignore[call-arg]
-        elif info.default is PydanticUndefined:
-            raise TypeError(f"{table.__name__}.{name} has no default and was not given")
-        else:
-            values[name] = info.default
-    return loaded(table, values)

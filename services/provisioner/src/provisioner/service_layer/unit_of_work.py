@@ -4,7 +4,7 @@ The repositories are described here as protocols (what the handlers and the inst
 ``adapters/repositories.py`` implements them on PostgreSQL and ``provisioner.testing`` in memory. The SQL
 ones hand out row objects that the handlers change by assignment; the changed columns are written back
 just before the commit, in the same transaction as the inbox entry and the outbox rows
-(``adapters/row_store.py``).
+(``spawnpoint_kit.rows``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from spawnpoint_contracts import OrderPaid
 from spawnpoint_kit.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 from ..adapters.repositories import ProvisioningRepository, ServerStateRepository
-from ..adapters.row_store import TransactionRows
 from ..adapters.tables import ProvisioningRow, ServerStateRow
 
 
@@ -59,27 +58,6 @@ class ProvisionerUnitOfWork(UnitOfWork):
 
 
 class SqlProvisionerUnitOfWork(SqlUnitOfWork, ProvisionerUnitOfWork):
-    _rows: TransactionRows | None = None
-
     def _repositories(self, session: AsyncSession) -> None:
-        self._rows = rows = TransactionRows(session)
-        self.provisionings = ProvisioningRepository(rows)
-        self.server_states = ServerStateRepository(rows)
-
-    async def _commit(self) -> None:
-        if self._rows is not None:
-            await self._rows.flush()  # the rows' changes, then the outbox rows and the commit
-        await super()._commit()
-        self._forget_rows()
-
-    async def _rollback(self) -> None:
-        self._forget_rows()
-        await super()._rollback()
-
-    async def _end(self) -> None:
-        self._forget_rows()
-        await super()._end()
-
-    def _forget_rows(self) -> None:
-        if self._rows is not None:
-            self._rows.clear()
+        self.provisionings = ProvisioningRepository(self.rows)
+        self.server_states = ServerStateRepository(self.rows)

@@ -1,36 +1,77 @@
 """The rows one transaction reads and writes, with the driver's own statements instead of the ORM's.
 
-Every order passes through a handful of these statements (the row locked at each phase, the install
-watcher's lease, the desired state kept), and through the ORM each cost 0.3 to 0.6 ms of CPU here (cache
-key, compiled-statement lookup, identity map, flush) where asyncpg's own ``fetch``, with its
+Why: every order passes through a handful of row reads and writes in each service (the order locked when
+it is paid, the provisioning at each phase), and through the ORM each cost 0.3 to 0.6 ms of CPU here
+(cache key, compiled-statement lookup, identity map, flush) where asyncpg's own ``fetch``, with its
 prepared-statement cache, costs a fraction of that. The statements run on the unit of work's connection
-(``spawnpoint_kit.db.driver_connection``), in its transaction, so they commit or roll back with the inbox
-entry and the outbox rows exactly as the ORM's did.
+(``db.driver_connection``), in its transaction, so they commit or roll back with the inbox entry and the
+outbox rows exactly as the ORM's did.
 
-The service layer still works on row objects and only assigns their attributes. ``TransactionRows`` keeps
-what each row looked like when it was read and, before the unit of work commits, writes back the columns
-that changed (``flush``), as the ORM's flush did. A row read twice in one transaction is one object (the
-ORM's identity map), refreshed from the second read after its own changes were written.
+The service layer still works on row objects (the SQLModel classes) and only assigns their attributes.
+``TransactionRows`` keeps what each row looked like when it was read and, before the unit of work commits,
+writes back the columns that changed (``flush``), as the ORM's flush did. A row read twice in one
+transaction is one object (the ORM's identity map), refreshed from the second read after its own changes
+were written. A row ``stage``d (the ORM's ``session.add``) is inserted at the flush, or before a read of its
+table (the ORM's autoflush), and tracked from then on.
+
+``SqlUnitOfWork`` gives every transaction one (``uow.rows``); a repository that uses it reads and writes its
+table only through it, never also through the ORM, so that a row is never two objects with two sets of
+changes.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import json
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
+import sqlalchemy as sa
+from pydantic_core import PydanticUndefined
+from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spawnpoint_kit.db import as_sqlalchemy_errors, driver_connection
-
-from .tables import columns, loaded
+from .db import as_sqlalchemy_errors, driver_connection
 
 R = TypeVar("R", bound=SQLModel)
-Key = tuple[str, uuid.UUID]
+Key = tuple[str, Any]
+
+
+def columns(table: type[SQLModel]) -> tuple[str, ...]:
+    """The table's column names, in the table's order."""
+    return tuple(c.name for c in table.__table__.columns)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _manager(table: type[SQLModel]) -> Any:
+    """The table's instrumentation, its mappers configured first (the ORM does that on its first use)."""
+    sa.orm.configure_mappers()
+    return manager_of_class(table)
+
+
+def loaded(table: type[R], values: Mapping[str, Any]) -> R:
+    """A row object holding ``values`` (every column), built as the ORM builds a row it loaded: changing an
+    attribute afterwards goes through the instrumentation as usual."""
+    row: R = _manager(table).new_instance()
+    row.__dict__.update(values)
+    return row
+
+
+def new_row(table: type[R], **values: Any) -> R:
+    """A row not stored yet: ``values``, and every other column at its model default."""
+    for name, info in table.model_fields.items():
+        if name in values:
+            continue
+        if info.default_factory is not None:
+            values[name] = info.default_factory()  # type: ignore[call-arg]
+        elif info.default is PydanticUndefined:
+            raise TypeError(f"{table.__name__}.{name} has no default and was not given")
+        else:
+            values[name] = info.default
+    return loaded(table, values)
 
 
 class Table:
@@ -52,14 +93,20 @@ class Table:
         self.enums = dict(enums or {})
         self.select_list = ", ".join(self.columns)
         self._updates: dict[tuple[str, ...], str] = {}
+        self.plain_insert_sql = self._insert()
+
+    def _insert(self) -> str:
+        values = ", ".join(self.placeholder(c, i) for i, c in enumerate(self.columns, start=1))
+        return f"INSERT INTO {self.name} ({self.select_list}) VALUES ({values})"  # noqa: S608 - the model's names
 
     def insert_sql(self, *, returning: str) -> str:
         """``INSERT`` of every column (JSONB ones as text), doing nothing when the key exists."""
-        values = ", ".join(self.placeholder(c, i) for i, c in enumerate(self.columns, start=1))
-        return (  # the model's table and columns, never input
-            f"INSERT INTO {self.name} ({self.select_list}) VALUES ({values}) "  # noqa: S608
-            f"ON CONFLICT ({self.key}) DO NOTHING RETURNING {returning}"
-        )
+        return f"{self.plain_insert_sql} ON CONFLICT ({self.key}) DO NOTHING RETURNING {returning}"
+
+    def insert_arguments(self, row: SQLModel) -> list[Any]:
+        """The row's values in ``columns`` order, as the insert statements take them."""
+        values = row.__dict__
+        return [self.argument(c, values[c]) for c in self.columns]
 
     def update_sql(self, changed: tuple[str, ...]) -> str:
         """``UPDATE`` of the ``changed`` columns of one row (one statement text per set of columns, so that
@@ -94,12 +141,13 @@ class Table:
 
 
 class TransactionRows:
-    """The rows the open transaction read, and its connection (see the module docstring)."""
+    """The rows the open transaction read or staged, and its connection (see the module docstring)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._connection: asyncpg.Connection | None = None
         self._rows: dict[Key, tuple[Table, SQLModel, dict[str, Any]]] = {}
+        self._staged: list[tuple[Table, SQLModel]] = []
 
     async def connection(self) -> asyncpg.Connection:
         """The session's driver connection, looked up once per transaction (the look-up costs as much as a
@@ -118,9 +166,17 @@ class TransactionRows:
         with as_sqlalchemy_errors(sql):
             return await connection.fetchrow(sql, *args)
 
-    async def before_read(self, table: Table, key: uuid.UUID | None = None) -> None:
-        """Write back what changed in the row about to be read again (any row of ``table`` when ``key`` is
-        None), so that the read sees it, as the ORM's autoflush does."""
+    async def one(self, table: Table, sql: str, key: Any) -> Any:
+        """The row ``sql`` finds by its key (None if there is none), tracked: a read of one row by its key."""
+        await self.before_read(table, key)
+        record = await self.fetchrow(sql, key)
+        return None if record is None else self.track(table, table.decoded(record))
+
+    async def before_read(self, table: Table, key: Any = None) -> None:
+        """Write what is staged for ``table`` and what changed in the row about to be read again (any row of
+        ``table`` when ``key`` is None), so that the read sees it, as the ORM's autoflush does."""
+        if any(staged is table for staged, _ in self._staged):
+            await self._insert_staged()
         for (name, tracked_key), (tracked_table, row, seen) in list(self._rows.items()):
             if name == table.name and (key is None or tracked_key == key):
                 await self._write(tracked_table, row, seen)
@@ -143,15 +199,30 @@ class TransactionRows:
         self._rows[(table.name, row.__dict__[table.key])] = (table, row, {c: row.__dict__[c] for c in table.columns})
         return row
 
+    def stage(self, table: Table, row: SQLModel) -> None:
+        """Insert ``row`` at the next flush (or before the next read of its table), then track it; a key that
+        exists already fails there, as the ORM's flush would (``IntegrityError``)."""
+        self._staged.append((table, row))
+
     async def flush(self) -> None:
-        """Write back every changed row (its changed columns only)."""
+        """Insert what is staged, then write back every changed row (its changed columns only)."""
+        await self._insert_staged()
         for table, row, seen in list(self._rows.values()):
             await self._write(table, row, seen)
 
     def clear(self) -> None:
         """The transaction ended: forget its rows and its connection (the pool has it back)."""
         self._rows.clear()
+        self._staged.clear()
         self._connection = None
+
+    async def _insert_staged(self) -> None:
+        staged, self._staged = self._staged, []
+        connection = await self.connection()
+        for table, row in staged:
+            with as_sqlalchemy_errors(table.plain_insert_sql):
+                await connection.execute(table.plain_insert_sql, *table.insert_arguments(row))
+            self.adopt(table, row)
 
     async def _write(self, table: Table, row: SQLModel, seen: dict[str, Any]) -> None:
         current = row.__dict__
@@ -165,3 +236,6 @@ class TransactionRows:
             await connection.execute(sql, *args)
         for c in changed:
             seen[c] = current[c]
+
+
+__all__ = ["Key", "Table", "TransactionRows", "columns", "loaded", "new_row"]
