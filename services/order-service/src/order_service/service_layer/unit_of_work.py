@@ -37,5 +37,5 @@ class OrderUnitOfWork(UnitOfWork):
 
 class SqlOrderUnitOfWork(SqlUnitOfWork, OrderUnitOfWork):
     def _repositories(self, session: AsyncSession) -> None:
-        self.orders = OrderRepository(session)
-        self.idempotency_keys = IdempotencyKeyRepository(session)
+        self.orders = OrderRepository(self.rows)
+        self.idempotency_keys = IdempotencyKeyRepository(self.rows)
