@@ -194,6 +194,14 @@ class TransactionRows:
         self._rows[key] = (table, row, {c: row.__dict__[c] for c in table.columns})
         return row
 
+    def tracked(self, table: Table, key: Any) -> Any:
+        """The row of ``table`` with ``key`` if this transaction read or inserted it (its copy wins: it may
+        have changes not written yet), else None: the ORM's identity map."""
+        known = self._rows.get((table.name, key))
+        if known is None:
+            return None
+        return known[1]
+
     def adopt(self, table: Table, row: R) -> R:
         """``row`` as this transaction just inserted it: from now on its changes are written back."""
         self._rows[(table.name, row.__dict__[table.key])] = (table, row, {c: row.__dict__[c] for c in table.columns})

@@ -8,12 +8,13 @@ first payment row of an order, the leases of the background workers, the webhook
 single SQL statements.
 
 The statements every order runs (the webhook's insert, the worker's lease, the stored event's lock and mark,
-the first payment and rental rows, the checkout sessions' status, the refund key's lock) go straight to the
-session's asyncpg connection (``spawnpoint_kit.db.driver_connection``), inside the same transaction: a
-statement through the ORM costs several times the CPU of asyncpg's prepared statement, and these run on
-the path a sale's burst waits on. Rows the handlers change are still loaded through the ORM, which writes
-their changes at commit; a driver statement that touches a row the session already holds goes through that
-row instead (``CheckoutSessionRepository._loaded``).
+the first payment and rental rows, the refund key's lock) go straight to the session's asyncpg connection
+(``spawnpoint_kit.db.driver_connection``), inside the same transaction: a statement through the ORM costs
+several times the CPU of asyncpg's prepared statement, and these run on the path a sale's burst waits on.
+The ``payments`` and ``checkout_sessions`` tables are read and written only through the transaction's rows
+(``spawnpoint_kit.rows``, decision 48): row objects the service layer changes by assignment, the changed
+columns written back at commit. The other tables' rows are still loaded through the ORM, which writes their
+changes at commit.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from spawnpoint_kit.db import as_sqlalchemy_errors, driver_connection, execute_sql
+from spawnpoint_kit.rows import Table, TransactionRows
 
 from ..domain.payment import PaymentStatus
 from ..domain.stripe_events import StoredEventStatus
@@ -97,14 +98,26 @@ WITH woken AS (
 )
 SELECT count(*) FROM woken
 """
-_PAYMENT_COLUMNS = tuple(PaymentRow.model_fields)
-_PAYMENT_VALUES = ", ".join(
-    f"${i}::text::jsonb" if c == "order_snapshot" else f"${i}" for i, c in enumerate(_PAYMENT_COLUMNS, 1)
-)
-_ADD_PAYMENT = (
-    f"INSERT INTO payments ({', '.join(_PAYMENT_COLUMNS)}) "  # noqa: S608 - the table's own column names, no input
-    f"VALUES ({_PAYMENT_VALUES}) ON CONFLICT (order_id) DO NOTHING RETURNING order_id"
-)
+PAYMENTS = Table(PaymentRow, key="order_id", json_columns=("order_snapshot",), enums={"status": PaymentStatus})
+SESSIONS = Table(CheckoutSessionRow, key="id", json_columns=("params",))
+_ADD_PAYMENT = PAYMENTS.insert_sql(returning="order_id")
+_GET_PAYMENT = f"SELECT {PAYMENTS.select_list} FROM payments WHERE order_id = $1"  # noqa: S608 - the model's columns
+_LOCK_PAYMENT = _GET_PAYMENT + " FOR UPDATE"
+_PAYMENT_BY_INTENT = f"SELECT {PAYMENTS.select_list} FROM payments WHERE payment_intent = $1 LIMIT 1"  # noqa: S608 - the columns
+_SWEEP = """
+SELECT p.order_id
+FROM payments p
+WHERE p.status = ANY($1::text[])
+  AND (SELECT max(c.created_at) FROM checkout_sessions c WHERE c.order_id = p.order_id) < $2
+ORDER BY p.swept_at NULLS FIRST, p.created_at
+LIMIT $3
+"""
+_MARK_SWEPT = "UPDATE payments SET swept_at = $2 WHERE order_id = ANY($1::uuid[])"
+_S = SESSIONS.select_list
+_LOCK_SESSION = f"SELECT {_S} FROM checkout_sessions WHERE id = $1 FOR UPDATE"  # noqa: S608 - the model's columns
+_SESSION_BY_STRIPE_ID = f"SELECT {_S} FROM checkout_sessions WHERE stripe_session_id = $1"  # noqa: S608 - columns
+_LATEST_SESSION = f"SELECT {_S} FROM checkout_sessions WHERE order_id = $1 ORDER BY attempt DESC LIMIT 1"  # noqa: S608 - columns
+_SESSIONS_OF = f"SELECT {_S} FROM checkout_sessions WHERE order_id = $1 ORDER BY attempt"  # noqa: S608 - columns
 _SESSION_STATUS = "SELECT id, status FROM checkout_sessions WHERE stripe_session_id = $1"
 _SET_SESSION_STATUS = "UPDATE checkout_sessions SET status = $2 WHERE id = $1"
 _OPEN_SESSIONS = (
@@ -123,143 +136,112 @@ _MARK_EVENT = "UPDATE stripe_events SET status = $2, outcome = $3, processed_at 
 
 
 class PaymentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, rows: TransactionRows) -> None:
+        self._rows = rows
 
     async def add(self, payment: PaymentRow) -> bool:
         """Store the order's payment unless it has one already (two first requests racing both pass);
         True when this one was new. The row is written as it is: read it back with ``lock`` to change it."""
-        values = payment.model_dump()
-        values["order_snapshot"] = json.dumps(values["order_snapshot"])
-        connection = await driver_connection(self._session)
-        with as_sqlalchemy_errors(_ADD_PAYMENT):
-            inserted = await connection.fetchval(_ADD_PAYMENT, *(values[name] for name in _PAYMENT_COLUMNS))
+        await self._rows.before_read(PAYMENTS, payment.order_id)
+        inserted = await self._rows.fetchrow(_ADD_PAYMENT, *PAYMENTS.insert_arguments(payment))
         return inserted is not None
 
     async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
-        return await self._session.get(PaymentRow, order_id)
+        """The payment, as this transaction holds it if it read it already (the ORM's ``session.get``)."""
+        known: PaymentRow | None = self._rows.tracked(PAYMENTS, order_id)
+        if known is not None:
+            return known
+        found: PaymentRow | None = await self._rows.one(PAYMENTS, _GET_PAYMENT, order_id)
+        return found
 
     async def status_of(self, order_id: uuid.UUID) -> PaymentStatus | None:
         """The payment's status (as this transaction sees it), without loading the row."""
-        loaded = self._session.identity_map.get(identity_key(PaymentRow, order_id))
-        if isinstance(loaded, PaymentRow):
-            return loaded.status
-        connection = await driver_connection(self._session)
-        with as_sqlalchemy_errors(_PAYMENT_STATUS):
-            status = await connection.fetchval(_PAYMENT_STATUS, order_id)
-        return PaymentStatus(status) if status is not None else None
+        known: PaymentRow | None = self._rows.tracked(PAYMENTS, order_id)
+        if known is not None:
+            return known.status
+        found = await self._rows.fetchrow(_PAYMENT_STATUS, order_id)
+        return PaymentStatus(found[0]) if found is not None else None
 
     async def by_payment_intent(self, payment_intent: str) -> PaymentRow | None:
         """The one-time order a PaymentIntent paid (``payments.payment_intent``)."""
-        return (await self._session.exec(select(PaymentRow).where(PaymentRow.payment_intent == payment_intent))).first()
+        await self._rows.before_read(PAYMENTS)
+        record = await self._rows.fetchrow(_PAYMENT_BY_INTENT, payment_intent)
+        return None if record is None else self._rows.track(PAYMENTS, PAYMENTS.decoded(record))
 
     async def lock(self, order_id: uuid.UUID) -> PaymentRow | None:
-        """The payment, locked until the transaction ends: everything that changes it serialises here."""
-        statement = select(PaymentRow).where(PaymentRow.order_id == order_id).with_for_update()
-        return (await self._session.exec(statement)).first()
+        """The payment, locked until the transaction ends and read afresh: everything that changes it
+        serialises here."""
+        found: PaymentRow | None = await self._rows.one(PAYMENTS, _LOCK_PAYMENT, order_id)
+        return found
 
     async def claim_for_sweep(
         self, *, statuses: Iterable[PaymentStatus], cutoff: datetime, limit: int, now: datetime
     ) -> list[uuid.UUID]:
         """Orders in ``statuses`` whose latest checkout session is older than ``cutoff``, least recently
         swept first; each is marked swept at ``now``."""
-        rows = (
-            await execute_sql(
-                self._session,
-                sa.text(
-                    """
-                    SELECT p.order_id
-                    FROM payments p
-                    WHERE p.status = ANY(:statuses)
-                      AND (SELECT max(c.created_at) FROM checkout_sessions c WHERE c.order_id = p.order_id) < :cutoff
-                    ORDER BY p.swept_at NULLS FIRST, p.created_at
-                    LIMIT :limit
-                    """
-                ),
-                {"statuses": [s.value for s in statuses], "cutoff": cutoff, "limit": limit},
-            )
-        ).all()
-        ids: list[uuid.UUID] = [row[0] for row in rows]
+        await self._rows.before_read(PAYMENTS)
+        ids: list[uuid.UUID] = [
+            r[0] for r in await self._rows.fetch(_SWEEP, [s.value for s in statuses], cutoff, limit)
+        ]
         if ids:
-            await execute_sql(
-                self._session,
-                sa.text("UPDATE payments SET swept_at = :now WHERE order_id = ANY(:ids)"),
-                {"now": now, "ids": ids},
-            )
+            await self._rows.fetch(_MARK_SWEPT, ids, now)
+            for order_id in ids:  # a row this transaction holds keeps what it was told
+                known: PaymentRow | None = self._rows.tracked(PAYMENTS, order_id)
+                if known is not None:
+                    known.swept_at = now
         return ids
 
 
 class CheckoutSessionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    """A table read and written only through the transaction's rows; before each read, this transaction's
+    own changes to the table are written, so a statement sees them."""
+
+    def __init__(self, rows: TransactionRows) -> None:
+        self._rows = rows
 
     def add(self, row: CheckoutSessionRow) -> None:
-        self._session.add(row)
+        self._rows.stage(SESSIONS, row)
 
     async def lock(self, row_id: uuid.UUID) -> CheckoutSessionRow | None:
-        return await self._session.get(CheckoutSessionRow, row_id, with_for_update=True)
+        found: CheckoutSessionRow | None = await self._rows.one(SESSIONS, _LOCK_SESSION, row_id)
+        return found
 
     async def by_stripe_id(self, session_id: str) -> CheckoutSessionRow | None:
-        statement = select(CheckoutSessionRow).where(CheckoutSessionRow.stripe_session_id == session_id)
-        return (await self._session.exec(statement)).first()
+        return await self._first(_SESSION_BY_STRIPE_ID, session_id)
 
     async def status_by_stripe_id(self, session_id: str) -> tuple[uuid.UUID, str] | None:
         """The attempt's row id and status (as this transaction sees it), without loading the row: what
         mirroring Stripe's answer needs (``service_layer.fulfilment``)."""
-        connection = await driver_connection(self._session)
-        with as_sqlalchemy_errors(_SESSION_STATUS):
-            found = await connection.fetchrow(_SESSION_STATUS, session_id)
-        if found is None:
-            return None
-        loaded = self._loaded(found["id"])
-        return found["id"], loaded.status if loaded is not None else found["status"]
+        await self._rows.before_read(SESSIONS)
+        found = await self._rows.fetchrow(_SESSION_STATUS, session_id)
+        return None if found is None else (found["id"], found["status"])
 
     async def set_status(self, row_id: uuid.UUID, status: str) -> None:
-        """Change the attempt's status in this transaction (through its row, if the session loaded it)."""
-        loaded = self._loaded(row_id)
-        if loaded is not None:
-            loaded.status = status
+        """Change the attempt's status in this transaction (through its row, if this transaction holds it)."""
+        known: CheckoutSessionRow | None = self._rows.tracked(SESSIONS, row_id)
+        if known is not None:
+            known.status = status
             return
-        connection = await driver_connection(self._session)
-        with as_sqlalchemy_errors(_SET_SESSION_STATUS):
-            await connection.execute(_SET_SESSION_STATUS, row_id, status)
+        await self._rows.fetch(_SET_SESSION_STATUS, row_id, status)
 
     async def open_stripe_ids(self, order_id: uuid.UUID) -> list[str]:
         """Stripe ids of the order's attempts recorded as open, oldest first (as this transaction sees them)."""
-        connection = await driver_connection(self._session)
-        with as_sqlalchemy_errors(_OPEN_SESSIONS):
-            rows = await connection.fetch(_OPEN_SESSIONS, order_id)
-        ids = []
-        for row in rows:
-            loaded = self._loaded(row["id"])
-            if loaded is None or loaded.status == "open":
-                ids.append(str(row["stripe_session_id"]))
-        return ids
-
-    def _loaded(self, row_id: uuid.UUID) -> CheckoutSessionRow | None:
-        """The row if this transaction's session already holds it (its copy wins: it may have changes)."""
-        loaded = self._session.identity_map.get(identity_key(CheckoutSessionRow, row_id))
-        return loaded if isinstance(loaded, CheckoutSessionRow) else None
+        await self._rows.before_read(SESSIONS)
+        return [str(row["stripe_session_id"]) for row in await self._rows.fetch(_OPEN_SESSIONS, order_id)]
 
     async def latest(self, order_id: uuid.UUID) -> CheckoutSessionRow | None:
         """The order's most recent attempt."""
-        return (
-            await self._session.exec(
-                select(CheckoutSessionRow)
-                .where(CheckoutSessionRow.order_id == order_id)
-                .order_by(col(CheckoutSessionRow.attempt).desc())
-                .limit(1)
-            )
-        ).first()
+        return await self._first(_LATEST_SESSION, order_id)
 
     async def of_order(self, order_id: uuid.UUID) -> list[CheckoutSessionRow]:
         """Every attempt of the order, oldest first (a handful at most)."""
-        rows = await self._session.exec(
-            select(CheckoutSessionRow)
-            .where(CheckoutSessionRow.order_id == order_id)
-            .order_by(col(CheckoutSessionRow.attempt))
-        )
-        return list(rows.all())
+        await self._rows.before_read(SESSIONS)
+        return [self._rows.track(SESSIONS, SESSIONS.decoded(r)) for r in await self._rows.fetch(_SESSIONS_OF, order_id)]
+
+    async def _first(self, sql: str, *args: Any) -> CheckoutSessionRow | None:
+        await self._rows.before_read(SESSIONS)
+        record = await self._rows.fetchrow(sql, *args)
+        return None if record is None else self._rows.track(SESSIONS, SESSIONS.decoded(record))
 
 
 class StripeEventRepository:

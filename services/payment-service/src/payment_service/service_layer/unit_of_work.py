@@ -110,8 +110,8 @@ class PaymentUnitOfWork(UnitOfWork):
 
 class SqlPaymentUnitOfWork(SqlUnitOfWork, PaymentUnitOfWork):
     def _repositories(self, session: AsyncSession) -> None:
-        self.payments = PaymentRepository(session)
-        self.checkout_sessions = CheckoutSessionRepository(session)
+        self.payments = PaymentRepository(self.rows)
+        self.checkout_sessions = CheckoutSessionRepository(self.rows)
         self.stripe_events = StripeEventRepository(session)
         self.refunds = RefundRepository(session)
         self.rentals = RentalRepository(session)
