@@ -11,10 +11,10 @@ The statements every order runs (the webhook's insert, the worker's lease, the s
 the first payment and rental rows, the refund key's lock) go straight to the session's asyncpg connection
 (``spawnpoint_kit.db.driver_connection``), inside the same transaction: a statement through the ORM costs
 several times the CPU of asyncpg's prepared statement, and these run on the path a sale's burst waits on.
-The ``payments`` and ``checkout_sessions`` tables are read and written only through the transaction's rows
-(``spawnpoint_kit.rows``, decision 48): row objects the service layer changes by assignment, the changed
-columns written back at commit. The other tables' rows are still loaded through the ORM, which writes their
-changes at commit.
+The ``payments``, ``checkout_sessions``, ``rentals`` and ``rental_transitions`` tables are read and
+written only through the transaction's rows (``spawnpoint_kit.rows``, decision 48): row objects the service
+layer changes by assignment, the changed columns written back at commit. The other tables' rows are still
+loaded through the ORM, which writes their changes at commit.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from spawnpoint_contracts import RentalPhase
 from spawnpoint_kit.db import as_sqlalchemy_errors, driver_connection, execute_sql
-from spawnpoint_kit.rows import Table, TransactionRows
+from spawnpoint_kit.rows import Table, TransactionRows, loaded
 
 from ..domain.payment import PaymentStatus
 from ..domain.stripe_events import StoredEventStatus
@@ -125,13 +126,55 @@ _OPEN_SESSIONS = (
     "WHERE order_id = $1 AND status = 'open' AND stripe_session_id IS NOT NULL ORDER BY attempt"
 )
 _LOCK_REFUND_KEY = "SELECT id FROM refunds WHERE idempotency_key = $1 FOR UPDATE"
-_LOCK_RENTAL = "SELECT 1 FROM rentals WHERE order_id = $1 FOR UPDATE"
-_RENTAL_COLUMNS = tuple(RentalRow.model_fields)
-_RENTAL_VALUES = ", ".join(f"${i}::text::jsonb" if c == "limits" else f"${i}" for i, c in enumerate(_RENTAL_COLUMNS, 1))
-_ADD_RENTAL = (
-    f"INSERT INTO rentals ({', '.join(_RENTAL_COLUMNS)}) "  # noqa: S608 - the table's own column names, no input
-    f"VALUES ({_RENTAL_VALUES}) ON CONFLICT (order_id) DO NOTHING"
+RENTALS = Table(RentalRow, key="order_id", json_columns=("limits",), enums={"phase": RentalPhase})
+TRANSITIONS = Table(RentalTransitionRow, key="id")
+_R = RENTALS.select_list
+_ADD_RENTAL = RENTALS.insert_sql(returning="order_id")
+_GET_RENTAL = f"SELECT {_R} FROM rentals WHERE order_id = $1"  # noqa: S608 - the model's columns
+_LOCK_RENTAL = _GET_RENTAL + " FOR UPDATE"
+_RENTAL_BY_SUBSCRIPTION = f"SELECT {_R} FROM rentals WHERE subscription_id = $1"  # noqa: S608 - the model's columns
+_HISTORY = (
+    f"SELECT {TRANSITIONS.select_list} FROM rental_transitions "  # noqa: S608 - the model's columns
+    "WHERE order_id = $1 ORDER BY version, at"
 )
+_LEASE_DUE_RENTALS = """
+UPDATE rentals SET due_lease_until = now() + make_interval(secs => $2)
+WHERE order_id IN (
+    SELECT order_id FROM rentals
+    WHERE due_at <= now() AND (due_lease_until IS NULL OR due_lease_until < now())
+    ORDER BY due_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING order_id
+"""
+_LEASE_UNSYNCED = """
+UPDATE rentals SET synced_at = now()
+WHERE order_id IN (
+    SELECT order_id FROM rentals
+    WHERE subscription_id IS NOT NULL AND phase <> 'ended'
+      AND (synced_at IS NULL OR synced_at < $1)
+    ORDER BY synced_at NULLS FIRST
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING order_id, subscription_id
+"""
+_SUBSCRIPTION_RENTALS = """
+SELECT order_id FROM rentals
+WHERE subscription_id IS NOT NULL AND phase <> 'ended'
+ORDER BY synced_at NULLS FIRST, order_id
+LIMIT $1
+"""
+_BOOK = """
+SELECT r.phase, r.kind, p.currency,
+       p.order_snapshot -> 'billing' ->> 'interval' AS billing_interval,
+       coalesce((p.order_snapshot -> 'billing' ->> 'interval_count')::int, 1) AS interval_count,
+       count(*) AS rentals,
+       coalesce(sum(p.amount), 0) AS amount
+FROM rentals r LEFT JOIN payments p ON p.order_id = r.order_id
+GROUP BY 1, 2, 3, 4, 5
+"""
 _MARK_EVENT = "UPDATE stripe_events SET status = $2, outcome = $3, processed_at = $4, last_error = NULL WHERE id = $1"
 
 
@@ -390,123 +433,74 @@ class RefundRepository:
 
 
 class RentalRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    """``rentals`` and ``rental_transitions``, read and written only through the transaction's rows (a
+    rental changes on every payment and at every deadline); this transaction's own changes to ``rentals``
+    are written before each statement that reads it."""
+
+    def __init__(self, rows: TransactionRows) -> None:
+        self._rows = rows
+        self._inserted: set[uuid.UUID] = set()
+        """Rentals this transaction inserted: locked by the insert itself, so ``lock`` needs no statement."""
 
     async def add(self, rental: RentalRow) -> None:
-        """Store the order's rental unless it has one (two first events racing both pass). One driver
-        statement: a rental is made once per order, in the fulfilment's transaction."""
-        values = rental.model_dump()
-        values["limits"] = json.dumps(values["limits"])
-        connection = await driver_connection(self._session)
-        with as_sqlalchemy_errors(_ADD_RENTAL):
-            await connection.execute(_ADD_RENTAL, *(values[name] for name in _RENTAL_COLUMNS))
+        """Store the order's rental unless it has one (two first events racing both pass): one statement,
+        a rental is made once per order, in the fulfilment's transaction."""
+        await self._rows.before_read(RENTALS, rental.order_id)
+        if await self._rows.fetchrow(_ADD_RENTAL, *RENTALS.insert_arguments(rental)) is not None:
+            self._rows.adopt(RENTALS, rental)
+            self._inserted.add(rental.order_id)
 
     async def lock(self, order_id: uuid.UUID) -> RentalRow | None:
-        """The rental, locked and read afresh: every change of a rental serialises here. The lock is taken
-        with one driver statement, and the row loaded only when there is one (a first payment has none)."""
-        connection = await driver_connection(self._session)
-        with as_sqlalchemy_errors(_LOCK_RENTAL):
-            exists = await connection.fetchval(_LOCK_RENTAL, order_id)
-        if exists is None:
-            return None
-        return await self._session.get(RentalRow, order_id, with_for_update=True, populate_existing=True)
+        """The rental, locked and read afresh: every change of a rental serialises here."""
+        if order_id in self._inserted:
+            inserted: RentalRow | None = self._rows.tracked(RENTALS, order_id)
+            return inserted
+        found: RentalRow | None = await self._rows.one(RENTALS, _LOCK_RENTAL, order_id)
+        return found
 
     async def get(self, order_id: uuid.UUID) -> RentalRow | None:
-        return await self._session.get(RentalRow, order_id)
+        """The rental, as this transaction holds it if it read it already (the ORM's ``session.get``)."""
+        known: RentalRow | None = self._rows.tracked(RENTALS, order_id)
+        if known is not None:
+            return known
+        found: RentalRow | None = await self._rows.one(RENTALS, _GET_RENTAL, order_id)
+        return found
 
     async def by_subscription(self, subscription_id: str) -> RentalRow | None:
-        return (await self._session.exec(select(RentalRow).where(RentalRow.subscription_id == subscription_id))).first()
+        await self._rows.before_read(RENTALS)
+        record = await self._rows.fetchrow(_RENTAL_BY_SUBSCRIPTION, subscription_id)
+        return None if record is None else self._rows.track(RENTALS, RENTALS.decoded(record))
 
     def record(self, transition: RentalTransitionRow) -> None:
-        self._session.add(transition)
+        self._rows.stage(TRANSITIONS, transition)
 
     async def lease_due(self, *, limit: int, lease_seconds: float) -> list[uuid.UUID]:
         """Rentals whose deadline passed, earliest first, each leased so that one process works it."""
-        rows = await execute_sql(
-            self._session,
-            sa.text(
-                """
-                UPDATE rentals SET due_lease_until = now() + make_interval(secs => :lease)
-                WHERE order_id IN (
-                    SELECT order_id FROM rentals
-                    WHERE due_at <= now() AND (due_lease_until IS NULL OR due_lease_until < now())
-                    ORDER BY due_at
-                    LIMIT :limit
-                    FOR UPDATE SKIP LOCKED
-                )
-                RETURNING order_id
-                """
-            ),
-            {"limit": limit, "lease": lease_seconds},
-        )
-        return [row[0] for row in rows.all()]
+        await self._rows.before_read(RENTALS)
+        return [row[0] for row in await self._rows.fetch(_LEASE_DUE_RENTALS, limit, float(lease_seconds))]
 
     async def lease_unsynced(self, *, older_than: datetime, limit: int) -> list[uuid.UUID]:
         """Subscription rentals not read from Stripe since ``older_than`` (least recently first), marked
         read now so that another process's reconciler takes others: the reconciler's round."""
-        rows = await execute_sql(
-            self._session,
-            sa.text(
-                """
-                UPDATE rentals SET synced_at = now()
-                WHERE order_id IN (
-                    SELECT order_id FROM rentals
-                    WHERE subscription_id IS NOT NULL AND phase <> 'ended'
-                      AND (synced_at IS NULL OR synced_at < :older_than)
-                    ORDER BY synced_at NULLS FIRST
-                    LIMIT :limit
-                    FOR UPDATE SKIP LOCKED
-                )
-                RETURNING order_id, subscription_id
-                """
-            ),
-            {"older_than": older_than, "limit": limit},
-        )
-        return [row[0] for row in rows.all()]
+        await self._rows.before_read(RENTALS)
+        return [row[0] for row in await self._rows.fetch(_LEASE_UNSYNCED, older_than, limit)]
 
     async def history(self, order_id: uuid.UUID) -> list[RentalTransitionRow]:
-        rows = await self._session.exec(
-            select(RentalTransitionRow)
-            .where(RentalTransitionRow.order_id == order_id)
-            .order_by(col(RentalTransitionRow.version), col(RentalTransitionRow.at))
-        )
-        return list(rows.all())
+        """The rental's moves, in order (read only: a transition is never changed)."""
+        await self._rows.before_read(TRANSITIONS)
+        return [loaded(RentalTransitionRow, TRANSITIONS.decoded(r)) for r in await self._rows.fetch(_HISTORY, order_id)]
 
     async def subscription_rentals(self, *, limit: int) -> list[uuid.UUID]:
         """Subscription rentals Stripe knows the subscription of and that have not ended (the set the
         reconciler reads), least recently read first; no lease (``POST /operator/rentals/reconcile``)."""
-        rows = await execute_sql(
-            self._session,
-            sa.text(
-                """
-                SELECT order_id FROM rentals
-                WHERE subscription_id IS NOT NULL AND phase <> 'ended'
-                ORDER BY synced_at NULLS FIRST, order_id
-                LIMIT :limit
-                """
-            ),
-            {"limit": limit},
-        )
-        return [row[0] for row in rows.all()]
+        await self._rows.before_read(RENTALS)
+        return [row[0] for row in await self._rows.fetch(_SUBSCRIPTION_RENTALS, limit)]
 
     async def book(self) -> list[RentalBookRow]:
         """Every rental counted by phase, kind, currency and billing interval, with the sum of their
         payments' amounts: one statement for the rental gauges (``service_layer.rental_metrics``)."""
-        rows = await execute_sql(
-            self._session,
-            sa.text(
-                """
-                SELECT r.phase, r.kind, p.currency,
-                       p.order_snapshot -> 'billing' ->> 'interval' AS billing_interval,
-                       coalesce((p.order_snapshot -> 'billing' ->> 'interval_count')::int, 1) AS interval_count,
-                       count(*) AS rentals,
-                       coalesce(sum(p.amount), 0) AS amount
-                FROM rentals r LEFT JOIN payments p ON p.order_id = r.order_id
-                GROUP BY 1, 2, 3, 4, 5
-                """
-            ),
-        )
+        await self._rows.before_read(RENTALS)
+        await self._rows.before_read(PAYMENTS)
         return [
             RentalBookRow(
                 phase=str(r["phase"]),
@@ -517,7 +511,7 @@ class RentalRepository:
                 rentals=int(r["rentals"]),
                 amount=int(r["amount"]),
             )
-            for r in rows.mappings().all()
+            for r in await self._rows.fetch(_BOOK)
         ]
 
 

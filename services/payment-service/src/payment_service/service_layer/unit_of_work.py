@@ -114,5 +114,5 @@ class SqlPaymentUnitOfWork(SqlUnitOfWork, PaymentUnitOfWork):
         self.checkout_sessions = CheckoutSessionRepository(self.rows)
         self.stripe_events = StripeEventRepository(session)
         self.refunds = RefundRepository(session)
-        self.rentals = RentalRepository(session)
+        self.rentals = RentalRepository(self.rows)
         self.stripe_customers = StripeCustomerRepository(session)
