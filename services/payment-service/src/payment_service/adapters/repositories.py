@@ -181,13 +181,19 @@ _MARK_EVENT = "UPDATE stripe_events SET status = $2, outcome = $3, processed_at 
 class PaymentRepository:
     def __init__(self, rows: TransactionRows) -> None:
         self._rows = rows
+        self._inserted: set[uuid.UUID] = set()
+        """Payments this transaction inserted: locked by the insert itself, so ``lock`` needs no statement."""
 
     async def add(self, payment: PaymentRow) -> bool:
         """Store the order's payment unless it has one already (two first requests racing both pass);
-        True when this one was new. The row is written as it is: read it back with ``lock`` to change it."""
+        True when this one was new. Read it with ``lock`` to change it (a new one is ``payment`` itself)."""
         await self._rows.before_read(PAYMENTS, payment.order_id)
         inserted = await self._rows.fetchrow(_ADD_PAYMENT, *PAYMENTS.insert_arguments(payment))
-        return inserted is not None
+        if inserted is None:
+            return False
+        self._rows.adopt(PAYMENTS, payment)
+        self._inserted.add(payment.order_id)
+        return True
 
     async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
         """The payment, as this transaction holds it if it read it already (the ORM's ``session.get``)."""
@@ -214,6 +220,9 @@ class PaymentRepository:
     async def lock(self, order_id: uuid.UUID) -> PaymentRow | None:
         """The payment, locked until the transaction ends and read afresh: everything that changes it
         serialises here."""
+        if order_id in self._inserted:
+            inserted: PaymentRow | None = self._rows.tracked(PAYMENTS, order_id)
+            return inserted
         found: PaymentRow | None = await self._rows.one(PAYMENTS, _LOCK_PAYMENT, order_id)
         return found
 

@@ -106,9 +106,10 @@ class _Attempt:
     key: str
 
 
-async def _lock_payment(uow: PaymentUnitOfWork, order: OrderView) -> PaymentRow:
-    """The order's payment row, created on the first checkout request, locked for this unit of work. A new
-    one makes the order's stored events that were waiting for it due at once."""
+async def _lock_payment(uow: PaymentUnitOfWork, order: OrderView) -> tuple[PaymentRow, bool]:
+    """The order's payment row, created on the first checkout request, locked for this unit of work, and
+    whether this request created it. A new one makes the order's stored events that were waiting for it due
+    at once."""
     snap = order.snapshot
     now = datetime.now(UTC)
     created = await uow.payments.add(
@@ -130,7 +131,7 @@ async def _lock_payment(uow: PaymentUnitOfWork, order: OrderView) -> PaymentRow:
     payment = await uow.payments.lock(snap.order_id)
     if payment is None:
         raise RuntimeError(f"the payment of order {snap.order_id} was not stored")
-    return payment
+    return payment, created
 
 
 def _traced(params: dict[str, Any]) -> dict[str, Any]:
@@ -222,10 +223,11 @@ class CheckoutService:
     async def _next_attempt(self, order: OrderView, now: datetime, customer: str | None = None) -> _Attempt:
         uow = self._unit_of_work()
         async with uow:
-            payment = await _lock_payment(uow, order)
+            payment, created = await _lock_payment(uow, order)
             if payment.status not in OPEN_FOR_CHECKOUT:
                 raise NotPayable(payment.status)
-            latest = await uow.checkout_sessions.latest(payment.order_id)
+            # A payment made just now has no attempts yet (they are only ever made after their payment).
+            latest = None if created else await uow.checkout_sessions.latest(payment.order_id)
             step = next_step(latest.status if latest else None, latest.expires_at if latest else None, now)
             if step == NextStep.VERIFY and (latest is None or not latest.stripe_session_id or not latest.client_secret):
                 step = NextStep.CREATE
