@@ -95,6 +95,11 @@ async def on_progress(event: ProgressEvent, uow: PaymentUnitOfWork) -> None:
         payment.provision_progress_at = event.occurred_at
     if isinstance(event, ServerInstalled) and payment.server_installed_at is None:
         payment.server_installed_at = event.occurred_at
+    if payment.provision_failed_at is None:
+        # No failure recorded: no provisioning refund exists (``on_failed`` records the failure in the
+        # transaction that schedules one), so there is none to cancel and nothing to look up. The happy path
+        # of every order (ServerCreated, ServerInstalled) stops here.
+        return
     # An installed server supersedes every failure, whatever its time: one look at the order's refund either way.
     if payment.server_installed_at is not None:
         progress_at = datetime.max.replace(tzinfo=UTC)
