@@ -27,7 +27,7 @@ from spawnpoint_kit.testing import eventually
 from status_service.domain.projection import project
 from status_service.queues import STATUS_PROJECTION
 from status_service.service_layer.handlers import apply_event, projection_subscription
-from status_service.service_layer.projector import CONSUMER, project_event, rebuild
+from status_service.service_layer.projector import CONSUMER, project_event, project_events, rebuild
 from status_service.service_layer.unit_of_work import SqlStatusUnitOfWork
 
 pytestmark = pytest.mark.component
@@ -173,6 +173,33 @@ async def test_several_events_of_one_order_in_one_transaction_project_as_one_by_
         await uow.commit()
     row = await _assert_projected(engine, events)
     assert (row["status"], row["version"]) == ("CREATED", 4)
+    assert (await rebuild(unit_of_work)).identical
+
+
+async def test_a_batch_of_events_projects_each_order_once_to_what_one_by_one_ends_with(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    """``project_events`` (the batch handler): one statement stores every event of the batch and locks their
+    orders, each order is recomputed once; its row is what projecting the events one by one ends with, at
+    one new version (the versions in between would have committed together: no one could read them)."""
+    s, t = OrderStory(), OrderStory()
+    events: list[Event] = [s.created(), t.created(), s.paid(), s.server_created(), t.paid(), s.installed()]
+    uow = unit_of_work()
+    async with uow:
+        await project_events(events, uow)
+        assert sorted(o.order_id for o in uow.projected) == sorted([s.order_id, t.order_id])
+        await uow.commit()
+    row = await _assert_projected(engine, [e for e in events if e.order_id == s.order_id])
+    assert (row["status"], row["version"]) == ("CREATED", 1)
+    other = await _assert_projected(engine, [e for e in events if e.order_id == t.order_id])
+    assert (other["status"], other["version"]) == ("PAID", 1)
+    assert len(await _rows(engine, "order_status_changes", [s.order_id])) == 1
+    uow = unit_of_work()
+    async with uow:  # the batch again (an inbox pruned): duplicates only, counted, nothing projected
+        await project_events([events[0], events[2]], uow)
+        assert uow.projected == []
+        await uow.commit()
+    assert (await _rows(engine, "order_status", [s.order_id]))[0]["version"] == 1
     assert (await rebuild(unit_of_work)).identical
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
@@ -123,6 +124,71 @@ async def test_a_poison_delivery_fails_alone_and_the_rest_of_its_batch_commits_o
         *(subscription.handle(e, Delivery.of(e, QUEUE.name)) for e in batch), return_exceptions=True
     )
     assert [type(r) for r in results] == [type(None)] * 3 + [Poison] + [type(None)] * 3
+    for event in events:
+        assert await _counts(engine, event.order_id) == (1, 1, 1)
+    assert await _counts(engine, poison.order_id) == (0, 0, 0)
+
+
+handed: list[list[uuid.UUID]] = []
+"""The events each call of ``record_all`` was handed, in order."""
+
+
+async def record_all(events: Sequence[Event], uow: SqlUnitOfWork) -> None:
+    """A batch handler: the same effect as ``record`` for each, recorded as one call."""
+    handed.append([e.event_id for e in events])
+    for event in events:
+        assert isinstance(event, PaymentProcessing)
+        await record(event, uow)
+
+
+def _batch_subscription(sessions: async_sessionmaker[AsyncSession]) -> Subscription[SqlUnitOfWork]:
+    return Subscription(
+        QUEUE,
+        {PaymentProcessing: [record]},
+        unit_of_work=lambda: CountingUnitOfWork(sessions, Topology("gc.")),
+        on_duplicate=count_duplicate,
+        batched=True,
+        batch_handler=record_all,
+    )
+
+
+async def test_a_batch_handler_gets_the_first_time_events_of_a_batch_together_and_duplicates_go_their_own_way(
+    gc_table: None, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    subscription = _batch_subscription(sessions)
+    handled = _event()
+    await subscription.handle(handled, Delivery.of(handled, QUEUE.name))
+    assert await _counts(engine, handled.order_id) == (1, 1, 1)
+    fresh = [_event() for _ in range(5)]
+    batch = [fresh[0], handled, fresh[1], fresh[1], *fresh[2:]]  # one handled before, one twice in the batch
+    duplicates_before = (await _counts(engine, uuid.UUID(int=0)))[0]
+    handed.clear()
+    commits = CountingUnitOfWork.commits
+    await asyncio.gather(*(subscription.handle(e, Delivery.of(e, QUEUE.name)) for e in batch))
+    assert handed == [[e.event_id for e in fresh]], "one call, the first-time events in arrival order"
+    assert CountingUnitOfWork.commits - commits == 1
+    for event in fresh:
+        assert await _counts(engine, event.order_id) == (1, 1, 1)
+    assert await _counts(engine, handled.order_id) == (1, 1, 1)
+    assert (await _counts(engine, uuid.UUID(int=0)))[0] - duplicates_before == 2, "each duplicate ran on_duplicate"
+
+
+async def test_a_poison_event_in_a_batch_handlers_batch_fails_alone_through_the_table(
+    gc_table: None, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    subscription = _batch_subscription(sessions)
+    events = [_event() for _ in range(4)]
+    poison = PaymentProcessing(
+        order_id=uuid.uuid4(),
+        correlation_id="c-gc",
+        producer="t",
+        payload=PaymentProcessingPayload(session_id="cs_poison"),
+    )
+    batch = [*events[:2], poison, *events[2:]]
+    results = await asyncio.gather(
+        *(subscription.handle(e, Delivery.of(e, QUEUE.name)) for e in batch), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [type(None)] * 2 + [Poison] + [type(None)] * 2
     for event in events:
         assert await _counts(engine, event.order_id) == (1, 1, 1)
     assert await _counts(engine, poison.order_id) == (0, 0, 0)

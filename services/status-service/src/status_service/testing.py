@@ -81,12 +81,14 @@ class FakeStatuses:
 
     # the repository --------------------------------------------------------------------------------
 
-    async def lock_and_store(self, event: Event) -> bool:
-        self.locked.append([event.order_id])
-        if event.event_id in self.events:
-            return False
-        self.events[event.event_id] = FakeStoredEvent(event, seq=len(self.events) + 1)
-        return True
+    async def lock_and_store(self, events: Sequence[Event]) -> set[uuid.UUID]:
+        self.locked.append(sorted({e.order_id for e in events}, key=str))
+        stored = set()
+        for event in events:
+            if event.event_id not in self.events:
+                self.events[event.event_id] = FakeStoredEvent(event, seq=len(self.events) + 1)
+                stored.add(event.event_id)
+        return stored
 
     async def count_delivery(self, event_id: uuid.UUID) -> None:
         stored = self.events.get(event_id)

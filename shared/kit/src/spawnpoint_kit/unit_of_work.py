@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import abc
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -52,6 +53,16 @@ from .messaging.topology import Topology
 from .rows import TransactionRows
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One inbox key to claim (``UnitOfWork.claim_many``), with what the inbox row records of it."""
+
+    key: str
+    event_type: str | None = None
+    order_id: uuid.UUID | None = None
+
 
 AfterCommit = Callable[[], Awaitable[None]]
 E = TypeVar("E", bound=Event)
@@ -112,6 +123,13 @@ class UnitOfWork(abc.ABC):
         """Record in this transaction that ``consumer`` handles ``key``; False if it was handled before."""
         self._require_open()
         return await self._claim(consumer, key, event_type=event_type, order_id=order_id)
+
+    async def claim_many(self, consumer: str, claims: Sequence[Claim]) -> list[bool]:
+        """``claim`` for several keys at once (a batch of deliveries, ``messaging.group_commit``): for each,
+        in order, True if it is the first time ``consumer`` handles it. A key repeated in ``claims`` is
+        first only where it first appears."""
+        self._require_open()
+        return await self._claim_many(consumer, claims)
 
     def publish(self, event: Event, *, headers: dict[str, Any] | None = None) -> None:
         """Announce ``event`` if (and only if) this transaction commits."""
@@ -175,6 +193,10 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     async def _commit(self) -> None: ...
 
+    async def _claim_many(self, consumer: str, claims: Sequence[Claim]) -> list[bool]:
+        """One claim after the other; the SQL unit of work does them in one statement."""
+        return [await self._claim(consumer, c.key, event_type=c.event_type, order_id=c.order_id) for c in claims]
+
     @abc.abstractmethod
     async def _rollback(self) -> None: ...
 
@@ -230,6 +252,17 @@ class SqlUnitOfWork(UnitOfWork):
         from .messaging import inbox
 
         return await inbox.claim(self.session, consumer, key, event_type=event_type, order_id=order_id)
+
+    async def _claim_many(self, consumer: str, claims: Sequence[Claim]) -> list[bool]:
+        from .messaging import inbox
+
+        first = await inbox.claim_many(self.session, consumer, claims)
+        seen: set[str] = set()
+        answers = []
+        for c in claims:
+            answers.append(c.key in first and c.key not in seen)
+            seen.add(c.key)
+        return answers
 
     async def _commit(self) -> None:
         from .messaging.outbox import event_row, message_row, stage_rows

@@ -39,17 +39,22 @@ from .records import StatusRecord, StoredOrder, VisibleChange
 CHANNEL = "spawnpoint_status_changes"
 """The NOTIFY channel every status-service process listens on; the payload is the new ``Snapshot``."""
 
-# The order's advisory lock is taken before the insert, in the same round trip. The next statement (``_LOAD``)
-# takes a new snapshot, after the lock was granted, so it sees every event of the order committed before:
-# READ COMMITTED gives each statement its own snapshot, taken when the statement starts, which is why the
-# events are not read in this statement too. ``ON CONFLICT`` looks at the index, not at the snapshot.
-# ``received_at`` is the moment of the insert (``now()`` would give a whole batch its transaction's start).
+# The orders' advisory locks are taken before the insert, in the same round trip, in one fixed order (the ids'
+# canonical text, as ``_LOCK_ORDERS``): two processes storing a batch each never deadlock. The next statement
+# (``_LOAD``) takes a new snapshot, after the locks were granted, so it sees every event of these orders
+# committed before: READ COMMITTED gives each statement its own snapshot, taken when the statement starts,
+# which is why the events are not read in this statement too. ``ON CONFLICT`` looks at the index, not at the
+# snapshot. ``received_at`` is the moment of the insert (``now()`` would give a whole batch its transaction's
+# start).
 _LOCK_AND_STORE = (
-    "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended(CAST($2 AS uuid)::text, 0))) "
+    "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n "
+    "FROM (SELECT DISTINCT unnest(CAST($2 AS uuid[]))::text AS k ORDER BY 1) AS ordered) "
     "INSERT INTO order_events (event_id, order_id, event_type, occurred_at, body, received_at) "
-    "SELECT CAST($1 AS uuid), CAST($2 AS uuid), CAST($3 AS text), CAST($4 AS timestamptz), CAST($5 AS jsonb), "
-    "clock_timestamp() FROM locked "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING seq"
+    "SELECT e.event_id, e.order_id, e.event_type, e.occurred_at, CAST(e.body AS jsonb), clock_timestamp() "
+    "FROM locked, unnest(CAST($1 AS uuid[]), CAST($2 AS uuid[]), CAST($3 AS text[]), CAST($4 AS timestamptz[]), "
+    "CAST($5 AS text[])) AS e (event_id, order_id, event_type, occurred_at, body) "
+    "WHERE locked.n >= 0 "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
 # The same key as ``_LOCK_AND_STORE`` (``hashtextextended`` of the id's canonical text), several orders in one
 # fixed order: no deadlock between a rebuild's batch and the consumers.
@@ -161,18 +166,19 @@ class StatusRepository:
 
     # the stored events ------------------------------------------------------------------------------
 
-    async def lock_and_store(self, event: Event) -> bool:
-        """Take the order's lock (until the end of the transaction) and insert the event, in one round trip;
-        False when the event is already stored (an inbox entry pruned, a manual replay)."""
+    async def lock_and_store(self, events: Sequence[Event]) -> set[uuid.UUID]:
+        """Take the orders' locks (until the end of the transaction) and insert the events, in one round trip
+        whatever their number; the ids of the events stored now (the others were stored before: an inbox
+        entry pruned, a manual replay)."""
         stored = await self._fetch(
             _LOCK_AND_STORE,
-            event.event_id,
-            event.order_id,
-            event.event_type,
-            event.occurred_at,
-            json.dumps(stored_body(event), separators=(",", ":")),
+            [e.event_id for e in events],
+            [e.order_id for e in events],
+            [e.event_type for e in events],
+            [e.occurred_at for e in events],
+            [json.dumps(stored_body(e), separators=(",", ":")) for e in events],
         )
-        return bool(stored)
+        return {row[0] for row in stored}
 
     async def count_delivery(self, event_id: uuid.UUID) -> None:
         """One more delivery of a stored event (a redelivery or a duplicate publish: the trail shows it)."""

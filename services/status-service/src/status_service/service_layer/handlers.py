@@ -1,8 +1,10 @@
 """status-service's handler table: every event on its projection queue is projected (registered in bootstrap).
 
 The kit's subscription opens the unit of work, claims the inbox key ``(CONSUMER, event id)``, runs
-``project_event`` and commits; an event claimed before runs ``count_delivery`` instead. ``apply_event``
-runs one event through that same subscription, for tests and tools that project without a broker.
+``project_event`` and commits; an event claimed before runs ``count_delivery`` instead. Deliveries that
+arrive together are claimed and projected together in one transaction (``project_events``, group
+commit). ``apply_event`` runs one event through that same subscription, for tests and tools that project
+without a broker.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from spawnpoint_kit.messaging.delivery import Delivery
 from spawnpoint_kit.messaging.handlers import HandlerTable, Subscription
 
 from ..queues import STATUS_PROJECTION
-from .projector import CONSUMER, Outcome, count_delivery, project_event
+from .projector import CONSUMER, Outcome, count_delivery, project_event, project_events
 from .unit_of_work import StatusUnitOfWork
 
 HANDLERS: HandlerTable[StatusUnitOfWork] = {Event: [project_event]}
@@ -32,6 +34,7 @@ def projection_subscription(unit_of_work: Callable[[], StatusUnitOfWork]) -> Sub
         consumer=CONSUMER,
         on_duplicate=count_delivery,
         batched=True,
+        batch_handler=project_events,
     )
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from spawnpoint_contracts import Event
-from spawnpoint_kit.logs import get_logger
+from spawnpoint_kit.logs import get_logger, log_context
 from spawnpoint_kit.unit_of_work import count_after_commit
 
 from ..adapters.records import StatusRecord, StoredOrder, VisibleChange
@@ -52,21 +52,41 @@ class Outcome:
 
 
 async def project_event(event: Event, uow: StatusUnitOfWork) -> None:
-    """Store one new event and recompute its order's read model (the inbox claimed it already).
+    """Store one new event and recompute its order's read model (the inbox claimed it already)."""
+    await project_events([event], uow)
+
+
+async def project_events(events: Sequence[Event], uow: StatusUnitOfWork) -> None:
+    """Store new events and recompute their orders' read models (the inbox claimed them already): the
+    consumer's handler for one delivery, and for a batch of them (the subscription's ``batch_handler``).
+
+    A batch costs what one event costs: one statement locks the orders and stores the events, one loads
+    the orders, one saves each order. Each order is recomputed once from all its stored events, which is
+    what recomputing it after each of its events in turn ends with in the same transaction: the read model
+    is a function of the event set. Only the versions in between, which no one could ever have read (they
+    would have committed together), are not written.
 
     An event whose row is already stored although the inbox had no entry for it (an inbox entry pruned, a
     manual replay) is a duplicate like any other: it only counts as a delivery."""
-    if not await uow.statuses.lock_and_store(event):
-        await count_delivery(event, uow)
+    stored = await uow.statuses.lock_and_store(events)
+    for event in events:
+        if event.event_id not in stored:
+            await count_delivery(event, uow)
+    fresh = [e for e in events if e.event_id in stored]
+    if not fresh:
         return
-    [outcome] = await reproject(uow.statuses, [event.order_id], source="projection")
-    uow.projected.append(outcome)
+    outcomes = await reproject(uow.statuses, list(dict.fromkeys(e.order_id for e in fresh)), source="projection")
+    uow.projected.extend(outcomes)
 
     async def applied() -> None:
-        EVENTS.labels(event.event_type, "applied").inc()
-        PROJECTION_LAG.observe(max(0.0, (datetime.now(UTC) - event.occurred_at).total_seconds()))
-        if outcome.snapshot is not None:
-            log.info("status changed", status=outcome.snapshot.status, phase=outcome.snapshot.phase)
+        now = datetime.now(UTC)
+        for event in fresh:
+            EVENTS.labels(event.event_type, "applied").inc()
+            PROJECTION_LAG.observe(max(0.0, (now - event.occurred_at).total_seconds()))
+        for outcome in outcomes:
+            if outcome.snapshot is not None:
+                with log_context(order_id=str(outcome.order_id)):
+                    log.info("status changed", status=outcome.snapshot.status, phase=outcome.snapshot.phase)
 
     uow.after_commit(applied)
 

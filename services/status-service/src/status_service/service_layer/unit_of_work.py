@@ -26,13 +26,15 @@ if TYPE_CHECKING:  # projector.py imports this module; the annotation alone need
 class Statuses(Protocol):
     """What the projector and ``rebuild`` need from the stored events and the read model.
 
-    Projecting one event is ``lock_and_store`` then, for a new event, ``load`` and ``save``: three round trips
-    on PostgreSQL. Rows are plain records read and written in the transaction (never an ORM identity map),
+    Projecting events is ``lock_and_store`` then, for the new ones, ``load`` and ``save`` per order: three
+    round trips on PostgreSQL for one event, and for a batch of them (group commit) too, but for one ``save``
+    per order. Rows are plain records read and written in the transaction (never an ORM identity map),
     so a second event of one order in the same transaction sees the row the first one saved."""
 
-    async def lock_and_store(self, event: Event) -> bool:
-        """Take the event's order lock for the rest of the transaction, then store the event; False when it
-        was stored before (a duplicate: nothing else may change but its delivery count)."""
+    async def lock_and_store(self, events: Sequence[Event]) -> set[uuid.UUID]:
+        """Take the events' order locks for the rest of the transaction (in one fixed order), then store the
+        events; the ids of those stored now (the others were stored before: duplicates, whose only change
+        may be their delivery count)."""
         ...
 
     async def count_delivery(self, event_id: uuid.UUID) -> None: ...

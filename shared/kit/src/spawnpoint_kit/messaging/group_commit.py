@@ -17,6 +17,10 @@ while there is work) takes everything pending, up to ``BATCH_LIMIT``, and:
   classifies its error as it always does. A poison message fails only itself, and because nothing of the
   failed batch committed, handling the others again changes nothing but the cost.
 
+With the subscription's ``batch_handler``, a bigger batch claims all its inbox keys in one statement and hands
+its first-time events to that handler together (its duplicates go through ``on_duplicate`` one by one), so
+the handler can store and read for all of them in one round trip each; a failure is handled as above.
+
 Deliveries arriving while a batch is in flight form the next one. Log lines a handler writes inside a batch
 carry that delivery's ids as they would alone.
 """
@@ -24,6 +28,7 @@ carry that delivery's ids as they would alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -32,11 +37,11 @@ from prometheus_client import Counter, Histogram
 from spawnpoint_contracts import Event
 
 from ..logs import get_logger, log_context
-from ..unit_of_work import UnitOfWork
+from ..unit_of_work import Claim, UnitOfWork
 from .delivery import Delivery
 
 if TYPE_CHECKING:
-    from .handlers import Subscription
+    from .handlers import BatchHandler, Subscription
 
 log = get_logger(__name__)
 
@@ -101,19 +106,52 @@ class GroupCommit(Generic[U]):
                 _settle(batch, committed=True)
 
     async def _commit(self, batch: list[_Waiting]) -> None:
+        if self._subscription.batch_handler is not None:
+            await self._commit_together(batch, self._subscription.batch_handler)
+            return
         uow = self._subscription.unit_of_work()
         async with uow:
             for waiting in batch:
-                event = waiting.event
-                with log_context(
-                    message_id=waiting.delivery.message_id,
-                    order_id=event.order_id,
-                    event_id=event.event_id,
-                    correlation_id=event.correlation_id,
-                ):
-                    await self._subscription.handle_in(uow, event, waiting.delivery)
+                with _context(waiting):
+                    await self._subscription.handle_in(uow, waiting.event, waiting.delivery)
             uow.delivery = None
             await uow.commit()
+
+    async def _commit_together(self, batch: list[_Waiting], handler: BatchHandler[U]) -> None:
+        """The batch's inbox keys claimed in one statement, its duplicates through ``on_duplicate`` one by
+        one, its first-time events through ``handler`` together; one commit."""
+        subscription = self._subscription
+        for waiting in batch:
+            subscription.handlers_of(waiting.event)  # a type the table does not name fails the batch here
+        uow = subscription.unit_of_work()
+        async with uow:
+            firsts = await uow.claim_many(
+                subscription.inbox_consumer,
+                [Claim(str(w.event.event_id), w.event.event_type, w.event.order_id) for w in batch],
+            )
+            fresh = []
+            for waiting, first in zip(batch, firsts, strict=True):
+                if first:
+                    fresh.append(waiting.event)
+                elif subscription.on_duplicate is not None:
+                    with _context(waiting):
+                        uow.delivery = waiting.delivery
+                        await subscription.on_duplicate(waiting.event, uow)
+            uow.delivery = None
+            if fresh:
+                await handler(fresh, uow)
+            await uow.commit()
+
+
+def _context(waiting: _Waiting) -> contextlib.AbstractContextManager[None]:
+    """The delivery's ids on the log lines written while it is handled, as they would be alone."""
+    event = waiting.event
+    return log_context(
+        message_id=waiting.delivery.message_id,
+        order_id=event.order_id,
+        event_id=event.event_id,
+        correlation_id=event.correlation_id,
+    )
 
 
 def _settle(batch: list[_Waiting], *, committed: bool) -> None:

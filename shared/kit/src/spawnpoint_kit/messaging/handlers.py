@@ -25,6 +25,10 @@ company: a lone delivery runs exactly as without batching. Each delivery is stil
 commit holding its effects; if anything in a batch fails, the batch is rolled back and every delivery of it is
 handled again alone, so a poison message fails only itself. For handlers that only touch the database.
 
+A ``batch_handler`` goes further for a queue whose every event is the same kind of work: the batch's inbox
+keys are claimed in one statement and its first-time events are handed to that one handler together, so it
+can do for all of them in one round trip what each would do in one of its own.
+
 ``own_transactions=True`` is for the rare handler that must talk to the outside world between two
 transactions (the provisioner calls the panel outside any transaction): it receives the unit of work
 unopened, opens it as often as it needs and claims its own inbox key.
@@ -51,6 +55,10 @@ EventHandler = Callable[[Any, U], Awaitable[None]]
 
 HandlerTable = Mapping[type[Event], Sequence[EventHandler[U]]]
 
+BatchHandler = Callable[[Sequence[Event], U], Awaitable[None]]
+"""``async def handle(events, uow) -> None``: a batch's first-time events, in arrival order, handled together
+in the open unit of work (``Subscription.batch_handler``)."""
+
 
 def handlers_for(table: HandlerTable[U], event: Event) -> Sequence[EventHandler[U]]:
     """The handlers of the most specific class of ``event`` that the table names (none: empty)."""
@@ -74,6 +82,11 @@ class Subscription(Generic[U]):
     own_transactions: bool = False
     batched: bool = False
     """Deliveries that arrive together share one transaction (see the module docstring)."""
+    batch_handler: BatchHandler[U] | None = None
+    """With ``batched``: how a batch's first-time events are handled together (their inbox keys claimed in
+    one statement, then this, once), in place of the table's handlers one event after the other. Only for a
+    queue whose events all mean the same kind of work, handled together exactly as they would be one by one
+    in the same transaction (status-service's projection). A lone delivery still runs the table's handlers."""
     _group: GroupCommit[U] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,14 +110,14 @@ class Subscription(Generic[U]):
         uow = self.unit_of_work()
         uow.delivery = delivery
         if self.own_transactions:
-            for handler in self._handlers_of(event):
+            for handler in self.handlers_of(event):
                 await _run(handler, event, uow)
             return
         async with uow:
             if await self.handle_in(uow, event, delivery) or self.on_duplicate is not None:
                 await uow.commit()
 
-    def _handlers_of(self, event: Event) -> Sequence[EventHandler[U]]:
+    def handlers_of(self, event: Event) -> Sequence[EventHandler[U]]:
         """The event's handlers; ``DeadLetter`` for a type the table does not name (a wrong binding)."""
         handlers = handlers_for(self.handlers, event)
         if not handlers:
@@ -114,7 +127,7 @@ class Subscription(Generic[U]):
     async def handle_in(self, uow: U, event: Event, delivery: Delivery) -> bool:
         """Claim and handle one delivery inside ``uow``, opened (and committed) by the caller; False when it
         was handled before (``on_duplicate`` ran, if there is one)."""
-        handlers = self._handlers_of(event)
+        handlers = self.handlers_of(event)
         uow.delivery = delivery
         first = await uow.claim(
             self.inbox_consumer, str(event.event_id), event_type=event.event_type, order_id=event.order_id
