@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from provisioner.adapters.http11 import Http11Pool, HttpUnreachable
 from provisioner.adapters.panel import PanelClient
 from provisioner.adapters.rate_gate import RateGate
 from provisioner.domain.panel import PanelUnreachable
 from spawnpoint_kit import tracing
+from spawnpoint_kit.http11 import Http11Pool, HttpUnreachable
 
 pytestmark = pytest.mark.component
 

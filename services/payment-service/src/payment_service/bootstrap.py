@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         order_client,
         billing=gateway,
     )
-    lifespan = runtime.lifespan(order_client.aclose, intake.aclose)
+    lifespan = runtime.lifespan(order_client.aclose, intake.aclose, gateway.aclose)
 
     app = FastAPI(
         title="Spawnpoint payment-service",

@@ -1,15 +1,17 @@
 """Reads an order from order-service over HTTP, on behalf of the customer (their bearer token is
-forwarded, so order-service's own ownership rule applies)."""
+forwarded, so order-service's own ownership rule applies).
+
+Every checkout reads its order, so the request goes through the kit's HTTP/1.1 client
+(``spawnpoint_kit.http11``, decision 51) on kept-alive connections, not httpx's."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
-import httpx
-
 from spawnpoint_contracts import FeatureLimits, Limits, OrderSnapshot
 from spawnpoint_kit.http import CORRELATION_HEADER, current_correlation_id
+from spawnpoint_kit.http11 import Http11Pool, HttpUnreachable
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,23 @@ class PlanQuote:
 
 
 class OrderClient:
-    def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    def __init__(self, base_url: str, *, timeout: float = 5.0, max_idle: int = 16) -> None:
+        self._http = Http11Pool(
+            base_url,
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            connect_timeout=timeout,
+            max_idle=max_idle,
+        )
 
     async def get_order(self, order_id: uuid.UUID, *, bearer_token: str) -> OrderView:
         try:
-            response = await self._http.get(
+            response = await self._http.request(
+                "GET",
                 f"/orders/{order_id}",
-                headers={"Authorization": f"Bearer {bearer_token}", CORRELATION_HEADER: current_correlation_id()},
+                extra_headers={"Authorization": f"Bearer {bearer_token}", CORRELATION_HEADER: current_correlation_id()},
             )
-        except httpx.HTTPError as exc:
+        except HttpUnreachable as exc:
             raise OrderServiceUnavailable(str(exc)) from exc
         if response.status_code == 404:
             raise OrderNotFound(str(order_id))
@@ -64,12 +73,13 @@ class OrderClient:
     async def quote(self, *, game_id: str, plan_id: str, period: str) -> PlanQuote:
         """The catalog's price and server build for a plan and period (``GET /catalog/games/.../plans/...``)."""
         try:
-            response = await self._http.get(
+            response = await self._http.request(
+                "GET",
                 f"/catalog/games/{game_id}/plans/{plan_id}",
                 params={"period": period},
-                headers={CORRELATION_HEADER: current_correlation_id()},
+                extra_headers={CORRELATION_HEADER: current_correlation_id()},
             )
-        except httpx.HTTPError as exc:
+        except HttpUnreachable as exc:
             raise OrderServiceUnavailable(str(exc)) from exc
         if response.status_code in (404, 422):
             raise PlanNotOffered(f"{plan_id} ({period}) is not sold for {game_id}")

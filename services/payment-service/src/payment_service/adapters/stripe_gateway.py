@@ -22,6 +22,7 @@ import stripe
 
 from ..domain.fulfilment import SessionFacts
 from ..domain.rental import InvoiceFacts, SubscriptionFacts
+from .stripe_http import StripeHttp11Client
 
 
 @dataclass(frozen=True)
@@ -233,19 +234,25 @@ class BillingGateway(Protocol):
 
 
 class StripeGateway:
-    """The SDK's client on one shared async HTTPX client. The two calls every order makes (creating its
-    session, and retrieving it for every stored event, return page and sweep) go through the client's
-    ``raw_request_async``: the same request, authentication, retries, idempotency key and error classes
-    as the typed calls, but the JSON answer is read once into the dict ``from_dict`` takes, instead of being
-    turned into nested ``StripeObject``s and back (``to_dict``), which cost more CPU than the call itself."""
+    """The SDK's client on the kit's HTTP/1.1 client (``stripe_http.py``), shared by every call. The two
+    calls every order makes (creating its session, and retrieving it for every stored event, return page and
+    sweep) go through the client's ``raw_request_async``: the same request, authentication, retries,
+    idempotency key and error classes as the typed calls, but the JSON answer is read once into the dict
+    ``from_dict`` takes, instead of being turned into nested ``StripeObject``s and back (``to_dict``), which
+    cost more CPU than the call itself."""
 
     def __init__(self, api_key: str, *, api_base: str | None, max_network_retries: int, timeout: float = 20.0):
+        self._http = StripeHttp11Client(timeout=timeout)
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
-            http_client=stripe.HTTPXClient(timeout=timeout),
+            http_client=self._http,
         )
+
+    async def aclose(self) -> None:
+        """Close the kept-alive connections (at shutdown)."""
+        await self._http.close_async()
 
     async def create_checkout_session(self, params: dict[str, Any], *, idempotency_key: str) -> CheckoutSession:
         response = await self._client.raw_request_async(

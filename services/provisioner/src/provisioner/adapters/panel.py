@@ -1,4 +1,4 @@
-"""Client of the panel's Application API (Pterodactyl, or its fork Pelican), over HTTP/1.1 (``http11.py``).
+"""Client of the panel's Application API (Pterodactyl, or its fork Pelican), over HTTP/1.1 (``spawnpoint_kit.http11``).
 
 Every call sends ``Accept: application/json`` (without it the panel answers validation and auth errors
 with 302 redirects) and JSON bodies, and first passes the process-wide ``RateGate`` (the panel's rate
@@ -26,11 +26,10 @@ from urllib.parse import quote
 
 from prometheus_client import Histogram
 
-from spawnpoint_kit import tracing
+from spawnpoint_kit.http11 import Http11Pool, HttpResponse, HttpUnreachable
 
 from ..domain.drift import ServerPage
 from ..domain.panel import Egg, EggVariable, Flavor, PanelError, PanelFieldError, PanelServer, PanelUnreachable
-from .http11 import Http11Pool, HttpResponse, HttpUnreachable
 from .rate_gate import RateGate
 
 __all__ = ["Egg", "Flavor", "PanelClient", "PanelError", "PanelServer", "PanelUnreachable"]
@@ -100,10 +99,9 @@ class PanelClient:
             await self.gate.wait()
             started = time.perf_counter()
             try:
-                if tracing.ENABLED:
-                    response = await self._traced(method, path, route=route, params=params, json=json)
-                else:
-                    response = await self._http.request(method, path, params=params, json_body=json)
+                response = await self._http.request(
+                    method, path, params=params, json_body=json, span_attributes={"spawnpoint.panel.route": route}
+                )
             except HttpUnreachable as exc:
                 LATENCY.labels(method, route, "unreachable").observe(time.perf_counter() - started)
                 raise PanelUnreachable(f"{method} {route}: {exc}") from exc
@@ -114,28 +112,6 @@ class PanelClient:
                 self.gate.pause(error.retry_after if error.retry_after is not None else 1.0)
             raise error
         return response
-
-    async def _traced(
-        self, method: str, path: str, *, route: str, params: dict[str, Any] | None, json: dict[str, Any] | None
-    ) -> HttpResponse:
-        """The request in a CLIENT span (what httpx's instrumentation made of it), its context sent along in
-        ``traceparent``, so the panel's calls sit in the order's trace."""
-        host, port = self._http.address
-        attributes = {
-            "http.request.method": method,
-            "url.full": self._http.url(path, params),
-            "server.address": host,
-            "server.port": port,
-            "spawnpoint.panel.route": route,
-        }
-        with tracing.span(method, kind="client", attributes=attributes):
-            response = await self._http.request(
-                method, path, params=params, json_body=json, extra_headers=tracing.current_headers()
-            )
-            tracing.annotate({"http.response.status_code": response.status_code})
-            if response.status_code >= 400:
-                tracing.fail(f"HTTP {response.status_code}")
-            return response
 
     # servers ------------------------------------------------------------------------------------
 
