@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from spawnpoint_contracts import Event, PaymentProcessing, PaymentProcessingPayload
 from spawnpoint_kit.db import execute_sql
 from spawnpoint_kit.messaging.delivery import Delivery
-from spawnpoint_kit.messaging.handlers import Subscription
+from spawnpoint_kit.messaging.handlers import BatchHandler, Subscription
 from spawnpoint_kit.messaging.specs import QueueSpec
 from spawnpoint_kit.messaging.topology import Topology
 from spawnpoint_kit.unit_of_work import SqlUnitOfWork
@@ -63,13 +63,16 @@ async def count_duplicate(event: Event, uow: SqlUnitOfWork) -> None:
     await execute_sql(uow.session, sa.text("INSERT INTO gc_effects (order_id) VALUES (:o)"), {"o": uuid.UUID(int=0)})
 
 
-def _subscription(sessions: async_sessionmaker[AsyncSession]) -> Subscription[SqlUnitOfWork]:
+def _subscription(
+    sessions: async_sessionmaker[AsyncSession], batch_handler: BatchHandler[SqlUnitOfWork] | None = None
+) -> Subscription[SqlUnitOfWork]:
     return Subscription(
         QUEUE,
         {PaymentProcessing: [record]},
         unit_of_work=lambda: CountingUnitOfWork(sessions, Topology("gc.")),
         on_duplicate=count_duplicate,
         batched=True,
+        batch_handler=batch_handler,
     )
 
 
@@ -108,27 +111,6 @@ async def test_a_lone_delivery_is_handled_alone_and_a_duplicate_in_a_batch_runs_
     assert (await _counts(engine, uuid.UUID(int=0)))[0] >= 2, "each duplicate delivery ran on_duplicate"
 
 
-async def test_a_poison_delivery_fails_alone_and_the_rest_of_its_batch_commits_once(
-    gc_table: None, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    subscription = _subscription(sessions)
-    events = [_event() for _ in range(6)]
-    poison = PaymentProcessing(
-        order_id=uuid.uuid4(),
-        correlation_id="c-gc",
-        producer="t",
-        payload=PaymentProcessingPayload(session_id="cs_poison"),
-    )
-    batch = [*events[:3], poison, *events[3:]]
-    results = await asyncio.gather(
-        *(subscription.handle(e, Delivery.of(e, QUEUE.name)) for e in batch), return_exceptions=True
-    )
-    assert [type(r) for r in results] == [type(None)] * 3 + [Poison] + [type(None)] * 3
-    for event in events:
-        assert await _counts(engine, event.order_id) == (1, 1, 1)
-    assert await _counts(engine, poison.order_id) == (0, 0, 0)
-
-
 handed: list[list[uuid.UUID]] = []
 """The events each call of ``record_all`` was handed, in order."""
 
@@ -142,14 +124,7 @@ async def record_all(events: Sequence[Event], uow: SqlUnitOfWork) -> None:
 
 
 def _batch_subscription(sessions: async_sessionmaker[AsyncSession]) -> Subscription[SqlUnitOfWork]:
-    return Subscription(
-        QUEUE,
-        {PaymentProcessing: [record]},
-        unit_of_work=lambda: CountingUnitOfWork(sessions, Topology("gc.")),
-        on_duplicate=count_duplicate,
-        batched=True,
-        batch_handler=record_all,
-    )
+    return _subscription(sessions, record_all)
 
 
 async def test_a_batch_handler_gets_the_first_time_events_of_a_batch_together_and_duplicates_go_their_own_way(
@@ -173,22 +148,24 @@ async def test_a_batch_handler_gets_the_first_time_events_of_a_batch_together_an
     assert (await _counts(engine, uuid.UUID(int=0)))[0] - duplicates_before == 2, "each duplicate ran on_duplicate"
 
 
-async def test_a_poison_event_in_a_batch_handlers_batch_fails_alone_through_the_table(
-    gc_table: None, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+@pytest.mark.parametrize("batch_handler", [False, True], ids=["table", "batch-handler"])
+async def test_a_poison_delivery_fails_alone_and_the_rest_of_its_batch_commits_once(
+    gc_table: None, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], batch_handler: bool
 ) -> None:
-    subscription = _batch_subscription(sessions)
-    events = [_event() for _ in range(4)]
+    """With a batch handler too: the failed batch is handled again one delivery at a time, through the table."""
+    subscription = _batch_subscription(sessions) if batch_handler else _subscription(sessions)
+    events = [_event() for _ in range(6)]
     poison = PaymentProcessing(
         order_id=uuid.uuid4(),
         correlation_id="c-gc",
         producer="t",
         payload=PaymentProcessingPayload(session_id="cs_poison"),
     )
-    batch = [*events[:2], poison, *events[2:]]
+    batch = [*events[:3], poison, *events[3:]]
     results = await asyncio.gather(
         *(subscription.handle(e, Delivery.of(e, QUEUE.name)) for e in batch), return_exceptions=True
     )
-    assert [type(r) for r in results] == [type(None)] * 2 + [Poison] + [type(None)] * 2
+    assert [type(r) for r in results] == [type(None)] * 3 + [Poison] + [type(None)] * 3
     for event in events:
         assert await _counts(engine, event.order_id) == (1, 1, 1)
     assert await _counts(engine, poison.order_id) == (0, 0, 0)
