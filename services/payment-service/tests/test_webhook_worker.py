@@ -140,3 +140,53 @@ def test_a_trickle_of_webhooks_is_no_flood_but_deliveries_piling_up_are() -> Non
     for _ in range(4):
         piling.arrived()
     assert piling.busy()
+
+
+class _CountingClaims(WebhookWorker):
+    claims = 0
+
+    async def claim(self, limit: int) -> list[ClaimedEvent]:
+        self.claims += 1
+        return await super().claim(limit)
+
+
+async def test_events_stored_by_this_process_are_handed_to_its_worker_leased_and_unclaimed(
+    unit_of_work: Callable[[], PaymentUnitOfWork], database_url: str
+) -> None:
+    """The default process: what its webhook stores, its worker applies without a NOTIFY or a claim, and no
+    other worker's claim takes it meanwhile (it is stored leased to this process)."""
+    intake = EventIntake(unit_of_work)
+    counting = _Counting()
+    runner: Any = counting
+    worker = _CountingClaims(runner, unit_of_work, database_url=database_url, concurrency=4, poll_seconds=60)
+    intake.hand_to(worker.hand, lease_seconds=60)
+    async with unit_of_work() as uow:  # events other tests left due are leased away
+        await uow.stripe_events.claim_due(limit=100_000)
+        await uow.commit()
+    events = [_event(uuid.uuid4()) for _ in range(5)]
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+
+        async def looked() -> bool:
+            # Two looks at start: for what was due before, and once the NOTIFY listener is in place (for
+            # anything committed while it was not listening).
+            return worker.claims >= 2
+
+        await eventually(looked, timeout=5, what="the worker's first looks")
+        looks = worker.claims
+        for event in events:
+            assert await intake.record(event) == "stored"
+        async with unit_of_work() as uow:
+            assert await uow.stripe_events.claim_due(limit=100_000) == [], "leased to this process"
+            await uow.commit()
+
+        async def applied() -> bool:
+            return {e["id"] for e in events} <= counting.done
+
+        await eventually(applied, timeout=10, what="the handed events applied")
+        assert worker.claims == looks, "no claim for events handed over"
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)
+        await intake.aclose()

@@ -32,7 +32,7 @@ from .entrypoints.jobs import (
 from .entrypoints.rental_metrics import rental_metrics_job
 from .entrypoints.rental_operator import rental_operator_router
 from .entrypoints.rentals_api import router as rentals_router
-from .entrypoints.webhook_worker import WebhookWorker
+from .entrypoints.webhook_worker import LEASE_SECONDS, WebhookWorker
 from .queues import PAYMENT_PROVISION_FAILED
 from .service_layer import provisioning
 from .service_layer.checkout import CheckoutConfig, CheckoutService
@@ -157,6 +157,7 @@ def _add_background(
             busy_events_per_second=settings.webhook_worker_busy_events_per_second,
         )
         runtime.add_job("webhook-worker", worker.run)
+        intake.hand_to(worker.hand, lease_seconds=LEASE_SECONDS)  # what this process stores, it applies
     sweeper = Sweeper(
         unit_of_work,
         fulfilment,

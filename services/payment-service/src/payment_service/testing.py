@@ -257,13 +257,18 @@ class FakeStripeEvents:
     def __init__(self) -> None:
         self.rows: dict[str, StripeEventRow] = {}
 
-    async def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
+    async def add_many(self, rows: list[dict[str, Any]], *, lease_seconds: float = 0.0) -> set[str]:
         inserted = set()
         for row in rows:
             if row["id"] not in self.rows:
                 payload = row["payload"]
+                due = row["received_at"] + timedelta(seconds=lease_seconds)
                 self.rows[row["id"]] = StripeEventRow(
-                    **{**row, "payload": json.loads(payload) if isinstance(payload, str) else payload}
+                    **{
+                        **row,
+                        "payload": json.loads(payload) if isinstance(payload, str) else payload,
+                        "next_attempt_at": due,
+                    }
                 )
                 inserted.add(row["id"])
         return inserted

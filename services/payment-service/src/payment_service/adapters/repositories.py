@@ -69,7 +69,8 @@ class ClaimedEvent:
 _ADD_EVENTS = """
 INSERT INTO stripe_events (id, type, payload, session_id, subscription_id, order_id, status, attempts,
                            received_at, next_attempt_at)
-SELECT e.id, e.type, e.payload::jsonb, e.session_id, e.subscription_id, e.order_id, 'pending', 0, e.at, e.at
+SELECT e.id, e.type, e.payload::jsonb, e.session_id, e.subscription_id, e.order_id, 'pending', 0, e.at,
+    e.at + make_interval(secs => $8)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::timestamptz[])
     AS e(id, type, payload, session_id, subscription_id, order_id, at)
 ON CONFLICT (id) DO NOTHING
@@ -300,12 +301,16 @@ class StripeEventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add_many(self, rows: list[dict[str, Any]]) -> set[str]:
+    async def add_many(self, rows: list[dict[str, Any]], *, lease_seconds: float = 0.0) -> set[str]:
         """Insert verified events, skipping ids already stored (also ids repeated within ``rows``), and wake
-        the worker on commit if any is new. Returns the ids inserted. One statement for the whole batch (the
+        the workers on commit if any is new. Returns the ids inserted. One statement for the whole batch (the
         webhook's group commit, ``service_layer.event_intake``), whatever its size: the rows go as arrays
         (``unnest``), so it is one prepared statement on the driver connection. A row's ``payload`` is the
-        event's JSON text (stored as it is) or the event itself."""
+        event's JSON text (stored as it is) or the event itself.
+
+        With ``lease_seconds``, the new events are leased to this process from the start (the webhook hands
+        them to its own worker, ``EventIntake.hand_to``): no worker claims them before the lease runs out,
+        and no NOTIFY is sent, since no worker has anything to look for."""
         columns = (
             [r["id"] for r in rows],
             [r["type"] for r in rows],
@@ -317,8 +322,8 @@ class StripeEventRepository:
         )
         connection = await driver_connection(self._session)
         with as_sqlalchemy_errors(_ADD_EVENTS):
-            inserted = {str(r[0]) for r in await connection.fetch(_ADD_EVENTS, *columns)}
-            if inserted:
+            inserted = {str(r[0]) for r in await connection.fetch(_ADD_EVENTS, *columns, float(lease_seconds))}
+            if inserted and not lease_seconds:
                 await connection.execute(_NOTIFY_EVENTS)
         return inserted
 

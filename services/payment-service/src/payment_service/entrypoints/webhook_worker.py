@@ -7,7 +7,12 @@ events are applied at once; while webhooks pour into the same process (``service
 the intake goes first) only ``WEBHOOK_WORKER_BUSY_CONCURRENCY``, started at most
 ``WEBHOOK_WORKER_BUSY_EVENTS_PER_SECOND`` a second, so fulfilment goes on slowly instead of stopping. A
 lease that is not finished (a crashed process) runs out and the event is leased again. Not a ``periodic``
-job: it waits for a NOTIFY or for a slot to free up, not for a period.
+job: it waits for a NOTIFY, an event handed to it or a slot to free up, not for a period.
+
+Events the webhook stored in this same process come straight from the intake (``hand``, wired by
+``EventIntake.hand_to``), already leased to this process: they are applied first, without a claim. The
+database is asked for due events only when a NOTIFY said there are some, when the last claim came back full,
+or once a poll interval (retries that came due, events another process stored or gave up on).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 
 from spawnpoint_kit.db import asyncpg_dsn
 from spawnpoint_kit.logs import get_logger
-from spawnpoint_kit.notify import listen, wait_for_wake
+from spawnpoint_kit.notify import listen
 
 from ..adapters.repositories import STRIPE_EVENTS_CHANNEL, ClaimedEvent
 from ..service_layer.stored_events import StoredEventRunner
@@ -27,6 +33,9 @@ from ..service_layer.unit_of_work import PaymentUnitOfWork
 from ..service_layer.webhook_pressure import WebhookPressure
 
 log = get_logger(__name__)
+
+LEASE_SECONDS = 60.0
+"""How long an event claimed (or handed over) is this worker's before another may take it."""
 
 
 class WebhookWorker:
@@ -51,7 +60,15 @@ class WebhookWorker:
         self._busy_concurrency = max(1, min(busy_concurrency, concurrency))
         self._busy_interval = 1.0 / busy_events_per_second
         self._last_start = float("-inf")
-        self._wake = asyncio.Event()
+        self._notified = asyncio.Event()
+        """Set by the NOTIFY listener: events are due in the database."""
+        self._handed: deque[ClaimedEvent] = deque()
+        self._handed_signal = asyncio.Event()
+
+    def hand(self, events: list[ClaimedEvent]) -> None:
+        """Events this process's webhook just stored, leased to this process: applied next, unclaimed."""
+        self._handed.extend(events)
+        self._handed_signal.set()
 
     def _busy(self) -> bool:
         return self._pressure is not None and self._pressure.busy()
@@ -82,29 +99,56 @@ class WebhookWorker:
         """Lease up to ``limit`` due events (committed at once: the lease is what keeps others off them)."""
         uow = self._unit_of_work()
         async with uow:
-            claimed = await uow.stripe_events.claim_due(limit=limit)
+            claimed = await uow.stripe_events.claim_due(limit=limit, lease_seconds=LEASE_SECONDS)
             await uow.commit()
         return claimed
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = asyncio.create_task(listen(self._dsn, STRIPE_EVENTS_CHANNEL, self._wake, stop))
+        listener = asyncio.create_task(listen(self._dsn, STRIPE_EVENTS_CHANNEL, self._notified, stop))
         in_flight: set[asyncio.Task[bool]] = set()
+        due_in_db = True  # at start: whatever is due already
+        last_look = float("-inf")
         try:
             while not stop.is_set():
                 free = self._free(len(in_flight))
-                claimed = await self.claim(free) if free > 0 else []
-                if claimed:
+                events = [self._handed.popleft() for _ in range(min(free, len(self._handed)))]
+                room = free - len(events)
+                look = room > 0 and (due_in_db or time.monotonic() - last_look >= self._poll)
+                claimed = await self.claim(room) if look else []
+                if look:
+                    last_look = time.monotonic()
+                    due_in_db = len(claimed) == room  # a full claim: more may be due
+                events += claimed
+                if events:
                     self._last_start = time.monotonic()
-                for event in claimed:
+                for event in events:
                     task = asyncio.create_task(self._runner.run(event))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
-                if free > 0 and len(claimed) == free and not self._busy():
-                    continue  # more may be due
-                await wait_for_wake(self._wake, stop, self._wait_seconds(), *in_flight)
+                if events and not self._busy() and self._free(len(in_flight)) > 0 and (self._handed or due_in_db):
+                    continue  # more is waiting and there is room for it
+                if await self._wait(stop, in_flight):
+                    due_in_db = True
         finally:
             if in_flight:
                 await asyncio.wait(in_flight, timeout=10)
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+    async def _wait(self, stop: asyncio.Event, in_flight: set[asyncio.Task[bool]]) -> bool:
+        """Wait for a NOTIFY, an event handed over, a slot freed, a stop or the poll; True after a NOTIFY."""
+        if self._handed and self._free(len(in_flight)) > 0:
+            return False  # handed events are waiting and may start now
+        signals = [asyncio.ensure_future(e.wait()) for e in (self._notified, self._handed_signal, stop)]
+        try:
+            await asyncio.wait(
+                {*signals, *in_flight}, timeout=self._wait_seconds(), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for signal in signals:
+                signal.cancel()
+        self._handed_signal.clear()
+        notified = self._notified.is_set()
+        self._notified.clear()
+        return notified

@@ -12,6 +12,13 @@ each). Requests that arrive while a transaction is in flight wait for the next o
 of them with one multi-row insert. Nothing waits for company: a lone webhook is written at once, so
 batching costs no latency when it is quiet and saves most of the per-event cost when it is busy.
 
+In the default process the webhook worker runs beside the intake, and the intake hands it what it just
+stored (``hand_to``): the new events are stored already leased to this process, and the worker applies them
+without a NOTIFY and a claim transaction of its own (one round trip per event saved, and the wait for the
+notification). If the process dies first, the lease runs out and any worker claims them, as after a crash
+mid-fulfilment. An intake-only process (``PAYMENT_PROCESS=api``) hands nothing: its events are due at once and
+announced, for the workers elsewhere.
+
 What does not change: each request is answered only after the transaction holding its event committed
 (so a 2xx still means stored), the event id is still the deduplication key (an id repeated within one
 batch is stored once: its first request is ``stored``, the others ``duplicate``), and the worker is
@@ -35,6 +42,7 @@ from spawnpoint_kit import tracing
 from spawnpoint_kit.db import database_unreachable
 from spawnpoint_kit.logs import get_logger
 
+from ..adapters.repositories import ClaimedEvent
 from ..domain.stripe_events import (
     HANDLED_TYPES,
     MONEY_BACK_TYPES,
@@ -104,7 +112,27 @@ def stored_row(event: dict[str, Any], *, now: datetime | None = None, body: str 
 @dataclass
 class _Pending:
     row: dict[str, Any]
+    trace: tuple[str | None, str | None] = (None, None)
+    """The checkout's ``traceparent`` and ``tracestate`` (with tracing on), for the worker it is handed to."""
     answer: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def claimed(self) -> ClaimedEvent:
+        """The stored event as a worker's claim would have handed it out."""
+        row = self.row
+        return ClaimedEvent(
+            id=row["id"],
+            type=row["type"],
+            session_id=row["session_id"],
+            order_id=row["order_id"],
+            attempts=0,
+            subscription_id=row["subscription_id"],
+            traceparent=self.trace[0],
+            tracestate=self.trace[1],
+        )
+
+
+Handoff = Callable[[list[ClaimedEvent]], None]
+"""Takes events just stored and leased to this process (``WebhookWorker.hand``)."""
 
 
 class EventIntake:
@@ -123,6 +151,14 @@ class EventIntake:
         """Marked by the webhook route for every delivery; read by this process's webhook worker."""
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._handoff: Handoff | None = None
+        self._lease_seconds = 0.0
+
+    def hand_to(self, handoff: Handoff, *, lease_seconds: float) -> None:
+        """Hand every event stored from now on to ``handoff`` after its commit, leased to this process for
+        ``lease_seconds`` (this process's webhook worker: see the module docstring)."""
+        self._handoff = handoff
+        self._lease_seconds = lease_seconds
 
     async def record(self, event: dict[str, Any], *, body: str | None = None) -> str:
         """Store a verified event once; returns ``stored``, ``duplicate`` or ``ignored`` after the commit.
@@ -130,9 +166,9 @@ class EventIntake:
         row = stored_row(event, body=body)
         if row is None:
             return "ignored"
-        if tracing.ENABLED:
-            _link_to_checkout(event, row)
         pending = _Pending(row)
+        if tracing.ENABLED:
+            pending.trace = _link_to_checkout(event, row)
         self._queue.put_nowait(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_forever(), name="webhook-event-intake")
@@ -176,9 +212,16 @@ class EventIntake:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         uow = self._unit_of_work()
+        lease = self._lease_seconds if self._handoff is not None else 0.0
         async with uow:
-            inserted = await uow.stripe_events.add_many([item.row for item in batch])
+            inserted = await uow.stripe_events.add_many([item.row for item in batch], lease_seconds=lease)
             await uow.commit()
+        if self._handoff is not None and inserted:
+            handed: dict[str, ClaimedEvent] = {}
+            for item in batch:
+                if item.row["id"] in inserted:
+                    handed.setdefault(item.row["id"], item.claimed())
+            self._handoff(list(handed.values()))
         for item in batch:
             event_id = item.row["id"]
             outcome = "stored" if event_id in inserted else "duplicate"
@@ -187,9 +230,10 @@ class EventIntake:
                 item.answer.set_result(outcome)
 
 
-def _link_to_checkout(event: dict[str, Any], row: dict[str, Any]) -> None:
+def _link_to_checkout(event: dict[str, Any], row: dict[str, Any]) -> tuple[str | None, str | None]:
     """The webhook's request span (a trace of its own: Stripe sends no ``traceparent``) gets a link to the
-    checkout whose session it reports, named in the session's metadata (docs/tracing.md)."""
+    checkout whose session it reports, named in the session's metadata (docs/tracing.md); that checkout's
+    ``traceparent`` and ``tracestate`` are returned, for the worker the event is handed to."""
     metadata = event.get("data", {}).get("object", {}).get("metadata")
     tracing.annotate(
         {
@@ -198,8 +242,11 @@ def _link_to_checkout(event: dict[str, Any], row: dict[str, Any]) -> None:
             "stripe.event_type": row["type"],
         }
     )
-    if isinstance(metadata, dict):
-        tracing.link_current(metadata, {"spawnpoint.link": "checkout"})
+    if not isinstance(metadata, dict):
+        return None, None
+    tracing.link_current(metadata, {"spawnpoint.link": "checkout"})
+    parent, state = metadata.get("traceparent"), metadata.get("tracestate")
+    return (parent if isinstance(parent, str) else None, state if isinstance(state, str) else None)
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:
