@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from spawnpoint_kit.db import as_sqlalchemy_errors, driver_connection, execute_sql
+from spawnpoint_kit.db import (
+    as_sqlalchemy_errors,
+    asyncpg_dsn,
+    database_unreachable,
+    driver_connection,
+    execute_sql,
+    make_engine,
+    make_session_factory,
+)
 from spawnpoint_kit.messaging import inbox
+from spawnpoint_kit.testing import eventually
 
 pytestmark = pytest.mark.component
 
@@ -72,3 +82,37 @@ async def test_the_driver_connection_is_asked_for_again_in_the_session_s_next_tr
         assert await inbox.claim(session, "driver-test", key)
         await session.commit()
     assert await _claimed(engine, key) == 1
+
+
+async def test_a_pooled_connection_the_database_dropped_is_an_outage_and_is_not_handed_out_again(
+    database_url: str,
+) -> None:
+    """A database restart drops the connections sitting in the pool. The first driver statement on one is
+    an outage (``database_unreachable``: a 503, a requeued message), never an unhandled error, and the pool
+    does not hand that connection out again."""
+    engine = make_engine(database_url, pool_size=1)
+    sessions = make_session_factory(engine)
+    try:
+        async with sessions() as session:
+            dropped = await driver_connection(session)
+            await session.commit()
+        admin = await asyncpg.connect(asyncpg_dsn(database_url))
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", dropped.get_server_pid())
+        finally:
+            await admin.close()
+
+        async def closed() -> bool:
+            return bool(dropped.is_closed())
+
+        await eventually(closed, timeout=10, what="the client to see the connection dropped")
+        with pytest.raises(Exception) as raised:  # what matters is how it is classified
+            async with sessions() as session:
+                await driver_connection(session)
+        assert database_unreachable(raised.value)
+        async with sessions() as session:
+            connection = await driver_connection(session)
+            assert connection is not dropped
+            assert await connection.fetchval("SELECT 1") == 1
+    finally:
+        await engine.dispose()

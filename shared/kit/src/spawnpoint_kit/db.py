@@ -149,7 +149,15 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     fairy = await connection.get_raw_connection()
     adapted: Any = fairy.dbapi_connection
     if adapted._transaction is None:
-        await adapted._start_transaction()
+        try:
+            await adapted._start_transaction()
+        except Exception as exc:
+            if connection_closed(exc):
+                # A pooled connection the database dropped (a restart): SQLAlchemy would have invalidated it
+                # on its own first statement; do so here, so the pool never hands it out again. The error
+                # then reads as the outage it is (``database_unreachable``: a 503, a requeued message).
+                await connection.invalidate(exc)
+            raise
     driver: asyncpg.Connection = fairy.driver_connection
     session.info[_DRIVER] = driver
     return driver
@@ -188,10 +196,23 @@ UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def connection_closed(exc: BaseException) -> bool:
+    """asyncpg's answer for a connection that is already closed (dropped by a database restart while it sat
+    in the pool), anywhere in ``exc``'s causes. Other ``InterfaceError``s are misuse, not an outage."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, asyncpg.exceptions.InterfaceError) and "connection is closed" in str(cause):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def database_unreachable(exc: BaseException) -> bool:
     """The database refused or dropped the connection, or the pool had none to give: worth retrying,
     unlike an error in the statement itself."""
     if isinstance(exc, sqlalchemy.exc.TimeoutError) or getattr(exc, "connection_invalidated", False):
+        return True
+    if connection_closed(exc):
         return True
     cause: BaseException | None = exc
     while cause is not None:
