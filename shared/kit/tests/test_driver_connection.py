@@ -106,9 +106,10 @@ async def test_a_pooled_connection_the_database_dropped_is_an_outage_and_is_not_
             return bool(dropped.is_closed())
 
         await eventually(closed, timeout=10, what="the client to see the connection dropped")
-        with pytest.raises(Exception) as raised:  # what matters is how it is classified
+        with pytest.raises(sa.exc.DBAPIError) as raised:  # the type the HTTP layer answers 503 for
             async with sessions() as session:
                 await driver_connection(session)
+        assert raised.value.connection_invalidated
         assert database_unreachable(raised.value)
         async with sessions() as session:
             connection = await driver_connection(session)

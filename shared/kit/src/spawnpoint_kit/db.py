@@ -152,12 +152,22 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         try:
             await adapted._start_transaction()
         except Exception as exc:
-            if connection_closed(exc):
-                # A pooled connection the database dropped (a restart): SQLAlchemy would have invalidated it
-                # on its own first statement; do so here, so the pool never hands it out again. The error
-                # then reads as the outage it is (``database_unreachable``: a 503, a requeued message).
-                await connection.invalidate(exc)
-            raise
+            if not connection_closed(exc):
+                raise
+            # A pooled connection the database dropped (a restart). What SQLAlchemy does for its own first
+            # statement: the connection is invalidated, so the pool never hands it out again, and the error
+            # is its ``DBAPIError``, marked ``connection_invalidated``: an outage (a 503, a requeued message).
+            await connection.invalidate(exc)
+            dialect = connection.dialect
+            raise sqlalchemy.exc.DBAPIError.instance(
+                "BEGIN",
+                None,
+                exc,
+                dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                connection_invalidated=True,
+                dialect=dialect,
+            ) from exc
     driver: asyncpg.Connection = fairy.driver_connection
     session.info[_DRIVER] = driver
     return driver
