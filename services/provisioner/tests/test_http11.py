@@ -27,6 +27,7 @@ from provisioner.adapters.rate_gate import RateGate
 from provisioner.domain.panel import PanelUnreachable
 from spawnpoint_kit import tracing
 from spawnpoint_kit.http11 import Http11Pool, HttpUnreachable
+from spawnpoint_kit.testing import eventually
 
 pytestmark = pytest.mark.component
 
@@ -109,10 +110,12 @@ def _pool(port: int, *, timeout: float = 5.0) -> Http11Pool:
 
 
 async def _eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
+    """The kit's ``eventually`` for a synchronous check of the pool's state."""
+
+    async def probe() -> bool:
+        return check()
+
+    await eventually(probe, timeout=timeout, interval=0.01, what=what)
 
 
 async def test_requests_reuse_one_kept_alive_connection_and_carry_their_path_query_and_body(

@@ -209,12 +209,7 @@ UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
 def connection_closed(exc: BaseException) -> bool:
     """asyncpg's answer for a connection that is already closed (dropped by a database restart while it sat
     in the pool), anywhere in ``exc``'s causes. Other ``InterfaceError``s are misuse, not an outage."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, asyncpg.exceptions.InterfaceError) and "connection is closed" in str(cause):
-            return True
-        cause = cause.__cause__
-    return False
+    return any(_closed(cause) for cause in _causes(exc))
 
 
 def database_unreachable(exc: BaseException) -> bool:
@@ -222,11 +217,16 @@ def database_unreachable(exc: BaseException) -> bool:
     unlike an error in the statement itself."""
     if isinstance(exc, sqlalchemy.exc.TimeoutError) or getattr(exc, "connection_invalidated", False):
         return True
-    if connection_closed(exc):
-        return True
+    return any(isinstance(cause, UNREACHABLE_ERRORS) or _closed(cause) for cause in _causes(exc))
+
+
+def _closed(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg.exceptions.InterfaceError) and "connection is closed" in str(exc)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from, outermost first."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, UNREACHABLE_ERRORS):
-            return True
+        yield cause
         cause = cause.__cause__
-    return False

@@ -148,6 +148,8 @@ class TransactionRows:
         self._connection: asyncpg.Connection | None = None
         self._rows: dict[Key, tuple[Table, SQLModel, dict[str, Any]]] = {}
         self._staged: list[tuple[Table, SQLModel]] = []
+        self._inserted: set[Key] = set()
+        """Rows this transaction inserted (``insert``): locked by the insert itself, until the end."""
 
     async def connection(self) -> asyncpg.Connection:
         """The session's driver connection, looked up once per transaction (the look-up costs as much as a
@@ -171,6 +173,41 @@ class TransactionRows:
         await self.before_read(table, key)
         record = await self.fetchrow(sql, key)
         return None if record is None else self.track(table, table.decoded(record))
+
+    async def get(self, table: Table, sql: str, key: Any) -> Any:
+        """The row as this transaction holds it if it read it already, else ``one`` (the ORM's
+        ``session.get``)."""
+        known = self.tracked(table, key)
+        return known if known is not None else await self.one(table, sql, key)
+
+    async def lock(self, table: Table, sql: str, key: Any) -> Any:
+        """``one`` with a locking ``sql`` (``FOR UPDATE``: read afresh), except for a row this transaction
+        inserted, which no one else can have changed: that one is handed back as it is, without a statement."""
+        if (table.name, key) in self._inserted:
+            return self.tracked(table, key)
+        return await self.one(table, sql, key)
+
+    async def first(self, table: Table, sql: str, *args: Any) -> Any:
+        """The first row ``sql`` finds (any query of ``table``), tracked; None if there is none."""
+        await self.before_read(table)
+        record = await self.fetchrow(sql, *args)
+        return None if record is None else self.track(table, table.decoded(record))
+
+    async def many(self, table: Table, sql: str, *args: Any) -> list[Any]:
+        """Every row ``sql`` finds (any query of ``table``), tracked, in its order."""
+        await self.before_read(table)
+        return [self.track(table, table.decoded(r)) for r in await self.fetch(sql, *args)]
+
+    async def insert(self, table: Table, sql: str, row: SQLModel) -> bool:
+        """Insert ``row`` now with ``sql`` (``Table.insert_sql``: nothing when its key exists); True when it was
+        new, and from then on it is tracked and ``lock`` needs no statement for it."""
+        key = row.__dict__[table.key]
+        await self.before_read(table, key)
+        if await self.fetchrow(sql, *table.insert_arguments(row)) is None:
+            return False
+        self.adopt(table, row)
+        self._inserted.add((table.name, key))
+        return True
 
     async def before_read(self, table: Table, key: Any = None) -> None:
         """Write what is staged for ``table`` and what changed in the row about to be read again (any row of
@@ -222,6 +259,7 @@ class TransactionRows:
         """The transaction ended: forget its rows and its connection (the pool has it back)."""
         self._rows.clear()
         self._staged.clear()
+        self._inserted.clear()
         self._connection = None
 
     async def _insert_staged(self) -> None:

@@ -48,7 +48,7 @@ class OrderRepository:
 
     async def lock(self, order_id: uuid.UUID) -> OrderRow | None:
         """The order, locked until the transaction ends (concurrent payment facts serialise)."""
-        found: OrderRow | None = await self._rows.one(ORDERS, _LOCK_ORDER, order_id)
+        found: OrderRow | None = await self._rows.lock(ORDERS, _LOCK_ORDER, order_id)
         return found
 
 

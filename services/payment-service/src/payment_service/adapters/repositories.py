@@ -182,26 +182,14 @@ _MARK_EVENT = "UPDATE stripe_events SET status = $2, outcome = $3, processed_at 
 class PaymentRepository:
     def __init__(self, rows: TransactionRows) -> None:
         self._rows = rows
-        self._inserted: set[uuid.UUID] = set()
-        """Payments this transaction inserted: locked by the insert itself, so ``lock`` needs no statement."""
 
     async def add(self, payment: PaymentRow) -> bool:
         """Store the order's payment unless it has one already (two first requests racing both pass);
         True when this one was new. Read it with ``lock`` to change it (a new one is ``payment`` itself)."""
-        await self._rows.before_read(PAYMENTS, payment.order_id)
-        inserted = await self._rows.fetchrow(_ADD_PAYMENT, *PAYMENTS.insert_arguments(payment))
-        if inserted is None:
-            return False
-        self._rows.adopt(PAYMENTS, payment)
-        self._inserted.add(payment.order_id)
-        return True
+        return await self._rows.insert(PAYMENTS, _ADD_PAYMENT, payment)
 
     async def get(self, order_id: uuid.UUID) -> PaymentRow | None:
-        """The payment, as this transaction holds it if it read it already (the ORM's ``session.get``)."""
-        known: PaymentRow | None = self._rows.tracked(PAYMENTS, order_id)
-        if known is not None:
-            return known
-        found: PaymentRow | None = await self._rows.one(PAYMENTS, _GET_PAYMENT, order_id)
+        found: PaymentRow | None = await self._rows.get(PAYMENTS, _GET_PAYMENT, order_id)
         return found
 
     async def status_of(self, order_id: uuid.UUID) -> PaymentStatus | None:
@@ -214,17 +202,13 @@ class PaymentRepository:
 
     async def by_payment_intent(self, payment_intent: str) -> PaymentRow | None:
         """The one-time order a PaymentIntent paid (``payments.payment_intent``)."""
-        await self._rows.before_read(PAYMENTS)
-        record = await self._rows.fetchrow(_PAYMENT_BY_INTENT, payment_intent)
-        return None if record is None else self._rows.track(PAYMENTS, PAYMENTS.decoded(record))
+        found: PaymentRow | None = await self._rows.first(PAYMENTS, _PAYMENT_BY_INTENT, payment_intent)
+        return found
 
     async def lock(self, order_id: uuid.UUID) -> PaymentRow | None:
         """The payment, locked until the transaction ends and read afresh: everything that changes it
         serialises here."""
-        if order_id in self._inserted:
-            inserted: PaymentRow | None = self._rows.tracked(PAYMENTS, order_id)
-            return inserted
-        found: PaymentRow | None = await self._rows.one(PAYMENTS, _LOCK_PAYMENT, order_id)
+        found: PaymentRow | None = await self._rows.lock(PAYMENTS, _LOCK_PAYMENT, order_id)
         return found
 
     async def claim_for_sweep(
@@ -238,10 +222,6 @@ class PaymentRepository:
         ]
         if ids:
             await self._rows.fetch(_MARK_SWEPT, ids, now)
-            for order_id in ids:  # a row this transaction holds keeps what it was told
-                known: PaymentRow | None = self._rows.tracked(PAYMENTS, order_id)
-                if known is not None:
-                    known.swept_at = now
         return ids
 
 
@@ -256,11 +236,12 @@ class CheckoutSessionRepository:
         self._rows.stage(SESSIONS, row)
 
     async def lock(self, row_id: uuid.UUID) -> CheckoutSessionRow | None:
-        found: CheckoutSessionRow | None = await self._rows.one(SESSIONS, _LOCK_SESSION, row_id)
+        found: CheckoutSessionRow | None = await self._rows.lock(SESSIONS, _LOCK_SESSION, row_id)
         return found
 
     async def by_stripe_id(self, session_id: str) -> CheckoutSessionRow | None:
-        return await self._first(_SESSION_BY_STRIPE_ID, session_id)
+        found: CheckoutSessionRow | None = await self._rows.first(SESSIONS, _SESSION_BY_STRIPE_ID, session_id)
+        return found
 
     async def status_by_stripe_id(self, session_id: str) -> tuple[uuid.UUID, str] | None:
         """The attempt's row id and status (as this transaction sees it), without loading the row: what
@@ -284,17 +265,12 @@ class CheckoutSessionRepository:
 
     async def latest(self, order_id: uuid.UUID) -> CheckoutSessionRow | None:
         """The order's most recent attempt."""
-        return await self._first(_LATEST_SESSION, order_id)
+        found: CheckoutSessionRow | None = await self._rows.first(SESSIONS, _LATEST_SESSION, order_id)
+        return found
 
     async def of_order(self, order_id: uuid.UUID) -> list[CheckoutSessionRow]:
         """Every attempt of the order, oldest first (a handful at most)."""
-        await self._rows.before_read(SESSIONS)
-        return [self._rows.track(SESSIONS, SESSIONS.decoded(r)) for r in await self._rows.fetch(_SESSIONS_OF, order_id)]
-
-    async def _first(self, sql: str, *args: Any) -> CheckoutSessionRow | None:
-        await self._rows.before_read(SESSIONS)
-        record = await self._rows.fetchrow(sql, *args)
-        return None if record is None else self._rows.track(SESSIONS, SESSIONS.decoded(record))
+        return await self._rows.many(SESSIONS, _SESSIONS_OF, order_id)
 
 
 class StripeEventRepository:
@@ -453,37 +429,24 @@ class RentalRepository:
 
     def __init__(self, rows: TransactionRows) -> None:
         self._rows = rows
-        self._inserted: set[uuid.UUID] = set()
-        """Rentals this transaction inserted: locked by the insert itself, so ``lock`` needs no statement."""
 
     async def add(self, rental: RentalRow) -> None:
         """Store the order's rental unless it has one (two first events racing both pass): one statement,
         a rental is made once per order, in the fulfilment's transaction."""
-        await self._rows.before_read(RENTALS, rental.order_id)
-        if await self._rows.fetchrow(_ADD_RENTAL, *RENTALS.insert_arguments(rental)) is not None:
-            self._rows.adopt(RENTALS, rental)
-            self._inserted.add(rental.order_id)
+        await self._rows.insert(RENTALS, _ADD_RENTAL, rental)
 
     async def lock(self, order_id: uuid.UUID) -> RentalRow | None:
         """The rental, locked and read afresh: every change of a rental serialises here."""
-        if order_id in self._inserted:
-            inserted: RentalRow | None = self._rows.tracked(RENTALS, order_id)
-            return inserted
-        found: RentalRow | None = await self._rows.one(RENTALS, _LOCK_RENTAL, order_id)
+        found: RentalRow | None = await self._rows.lock(RENTALS, _LOCK_RENTAL, order_id)
         return found
 
     async def get(self, order_id: uuid.UUID) -> RentalRow | None:
-        """The rental, as this transaction holds it if it read it already (the ORM's ``session.get``)."""
-        known: RentalRow | None = self._rows.tracked(RENTALS, order_id)
-        if known is not None:
-            return known
-        found: RentalRow | None = await self._rows.one(RENTALS, _GET_RENTAL, order_id)
+        found: RentalRow | None = await self._rows.get(RENTALS, _GET_RENTAL, order_id)
         return found
 
     async def by_subscription(self, subscription_id: str) -> RentalRow | None:
-        await self._rows.before_read(RENTALS)
-        record = await self._rows.fetchrow(_RENTAL_BY_SUBSCRIPTION, subscription_id)
-        return None if record is None else self._rows.track(RENTALS, RENTALS.decoded(record))
+        found: RentalRow | None = await self._rows.first(RENTALS, _RENTAL_BY_SUBSCRIPTION, subscription_id)
+        return found
 
     def record(self, transition: RentalTransitionRow) -> None:
         self._rows.stage(TRANSITIONS, transition)

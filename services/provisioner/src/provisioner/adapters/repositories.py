@@ -87,28 +87,27 @@ class ProvisioningRepository:
         (every delivery of the order, on every instance, waits here for the one before it; a row this
         transaction inserted is its own until the commit)."""
         row = new_provisioning(event)
-        if await self._rows.fetchrow(_INSERT_PROVISIONING, *PROVISIONINGS.insert_arguments(row)) is not None:
-            stored: ProvisioningRow = self._rows.adopt(PROVISIONINGS, row)
-            return stored
+        if await self._rows.insert(PROVISIONINGS, _INSERT_PROVISIONING, row):
+            return row
         locked = await self.lock(event.order_id)
         if locked is None:  # inserted by another transaction, which the conflict waited for: rows stay
             raise RuntimeError(f"the provisioning of order {event.order_id} was not stored")
         return locked
 
     async def get(self, order_id: uuid.UUID) -> ProvisioningRow | None:
-        return await self._one(_GET_PROVISIONING, order_id)
+        found: ProvisioningRow | None = await self._rows.one(PROVISIONINGS, _GET_PROVISIONING, order_id)
+        return found
 
     async def lock(self, order_id: uuid.UUID) -> ProvisioningRow | None:
         """The order's row, locked until the transaction ends; None if the order was never paid here."""
-        return await self._one(_LOCK_PROVISIONING, order_id)
+        found: ProvisioningRow | None = await self._rows.lock(PROVISIONINGS, _LOCK_PROVISIONING, order_id)
+        return found
 
     async def lease_due(self, *, limit: int, lease_seconds: float) -> list[ProvisioningRow]:
         """The installs whose check is due, each leased for ``lease_seconds`` (its ``next_check_at`` pushed
         forward), as they are now: the watcher checks them without reading them again. ``SKIP LOCKED``: two
         instances never lease the same row; a crashed one's lease expires."""
-        await self._rows.before_read(PROVISIONINGS)
-        records = await self._rows.fetch(_LEASE, limit, float(lease_seconds))
-        return [self._rows.track(PROVISIONINGS, PROVISIONINGS.decoded(r)) for r in records]
+        return await self._rows.many(PROVISIONINGS, _LEASE, limit, float(lease_seconds))
 
     async def count_installing(self) -> int:
         return int((await self._rows.fetchrow(_INSTALLING))[0])
@@ -118,14 +117,6 @@ class ProvisioningRepository:
         await self._rows.before_read(PROVISIONINGS)
         return [r[0] for r in await self._rows.fetch(_LEASE_TO_SUSPEND, limit, float(lease_seconds))]
 
-    async def _one(self, sql: str, order_id: uuid.UUID) -> ProvisioningRow | None:
-        await self._rows.before_read(PROVISIONINGS, order_id)
-        record = await self._rows.fetchrow(sql, order_id)
-        if record is None:
-            return None
-        row: ProvisioningRow = self._rows.track(PROVISIONINGS, PROVISIONINGS.decoded(record))
-        return row
-
 
 class ServerStateRepository:
     def __init__(self, rows: TransactionRows) -> None:
@@ -134,24 +125,17 @@ class ServerStateRepository:
     async def lock_or_create(self, row: ServerStateRow) -> ServerStateRow:
         """The order's server state (``row`` inserted if it has none yet), locked until the transaction ends:
         every desired-state delivery of the order, on every instance, waits here for the one before it."""
-        if await self._rows.fetchrow(_INSERT_STATE, *SERVER_STATES.insert_arguments(row)) is not None:
-            stored: ServerStateRow = self._rows.adopt(SERVER_STATES, row)
-            return stored
+        if await self._rows.insert(SERVER_STATES, _INSERT_STATE, row):
+            return row
         locked = await self.lock(row.order_id)
         if locked is None:  # just inserted or already there; rows are never deleted
             raise RuntimeError(f"the server state of order {row.order_id} was not stored")
         return locked
 
     async def lock(self, order_id: uuid.UUID) -> ServerStateRow | None:
-        return await self._one(_LOCK_STATE, order_id)
+        found: ServerStateRow | None = await self._rows.lock(SERVER_STATES, _LOCK_STATE, order_id)
+        return found
 
     async def get(self, order_id: uuid.UUID) -> ServerStateRow | None:
-        return await self._one(_GET_STATE, order_id)
-
-    async def _one(self, sql: str, order_id: uuid.UUID) -> ServerStateRow | None:
-        await self._rows.before_read(SERVER_STATES, order_id)
-        record = await self._rows.fetchrow(sql, order_id)
-        if record is None:
-            return None
-        row: ServerStateRow = self._rows.track(SERVER_STATES, SERVER_STATES.decoded(record))
-        return row
+        found: ServerStateRow | None = await self._rows.one(SERVER_STATES, _GET_STATE, order_id)
+        return found
